@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The kernel's hot loop is checked by tests and benchmarks; dynamic exclusivity checks cost
+// ~10% per switch there (measured, see README), so the kernel alone drops them in release.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "firmloop",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Kernel", targets: ["Kernel"]),
+        .executable(name: "firmloop", targets: ["firmloop"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CSystem"),
+        .target(name: "Kernel", dependencies: ["CSystem"], swiftSettings: kernelSettings),
+        .executableTarget(name: "firmloop", dependencies: [
+            "Kernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Test and benchmark support only: replaces malloc process-wide to count calls.
+        .target(name: "CAllocCount"),
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount"], path: "bench/Sources/firmloop-bench"),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

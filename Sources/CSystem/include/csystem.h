@@ -1,0 +1,40 @@
+// Thin C shims for the Linux calls Swift's Glibc module does not expose:
+// epoll (sys/epoll.h), eventfd (sys/eventfd.h). One wrapper per syscall, errno returned as -errno.
+#ifndef FIRMLOOP_CSYSTEM_H
+#define FIRMLOOP_CSYSTEM_H
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/// EPOLLIN, EPOLLOUT, ... as plain constants (the header's enum-and-macro form does not import).
+static const uint32_t fl_EPOLLIN = EPOLLIN;
+static const uint32_t fl_EPOLLOUT = EPOLLOUT;
+static const uint32_t fl_EPOLLERR = EPOLLERR;
+static const uint32_t fl_EPOLLHUP = EPOLLHUP;
+static const uint32_t fl_EPOLLRDHUP = EPOLLRDHUP;
+static const uint32_t fl_EPOLLONESHOT = EPOLLONESHOT;
+
+/// epoll_create1(EPOLL_CLOEXEC); returns fd or -errno.
+int fl_epoll_create(void);
+/// epoll_ctl(ADD/MOD/DEL) with data.u64 = tag; returns 0 or -errno.
+int fl_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
+int fl_epoll_mod(int epfd, int fd, uint32_t events, uint64_t tag);
+int fl_epoll_del(int epfd, int fd);
+/// epoll_pwait2 with a nanosecond timeout (< 0: block forever). Retries EINTR when retry_eintr != 0.
+/// Fills events/tags arrays; returns the count or -errno.
+int fl_epoll_wait(int epfd, uint32_t *events, uint64_t *tags, int max, int64_t timeout_ns, int retry_eintr);
+
+/// eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK); returns fd or -errno.
+int fl_eventfd_create(void);
+/// Adds 1 to the counter (wakes an epoll waiter). Returns 0 or -errno.
+int fl_eventfd_signal(int fd);
+/// Reads and resets the counter; returns 0 (nothing pending), 1 (drained) or -errno.
+int fl_eventfd_drain(int fd);
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall).
+int64_t fl_monotonic_ns(void);
+/// CPU time of the calling process (user + system) in nanoseconds.
+int64_t fl_process_cpu_ns(void);
+/// The calling thread's kernel thread id (gettid).
+int fl_gettid(void);
+#endif

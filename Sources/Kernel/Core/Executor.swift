@@ -1,0 +1,522 @@
+// ⚠️ Unsafe core: kernel thread only (see README.md in this folder).
+//
+// The kernel: one thread, one ready ring, one timer heap, one epoll set.
+//
+// A loop turn (`drive`):
+//   1. run every job that was ready when the turn began (FIFO), accounting each to its task;
+//   2. apply cancellations requested during the turn and anything other threads posted;
+//   3. poll epoll (timeout = next timer deadline; zero if work is ready; skipped entirely
+//      while work is ready and no fd is watched); wake fd waiters;
+//   4. fire due timers in (deadline, order set) order.
+// A wake-up resumes a continuation; the runtime hands the task's next job to `enqueue`, which
+// appends it to the ring: waking is FIFO, as asyncio's call_soon.
+
+import CSystem
+import Glibc
+import Synchronization
+
+final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    static let shared = KernelExecutor()
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: ready ring
+
+    enum Entry {
+        case job(UnownedJob)
+        /// A `yield()`ed task: resumed when reached, and its job run at once, so yielding keeps
+        /// the task's place in FIFO order without allocating (Task.yield allocates a job).
+        case resume(UnsafeContinuation<Void, Never>)
+    }
+
+    var ready = Deque<Entry>(capacity: 1024)
+    /// Set while an `.resume` entry is being resumed: `enqueue` then hands the job back here
+    /// instead of queueing it behind everything else.
+    private var resumeInPlace = false
+    private var inPlaceJob: UnownedJob? = nil
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: other threads
+
+    struct CancelRequest { var slot: Int32; var generation: UInt32 }
+    struct Inbox {
+        var jobs: [UnownedJob] = []
+        var cancels: [CancelRequest] = []
+        var signals: [Signal] = []
+        var isEmpty: Bool { jobs.isEmpty && cancels.isEmpty && signals.isEmpty }
+    }
+    private let inbox = Mutex(Inbox())
+    private var drained = Inbox()
+    private let inboxPending = Atomic<Bool>(false)
+    /// pthread_t of the thread inside `Kernel.run`, or 0.
+    let kernelThread = Atomic<UInt>(0)
+    let running = Atomic<Bool>(false)
+    private let epfd: Int32
+    private let wakefd: Int32
+    private static let wakeTag = UInt64.max
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: waits and tasks
+
+    var slots = WaitSlots()
+    var timers = TimerHeap()
+    private var fds: [FDEntry] = []
+    private var localCancels: [CancelRequest] = []
+    var tasks = TaskTable()
+    /// The task whose job is running (set by the loop before each job).
+    var current: Int32 = TaskTable.unknown
+    var offloadsInFlight = 0
+    var scopeCounter: UInt64 = 0
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: clock and budget
+
+    var isVirtual = false
+    var virtualNow: Int64 = 0
+    var budgetNanoseconds: Int64 = 50_000_000
+    var onOverBudget: @Sendable (OverBudget) -> Void = OverBudget.printToStandardError
+    private var lastStamp: Int64 = 0
+    private let eventBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+    private let tagBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+
+    private init() {
+        let e = fl_epoll_create()
+        let w = fl_eventfd_create()
+        precondition(e >= 0 && w >= 0, "firmloop kernel: cannot create epoll/eventfd (errno \(-min(e, w)))")
+        epfd = e
+        wakefd = w
+        precondition(fl_epoll_add(epfd, wakefd, fl_EPOLLIN, KernelExecutor.wakeTag) == 0)
+        localCancels.reserveCapacity(64)
+        fds.reserveCapacity(64)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: executor protocol
+
+    @inline(__always) var onKernelThread: Bool {
+        pthread_equal(pthread_self(), pthread_t(kernelThread.load(ordering: .relaxed))) != 0
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let j = UnownedJob(job)
+        if onKernelThread {
+            if resumeInPlace {
+                resumeInPlace = false
+                inPlaceJob = j
+            } else {
+                ready.pushBack(.job(j))
+            }
+        } else {
+            post { $0.jobs.append(j) }
+        }
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    func checkIsolated() {
+        precondition(onKernelThread, "firmloop kernel: @KernelActor code ran off the kernel thread")
+    }
+
+    func isIsolatingCurrentContext() -> Bool? { onKernelThread }
+
+    /// Hands something to the kernel from another thread: under the inbox lock, then one eventfd
+    /// write if the inbox was empty (the loop drains it before it blocks).
+    func post(_ add: (inout Inbox) -> Void) {
+        let wasEmpty = inbox.withLock { box -> Bool in
+            let e = box.isEmpty
+            add(&box)
+            return e
+        }
+        inboxPending.store(true, ordering: .releasing)
+        if wasEmpty { _ = fl_eventfd_signal(wakefd) }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: the loop
+
+    enum DriveOutcome { case done, deadlock([String]) }
+
+    /// Runs loop turns until `done()` holds after a turn, or nothing can ever wake a task.
+    func drive(until done: () -> Bool) -> DriveOutcome {
+        while true {
+            lastStamp = fl_monotonic_ns()
+            var n = ready.count
+            while n > 0, let e = ready.popFront() {
+                n -= 1
+                run(e)
+            }
+            applyCancels()
+            if inboxPending.load(ordering: .acquiring) { drainInbox() }
+            if done() { return .done }
+
+            let timeout: Int64
+            if !ready.isEmpty || !localCancels.isEmpty {
+                timeout = 0
+            } else if let d = timers.nextDeadline {
+                // Virtual time jumps to the next deadline, unless a worker thread may still post.
+                timeout = isVirtual ? (offloadsInFlight > 0 ? -1 : 0) : max(0, d - fl_monotonic_ns())
+            } else {
+                timeout = -1
+            }
+            if timeout < 0, ready.isEmpty, let names = deadlocked() { return .deadlock(names) }
+            if timeout != 0 || slots.byKind.fd > 0 { poll(timeout) }
+            if inboxPending.load(ordering: .acquiring) { drainInbox() }
+            if isVirtual, ready.isEmpty, offloadsInFlight == 0, let d = timers.nextDeadline, d > virtualNow {
+                virtualNow = d
+            }
+            fireTimers()
+        }
+    }
+
+    @inline(__always) private func run(_ e: consuming Entry) {
+        let job: UnownedJob
+        switch e {
+        case .job(let j):
+            job = j
+        case .resume(let c):
+            resumeInPlace = true
+            c.resume()
+            resumeInPlace = false
+            guard let j = inPlaceJob else { return }
+            inPlaceJob = nil
+            job = j
+        }
+        current = tasks.lookup(unsafeBitCast(job, to: UInt.self))
+        job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+        let t = fl_monotonic_ns()
+        account(current, t - lastStamp)
+        lastStamp = t
+    }
+
+    @inline(__always) private func account(_ i: Int32, _ dt: Int64) {
+        tasks[i].stats.switches += 1
+        tasks[i].stats.runNanoseconds += dt
+        if dt > tasks[i].stats.longestNanoseconds { tasks[i].stats.longestNanoseconds = dt }
+        if dt > budgetNanoseconds {
+            tasks[i].stats.overBudget += 1
+            onOverBudget(OverBudget(task: tasks[i].stats.name, nanoseconds: dt, budgetNanoseconds: budgetNanoseconds))
+        }
+        if tasks[i].finished { tasks.retire(i) }
+    }
+
+    /// Nothing runnable, no timer, nothing outside the kernel that could post, and every live task
+    /// parked in a kernel wait: the names and what they wait for.
+    private func deadlocked() -> [String]? {
+        guard timers.count == 0, slots.byKind.fd == 0, slots.byKind.signal == 0, offloadsInFlight == 0,
+              localCancels.isEmpty, !inboxPending.load(ordering: .acquiring),
+              tasks.liveCount > 0, slots.inUse >= tasks.liveCount else { return nil }
+        return slots.slots.filter { $0.kind != .free }.map { "'\(tasks[$0.task].stats.name)' (\($0.what))" }.sorted()
+    }
+
+    private func poll(_ timeout: Int64) {
+        let n = fl_epoll_wait(epfd, eventBuffer, tagBuffer, 64, timeout, 1)
+        precondition(n >= 0, "firmloop kernel: epoll_pwait2 failed (errno \(-n))")
+        for i in 0..<Int(n) {
+            if tagBuffer[i] == KernelExecutor.wakeTag { continue }   // drained with the inbox
+            fdReady(Int32(truncatingIfNeeded: tagBuffer[i]), eventBuffer[i])
+        }
+    }
+
+    private func drainInbox() {
+        inboxPending.store(false, ordering: .relaxed)
+        _ = fl_eventfd_drain(wakefd)
+        inbox.withLock { swap(&$0, &drained) }
+        for j in drained.jobs { ready.pushBack(.job(j)) }
+        localCancels.append(contentsOf: drained.cancels)
+        for s in drained.signals { signalRaised(s) }
+        drained.jobs.removeAll(keepingCapacity: true)
+        drained.cancels.removeAll(keepingCapacity: true)
+        drained.signals.removeAll(keepingCapacity: true)
+        applyCancels()
+    }
+
+    var now: Int64 { isVirtual ? virtualNow : fl_monotonic_ns() }
+
+    private func fireTimers() {
+        let t = now
+        while let s = timers.popDue(now: t) {
+            if slots[s].ownDeadline <= t {
+                wake(s)
+            } else {
+                wake(s, throwing: TimeoutScopeExpired(scope: tasks[slots[s].task].scopeID))
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: parking and waking
+
+    /// Takes a slot for the running task. Arms a timer at the earlier of `deadline` and the
+    /// task's timeout scope, so `withTimeout` needs no timer of its own.
+    func prepare(_ kind: WaitKind, _ what: StaticString, deadline: Int64 = .max) -> Int32 {
+        let s = slots.acquire(kind: kind, task: current, what: what)
+        slots[s].ownDeadline = deadline
+        let d = min(deadline, tasks[current].scopeDeadline)
+        if d != .max { timers.insert(slot: s, deadline: d) }
+        return s
+    }
+
+    /// Suspends the running task in slot `s` until `wake`. Cancellation (from any thread)
+    /// wakes it with `CancellationError`. The slot is released when the task resumes.
+    @KernelActor func park(_ s: Int32) async throws {
+        let gen = slots[s].generation
+        defer { slots.release(s) }
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+                self.slots[s].cont = c
+            }
+        } onCancel: {
+            self.requestCancel(s, gen)
+        }
+    }
+
+    /// Like `park`, but deaf to cancellation: for clean-up waits of a task already cancelled.
+    @KernelActor func parkIgnoringCancellation(_ s: Int32) async {
+        defer { slots.release(s) }
+        try? await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+            self.slots[s].cont = c
+        }
+    }
+
+    /// Abandons a prepared slot that was never parked (the wait failed before suspending).
+    func abandon(_ s: Int32) {
+        detach(s)
+        slots.release(s)
+    }
+
+    /// Detaches slot `s` from everything that can find it, then resumes its task.
+    func wake(_ s: Int32, throwing error: (any Error)? = nil) {
+        detach(s)
+        guard let c = slots[s].cont else { return }
+        slots[s].cont = nil
+        if let error { c.resume(throwing: error) } else { c.resume() }
+    }
+
+    private func detach(_ s: Int32) {
+        timers.remove(slot: s)
+        switch slots[s].kind {
+        case .list: unlink(s)
+        case .fd:
+            let fd = Int(slots[s].fd)
+            if fd >= 0 && fd < fds.count {
+                if fds[fd].reader == s { fds[fd].reader = -1 }
+                if fds[fd].writer == s { fds[fd].writer = -1 }
+            }
+        case .signal:
+            if let sig = slots[s].signal {
+                sig._withUnsafeGuaranteedRef { if $0.waiter == s { $0.waiter = -1 } }
+            }
+        case .timer, .free: break
+        }
+    }
+
+    nonisolated func requestCancel(_ s: Int32, _ generation: UInt32) {
+        let r = CancelRequest(slot: s, generation: generation)
+        if onKernelThread { localCancels.append(r) } else { post { $0.cancels.append(r) } }
+    }
+
+    private func applyCancels() {
+        var i = 0
+        while i < localCancels.count {
+            let r = localCancels[i]
+            i += 1
+            if slots[r.slot].generation == r.generation && slots[r.slot].cont != nil {
+                wake(r.slot, throwing: CancellationError())
+            }
+        }
+        localCancels.removeAll(keepingCapacity: true)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: wait lists
+
+    func append(_ s: Int32, to list: WaitList) {
+        slots[s].list = Unmanaged.passUnretained(list)
+        slots[s].prev = list.tail
+        slots[s].next = -1
+        if list.tail >= 0 { slots[list.tail].next = s } else { list.head = s }
+        list.tail = s
+        list.count += 1
+    }
+
+    private func unlink(_ s: Int32) {
+        guard let u = slots[s].list else { return }
+        u._withUnsafeGuaranteedRef { list in
+            let p = slots[s].prev, n = slots[s].next
+            if p >= 0 { slots[p].next = n } else { list.head = n }
+            if n >= 0 { slots[n].prev = p } else { list.tail = p }
+            list.count -= 1
+        }
+        slots[s].list = nil
+        slots[s].prev = -1
+        slots[s].next = -1
+    }
+
+    /// Wakes the longest waiter; false if none.
+    @discardableResult
+    func wakeFirst(_ list: WaitList, throwing error: (any Error)? = nil) -> Bool {
+        guard list.head >= 0 else { return false }
+        wake(list.head, throwing: error)
+        return true
+    }
+
+    func wakeAll(_ list: WaitList, throwing error: (any Error)? = nil) {
+        while list.head >= 0 { wake(list.head, throwing: error) }
+    }
+
+    /// Parks the running task at the end of `list`.
+    @KernelActor func wait(on list: WaitList, _ what: StaticString) async throws {
+        let s = prepare(.list, what)
+        append(s, to: list)
+        try await park(s)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: fd readiness (one epoll set, EPOLLONESHOT per registration)
+
+    struct FDEntry {
+        var reader: Int32 = -1
+        var writer: Int32 = -1
+        var registered = false
+    }
+
+    @KernelActor func waitFD(_ fd: Int32, write: Bool) async throws {
+        guard fd >= 0 else { throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable") }
+        while fds.count <= Int(fd) { fds.append(FDEntry()) }
+        let busy = write ? fds[Int(fd)].writer : fds[Int(fd)].reader
+        if busy >= 0 {
+            throw KernelError.descriptorBusy(fd: fd, write: write, waiter: tasks[slots[busy].task].stats.name)
+        }
+        let s = prepare(.fd, write ? "writable" : "readable")
+        slots[s].fd = fd
+        slots[s].forWrite = write
+        if write { fds[Int(fd)].writer = s } else { fds[Int(fd)].reader = s }
+        if let error = arm(fd) {
+            abandon(s)
+            throw error
+        }
+        try await park(s)
+    }
+
+    private func arm(_ fd: Int32) -> KernelError? {
+        let e = fds[Int(fd)]
+        var events = fl_EPOLLONESHOT
+        if e.reader >= 0 { events |= fl_EPOLLIN | fl_EPOLLRDHUP }
+        if e.writer >= 0 { events |= fl_EPOLLOUT }
+        var r: Int32
+        if e.registered {
+            r = fl_epoll_mod(epfd, fd, events, UInt64(fd))
+            if r == -ENOENT { r = fl_epoll_add(epfd, fd, events, UInt64(fd)) }   // closed and reopened
+        } else {
+            r = fl_epoll_add(epfd, fd, events, UInt64(fd))
+            if r == -EEXIST { r = fl_epoll_mod(epfd, fd, events, UInt64(fd)) }
+        }
+        fds[Int(fd)].registered = r == 0
+        switch -r {
+        case 0: return nil
+        case EBADF: return .badDescriptor(fd: fd, operation: e.writer >= 0 ? "writable" : "readable")
+        case EPERM: return .notPollable(fd: fd)
+        default: return .system(call: "epoll_ctl", errno: -r, detail: "fd \(fd)")
+        }
+    }
+
+    private func fdReady(_ fd: Int32, _ events: UInt32) {
+        guard fd >= 0, Int(fd) < fds.count else { return }
+        let e = fds[Int(fd)]
+        var again = false
+        if e.reader >= 0 {
+            if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 { wake(e.reader) } else { again = true }
+        }
+        if e.writer >= 0 {
+            if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 { wake(e.writer) } else { again = true }
+        }
+        if again, let error = arm(fd) {
+            let f = fds[Int(fd)]
+            if f.reader >= 0 { wake(f.reader, throwing: error) }
+            if f.writer >= 0 { wake(f.writer, throwing: error) }
+        }
+    }
+
+    /// Wakes the waiters of `fd` with `KernelError.closed`, removes it from the epoll set and
+    /// closes it.
+    func close(_ fd: Int32) -> Int32 {
+        if fd >= 0 && Int(fd) < fds.count {
+            let e = fds[Int(fd)]
+            if e.reader >= 0 { wake(e.reader, throwing: KernelError.closed(fd: fd)) }
+            if e.writer >= 0 { wake(e.writer, throwing: KernelError.closed(fd: fd)) }
+            if e.registered { _ = fl_epoll_del(epfd, fd) }
+            fds[Int(fd)] = FDEntry()
+        }
+        return Glibc.close(fd)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: signals (raised from any thread)
+
+    func signalRaised(_ s: Signal) {
+        if onKernelThread {
+            if s.waiter >= 0 && s.flag.exchange(false, ordering: .acquiringAndReleasing) { wake(s.waiter) }
+        } else {
+            post { $0.signals.append(s) }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: tasks
+
+    /// Creates a task record and starts a Swift task that prefers this executor (so every
+    /// wake-up comes straight back here, never through the global pool).
+    func start(name: String, _ body: @escaping @Sendable @KernelActor () async -> Void) -> Int32 {
+        let rec = tasks.create(name: name)
+        let t = Task(executorPreference: self) { @Sendable @KernelActor in
+            let k = KernelExecutor.shared
+            k.bind(rec)
+            await body()
+            k.tasks[rec].finished = true
+        }
+        tasks[rec].handle = t
+        return rec
+    }
+
+    private func bind(_ rec: Int32) {
+        let address = withUnsafeCurrentTask { unsafeBitCast($0!, to: UInt.self) }
+        tasks.bind(rec, address: address)
+        current = rec
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // MARK: run
+
+    func begin(_ options: KernelOptions) throws {
+        if running.exchange(true, ordering: .acquiringAndReleasing) {
+            throw KernelError.alreadyRunning(nested: onKernelThread)
+        }
+        kernelThread.store(UInt(pthread_self()), ordering: .releasing)
+        switch options.clock {
+        case .monotonic: isVirtual = false
+        case .virtual(let start): isVirtual = true; virtualNow = start
+        }
+        budgetNanoseconds = Int64(options.budgetMilliseconds) * 1_000_000
+        onOverBudget = options.onOverBudget
+        scopeCounter = 0
+    }
+
+    /// Cancels every live task and runs until they have all finished.
+    func shutdown() -> DriveOutcome {
+        for r in tasks.records.dropFirst() where r.live { r.handle?.cancel() }
+        return drive(until: { tasks.liveCount == 0 })
+    }
+
+    func end() -> [TaskStats] {
+        let stats = tasks.statsByName()
+        if tasks.liveCount == 0 { tasks.reset() }
+        kernelThread.store(0, ordering: .releasing)
+        running.store(false, ordering: .releasing)
+        return stats
+    }
+}
+
+/// The error a wait throws when its task's timeout scope expires; `withTimeout` turns its own
+/// scope's into `TimeoutError` and lets outer scopes' pass.
+struct TimeoutScopeExpired: Error {
+    let scope: UInt64
+}

@@ -1,0 +1,162 @@
+import CSystem
+import Glibc
+
+/// Where the kernel's time comes from.
+public enum KernelClock: Sendable, Equatable {
+    /// CLOCK_MONOTONIC: real time; an idle kernel blocks in epoll until the next deadline.
+    case monotonic
+    /// Virtual time starting at `start` nanoseconds: when nothing is runnable the clock jumps to
+    /// the next deadline (trio's autojump), so a simulated day takes as long as its work does.
+    /// File descriptors are still polled, without blocking while a timer is pending.
+    case virtual(start: Int64 = 0)
+}
+
+/// A task ran longer than the budget between two awaits.
+public struct OverBudget: Sendable, CustomStringConvertible {
+    public let task: String
+    public let nanoseconds: Int64
+    public let budgetNanoseconds: Int64
+
+    public var description: String {
+        "firmloop kernel: task '\(task)' held the CPU for \(Self.ms(nanoseconds)) without awaiting "
+            + "(budget \(Self.ms(budgetNanoseconds))); every other task waited that long"
+    }
+
+    static func ms(_ ns: Int64) -> String {
+        let tenths = (ns + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+
+    public static let printToStandardError: @Sendable (OverBudget) -> Void = { report in
+        writeStandardError(report.description + "\n")
+    }
+}
+
+public struct KernelOptions: Sendable {
+    public var clock: KernelClock
+    /// A stretch between two awaits longer than this is reported (asyncio's debug mode warns at 100 ms).
+    public var budgetMilliseconds: Int
+    public var onOverBudget: @Sendable (OverBudget) -> Void
+
+    public init(clock: KernelClock = .monotonic, budgetMilliseconds: Int = 50,
+                onOverBudget: @escaping @Sendable (OverBudget) -> Void = OverBudget.printToStandardError) {
+        self.clock = clock
+        self.budgetMilliseconds = budgetMilliseconds
+        self.onOverBudget = onOverBudget
+    }
+}
+
+public enum KernelError: Error, Equatable, CustomStringConvertible {
+    case alreadyRunning(nested: Bool)
+    case deadlock(waiting: [String])
+    case badDescriptor(fd: Int32, operation: String)
+    case notPollable(fd: Int32)
+    case closed(fd: Int32)
+    case descriptorBusy(fd: Int32, write: Bool, waiter: String)
+    case channelClosed(name: String)
+    case notInKernelTask(operation: String)
+    case system(call: String, errno: Int32, detail: String)
+
+    public var description: String {
+        switch self {
+        case .alreadyRunning(let nested):
+            return nested
+                ? "Kernel.run called from inside a running kernel: use spawn(name:) to start more work"
+                : "Kernel.run called while another thread is running a kernel: one kernel runs at a time per process"
+        case .deadlock(let waiting):
+            return "kernel deadlock: every task waits and nothing can wake them: " + waiting.joined(separator: ", ")
+        case .badDescriptor(let fd, let op):
+            return "\(op)(fd: \(fd)): fd \(fd) is not an open file descriptor (EBADF)"
+        case .notPollable(let fd):
+            return "fd \(fd) does not support readiness waits (EPERM from epoll: a regular file or directory?)"
+        case .closed(let fd):
+            return "fd \(fd) was closed while a task waited on it"
+        case .descriptorBusy(let fd, let write, let waiter):
+            return "fd \(fd): task '\(waiter)' already waits for it to be \(write ? "writable" : "readable"); one waiter per direction"
+        case .channelClosed(let name):
+            return "channel '\(name)' is closed: send after close()"
+        case .notInKernelTask(let op):
+            return "\(op) must be called from a task the kernel started (Kernel.run or spawn)"
+        case .system(let call, let e, let detail):
+            return "\(call) failed for \(detail): \(String(cString: strerror(e))) (errno \(e))"
+        }
+    }
+}
+
+/// `withTimeout(ms:)` ran out of time.
+public struct TimeoutError: Error, Equatable, CustomStringConvertible {
+    public let milliseconds: Int
+    public var description: String { "timed out after \(milliseconds) ms" }
+}
+
+public enum Kernel {
+    /// Runs `body` as the task "main" on a new kernel on the calling thread, like `asyncio.run`:
+    /// returns when it does. Tasks still running then are cancelled and awaited.
+    ///
+    /// Throws `KernelError.alreadyRunning` if a kernel is running (nested or on another thread),
+    /// and `KernelError.deadlock` if every task ends up waiting with nothing able to wake them.
+    public static func run<T: Sendable>(
+        _ options: KernelOptions = KernelOptions(),
+        _ body: @escaping @Sendable @KernelActor () async throws -> T
+    ) throws -> T {
+        let k = KernelExecutor.shared
+        try k.begin(options)
+        let box = ResultBox<T>()
+        let root = k.start(name: "main") {
+            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        }
+        _ = root
+        let outcome = k.drive(until: { box.result != nil })
+        let after = k.shutdown()
+        lastStats.set(k.end())
+        if case .deadlock(let names) = outcome { throw KernelError.deadlock(waiting: names) }
+        if case .deadlock(let names) = after, box.result == nil { throw KernelError.deadlock(waiting: names) }
+        return try box.result!.get()
+    }
+
+    /// `run` with the virtual clock.
+    public static func simulate<T: Sendable>(
+        start: Int64 = 0, _ body: @escaping @Sendable @KernelActor () async throws -> T
+    ) throws -> T {
+        try run(KernelOptions(clock: .virtual(start: start)), body)
+    }
+
+    /// The kernel's time in nanoseconds (virtual or monotonic, as the kernel was started).
+    @KernelActor public static var now: Int64 { KernelExecutor.shared.now }
+
+    /// Milliseconds since the kernel's clock started, for traces.
+    @KernelActor public static var nowMilliseconds: Int64 { KernelExecutor.shared.now / 1_000_000 }
+
+    /// Per-name task accounting so far (live and finished tasks).
+    @KernelActor public static func stats() -> [TaskStats] { KernelExecutor.shared.tasks.statsByName() }
+
+    /// The name of the running task ("(runtime)" for work the kernel did not spawn).
+    @KernelActor public static var currentTaskName: String {
+        let k = KernelExecutor.shared
+        return k.tasks[k.current].stats.name
+    }
+
+    /// Per-name accounting of the last finished `run`.
+    public static var lastRunStats: [TaskStats] { lastStats.get() }
+    private static let lastStats = Locked<[TaskStats]>([])
+
+    /// True on the thread running the kernel, inside `Kernel.run`.
+    public static var isKernelThread: Bool { KernelExecutor.shared.onKernelThread }
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// Writes to fd 2 directly (no FILE* global, no Foundation).
+func writeStandardError(_ text: String) {
+    var t = text
+    t.withUTF8 { b in
+        var off = 0
+        while off < b.count {
+            let n = Glibc.write(2, b.baseAddress! + off, b.count - off)
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+}

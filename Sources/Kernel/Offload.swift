@@ -1,0 +1,100 @@
+// offload: blocking or CPU-heavy work on a bounded pool of worker threads, resumed on the kernel.
+
+import Glibc
+import Synchronization
+
+/// Runs `work` on a worker thread and resumes the task on the kernel thread with its result.
+/// Use it for anything that blocks or computes for long: DNS, fsync of big files, compression.
+/// The pool has `WorkerPool.size` threads; more offloads wait their turn in a queue.
+///
+/// Cancelling the task resumes it at once with `CancellationError`; the work itself cannot be
+/// interrupted, runs to its end on the worker, and its result is dropped.
+@KernelActor
+public func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    let k = KernelExecutor.shared
+    let box = OffloadBox<T>()
+    k.offloadsInFlight += 1
+    defer { k.offloadsInFlight -= 1 }
+    return try await withTaskCancellationHandler {
+        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<T, any Error>) in
+            if box.arm(c) {
+                WorkerPool.shared.submit {
+                    box.finish(Result { try work() })
+                }
+            }
+        }
+    } onCancel: {
+        box.finish(.failure(CancellationError()))
+    }
+}
+
+final class OffloadBox<T: Sendable>: Sendable {
+    private enum State { case idle, waiting(UnsafeContinuation<T, any Error>), finished }
+    private let state = Mutex<State>(.idle)
+
+    /// Stores the continuation; false (and resumed with the error) if cancelled before.
+    func arm(_ c: UnsafeContinuation<T, any Error>) -> Bool {
+        let armed = state.withLock { s -> Bool in
+            if case .idle = s {
+                s = .waiting(c)
+                return true
+            }
+            return false
+        }
+        if !armed { c.resume(throwing: CancellationError()) }
+        return armed
+    }
+
+    /// Resumes the waiter with `r` if nothing did before (result or cancellation, first wins).
+    func finish(_ r: Result<T, any Error>) {
+        let c = state.withLock { s -> UnsafeContinuation<T, any Error>? in
+            defer { s = .finished }
+            if case .waiting(let c) = s { return c }
+            return nil
+        }
+        c?.resume(with: r)
+    }
+}
+
+/// The worker threads behind `offload`: plain pthreads, started on first use, never the Swift
+/// global pool (so the kernel's one-thread rule holds for everything else).
+public final class WorkerPool: @unchecked Sendable {
+    public static let shared = WorkerPool(size: max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+
+    public let size: Int
+    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let sem: UnsafeMutablePointer<sem_t>
+    private let started = Atomic<Bool>(false)
+
+    init(size: Int) {
+        self.size = size
+        sem = .allocate(capacity: 1)
+        sem_init(sem, 0, 0)
+    }
+
+    func submit(_ work: @escaping @Sendable () -> Void) {
+        if !started.exchange(true, ordering: .acquiringAndReleasing) { startThreads() }
+        queue.withLock { $0.append(work) }
+        sem_post(sem)
+    }
+
+    private func startThreads() {
+        for _ in 0..<size {
+            var tid = pthread_t()
+            let ctx = Unmanaged.passRetained(self).toOpaque()
+            let r = pthread_create(&tid, nil, { arg in
+                Unmanaged<WorkerPool>.fromOpaque(arg!).takeRetainedValue().workLoop()
+            }, ctx)
+            precondition(r == 0, "firmloop: cannot start an offload worker thread (pthread_create: \(r))")
+            pthread_detach(tid)
+        }
+    }
+
+    private func workLoop() -> Never {
+        while true {
+            while sem_wait(sem) != 0 {}   // EINTR
+            let work = queue.withLock { $0.removeFirst() }
+            work()
+        }
+    }
+}

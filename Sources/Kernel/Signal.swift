@@ -1,0 +1,31 @@
+import Synchronization
+
+/// A flag any thread may raise to wake a kernel task (MicroPython's ThreadSafeFlag): a worker,
+/// a C callback, a POSIX signal handler thread. `wait()` returns once per raise (several raises
+/// before a wait count as one) and clears the flag.
+public final class Signal: @unchecked Sendable {
+    let flag = Atomic<Bool>(false)
+    /// Slot of the waiting task (kernel thread only).
+    var waiter: Int32 = -1
+
+    public init() {}
+
+    /// Wakes the waiting task, from any thread. Never blocks; allocates nothing on the kernel thread.
+    public func raise() {
+        if flag.exchange(true, ordering: .acquiringAndReleasing) { return }
+        KernelExecutor.shared.signalRaised(self)
+    }
+
+    /// Waits until raised (returns at once if it already was), then clears the flag. One task
+    /// may wait at a time.
+    @KernelActor
+    public func wait() async throws {
+        if flag.exchange(false, ordering: .acquiringAndReleasing) { return }
+        let k = KernelExecutor.shared
+        precondition(waiter < 0, "Signal.wait(): task '\(k.tasks[k.slots[waiter].task].stats.name)' already waits on this signal")
+        let s = k.prepare(.signal, "Signal.wait")
+        k.slots[s].signal = Unmanaged.passUnretained(self)
+        waiter = s
+        try await k.park(s)
+    }
+}

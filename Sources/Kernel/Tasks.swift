@@ -1,0 +1,182 @@
+// Tasks: spawn, join, cancel, gather, structured groups.
+
+/// What every task handle can do, whatever its result type.
+@KernelActor
+public protocol AnyTaskHandle: AnyObject {
+    var name: String { get }
+    var isDone: Bool { get }
+    var failure: (any Error)? { get }
+    func cancel()
+    /// Parks until the task finished, ignoring cancellation of the waiter (for clean-up).
+    func join() async
+    func watch(_ e: Event)
+}
+
+/// A spawned task: await `value` for its result, `cancel()` to stop it.
+@KernelActor
+public final class TaskHandle<T>: AnyTaskHandle {
+    public let name: String
+    var result: Result<T, any Error>?
+    let joiners = WaitList()
+    var task: Task<Void, Never>?
+    private var watchers: [Event] = []
+
+    init(name: String) { self.name = name }
+
+    public var isDone: Bool { result != nil }
+
+    public var failure: (any Error)? {
+        if case .failure(let e) = result { return e }
+        return nil
+    }
+
+    /// Asks the task to stop: its current or next kernel wait throws `CancellationError`.
+    public func cancel() { task?.cancel() }
+
+    /// The task's result; rethrows its error. Waiting honours the waiter's own cancellation and
+    /// timeout (the task goes on).
+    public var value: T {
+        get async throws {
+            while result == nil { try await KernelExecutor.shared.wait(on: joiners, "join") }
+            return try result!.get()
+        }
+    }
+
+    public func join() async {
+        let k = KernelExecutor.shared
+        while result == nil {
+            let s = k.prepare(.list, "join")
+            k.append(s, to: joiners)
+            await k.parkIgnoringCancellation(s)
+        }
+    }
+
+    public func watch(_ e: Event) {
+        if isDone { e.set() } else { watchers.append(e) }
+    }
+
+    func finish(_ r: Result<T, any Error>) {
+        result = r
+        KernelExecutor.shared.wakeAll(joiners)
+        for w in watchers { w.set() }
+        watchers.removeAll()
+    }
+}
+
+/// Starts `body` as a new task named `name` on the kernel and returns its handle. It first runs
+/// when the current task next awaits (FIFO, like `asyncio.create_task`).
+@KernelActor
+@discardableResult
+public func spawn<T: Sendable>(
+    _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
+) -> TaskHandle<T> {
+    let h = TaskHandle<T>(name: name)
+    let k = KernelExecutor.shared
+    let rec = k.start(name: name) {
+        let r: Result<T, any Error>
+        do { r = .success(try await body()) } catch { r = .failure(error) }
+        h.finish(r)
+    }
+    h.task = k.tasks[rec].handle
+    return h
+}
+
+/// Waits for every handle. If one fails, the others are cancelled and awaited, and its error
+/// is rethrown (the first to fail, in time). Cancelling the waiter cancels them all.
+@KernelActor
+public func gather<T>(_ handles: [TaskHandle<T>]) async throws -> [T] {
+    try await waitAll(handles.map { $0 as any AnyTaskHandle })
+    return try handles.map { try $0.result!.get() }
+}
+
+/// `gather` for handles of different result types: `let (a, b) = try await gather(h1, h2)`.
+@KernelActor
+public func gather<each T>(_ handles: repeat TaskHandle<each T>) async throws -> (repeat each T) {
+    var all: [any AnyTaskHandle] = []
+    for h in repeat each handles { all.append(h) }
+    try await waitAll(all)
+    return (repeat try (each handles).result!.get())
+}
+
+@KernelActor
+func waitAll(_ handles: [any AnyTaskHandle]) async throws {
+    let changed = Event()
+    for h in handles { h.watch(changed) }
+    do {
+        while true {
+            if let failed = handles.first(where: { $0.failure != nil }) {
+                for h in handles where !h.isDone { h.cancel() }
+                for h in handles { await h.join() }
+                throw failed.failure!
+            }
+            if handles.allSatisfy(\.isDone) { return }
+            changed.clear()
+            try await changed.wait()
+        }
+    } catch {
+        for h in handles where !h.isDone { h.cancel() }
+        for h in handles { await h.join() }
+        throw error
+    }
+}
+
+/// A structured group of tasks (trio's nursery, asyncio's TaskGroup); see `withGroup`.
+@KernelActor
+public final class TaskGroupScope {
+    public let name: String
+    var children: [any AnyTaskHandle] = []
+    let changed = Event()
+    var closed = false
+
+    init(name: String) { self.name = name }
+
+    /// Starts a child task. Its failure cancels the whole group.
+    @discardableResult
+    public func spawn<T: Sendable>(
+        _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
+    ) -> TaskHandle<T> {
+        precondition(!closed, "group '\(self.name)': spawn after the group finished")
+        let h = Kernel_spawn(name, body)
+        children.append(h)
+        h.watch(changed)
+        return h
+    }
+}
+
+// `spawn` the free function, reachable from inside `TaskGroupScope.spawn`.
+@KernelActor
+private func Kernel_spawn<T: Sendable>(
+    _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
+) -> TaskHandle<T> {
+    spawn(name, body)
+}
+
+/// Runs `body` with a group it can spawn children into, and returns when the body and every
+/// child have finished. The first failure (the body's or a child's) cancels all the others,
+/// they are awaited, and that error is rethrown. Cancelling the caller cancels the group.
+/// The body itself runs as the group's first child, named after the group, so a child's failure
+/// interrupts it too while the caller stays uncancelled.
+@KernelActor
+public func withGroup<R: Sendable>(
+    _ name: String = "group", _ body: @escaping @Sendable @KernelActor (TaskGroupScope) async throws -> R
+) async throws -> R {
+    let g = TaskGroupScope(name: name)
+    let main = g.spawn(name) { try await body(g) }
+    defer { g.closed = true }
+    do {
+        while true {
+            if let failed = g.children.first(where: { $0.failure != nil }) { throw failed.failure! }
+            if g.children.allSatisfy(\.isDone) { return try await main.value }
+            g.changed.clear()
+            try await g.changed.wait()
+        }
+    } catch {
+        for c in g.children where !c.isDone { c.cancel() }
+        var i = 0
+        while i < g.children.count {   // children may spawn while winding down
+            await g.children[i].join()
+            i += 1
+        }
+        throw error
+    }
+}

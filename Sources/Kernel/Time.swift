@@ -1,0 +1,91 @@
+// Time: sleep, yield, drift-free tickers, timeouts.
+
+/// Lets every other ready task run once, then continues (asyncio's `await sleep(0)`).
+/// The task keeps its FIFO place and nothing is allocated.
+@KernelActor
+public func yield() async {
+    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+        KernelExecutor.shared.ready.pushBack(.resume(c))
+    }
+}
+
+/// Suspends the task for `ms` milliseconds. Throws `CancellationError` if cancelled meanwhile.
+@KernelActor
+public func sleep(ms: Int) async throws {
+    try await sleep(until: KernelExecutor.shared.now + Int64(ms) * 1_000_000)
+}
+
+/// Suspends the task until the kernel clock reads `deadline` (nanoseconds, see `Kernel.now`).
+@KernelActor
+public func sleep(until deadline: Int64) async throws {
+    let k = KernelExecutor.shared
+    let s = k.prepare(.timer, "sleep", deadline: deadline)
+    try await k.park(s)
+}
+
+/// A drift-free periodic ticker: tick n is due at start + n × period, however late the task ran
+/// before. A tick that is already a whole period late is skipped and counted in `missed`.
+@KernelActor
+public final class Ticker {
+    public let periodNanoseconds: Int64
+    public private(set) var nextDeadline: Int64
+    /// Ticks delivered so far.
+    public private(set) var ticks = 0
+    /// Ticks skipped because the task fell more than a period behind.
+    public private(set) var missed = 0
+
+    init(period: Int64, first: Int64) {
+        periodNanoseconds = period
+        nextDeadline = first
+    }
+
+    /// Waits for the next tick and returns its number (1, 2, ...).
+    public func tick() async throws -> Int {
+        try await sleep(until: nextDeadline)
+        ticks += 1
+        nextDeadline += periodNanoseconds
+        let now = KernelExecutor.shared.now
+        if nextDeadline <= now {
+            let behind = (now - nextDeadline) / periodNanoseconds + 1
+            missed += Int(behind)
+            nextDeadline += behind * periodNanoseconds
+        }
+        return ticks
+    }
+}
+
+/// A ticker whose first tick is one period from now: `let t = every(ms: 1000); while true { try await t.tick() }`.
+@KernelActor
+public func every(ms: Int) -> Ticker {
+    precondition(ms > 0, "every(ms:) needs a period > 0, got \(ms)")
+    let p = Int64(ms) * 1_000_000
+    return Ticker(period: p, first: KernelExecutor.shared.now + p)
+}
+
+/// Runs `body`; if it has not finished after `ms` milliseconds, the kernel wait it is in (or its
+/// next one) throws, and `withTimeout` throws `TimeoutError`. Like trio's `fail_after`: no extra
+/// task or timer; the deadline rides on the task's own waits. Nested timeouts compose: the
+/// earliest deadline wins and its own `withTimeout` reports it.
+@KernelActor
+public func withTimeout<T>(ms: Int, _ body: () async throws -> T) async throws -> T {
+    let k = KernelExecutor.shared
+    let me = k.current
+    guard me != TaskTable.unknown else { throw KernelError.notInKernelTask(operation: "withTimeout") }
+    k.scopeCounter += 1
+    let id = k.scopeCounter
+    let saved = (k.tasks[me].scopeDeadline, k.tasks[me].scopeID)
+    let deadline = k.now + Int64(ms) * 1_000_000
+    if deadline < saved.0 {
+        k.tasks[me].scopeDeadline = deadline
+        k.tasks[me].scopeID = id
+    }
+    defer {
+        k.tasks[me].scopeDeadline = saved.0
+        k.tasks[me].scopeID = saved.1
+    }
+    do {
+        return try await body()
+    } catch let e as TimeoutScopeExpired where e.scope == id {
+        throw TimeoutError(milliseconds: ms)
+    }
+}

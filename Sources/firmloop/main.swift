@@ -1,0 +1,2 @@
+import Kernel
+print("firmloop")
