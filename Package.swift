@@ -19,7 +19,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystem"),
-        .target(name: "Kernel", dependencies: ["CSystem"], swiftSettings: kernelSettings),
+        .target(name: "Kernel", dependencies: ["CSystem"], exclude: ["Core/README.md"], swiftSettings: kernelSettings),
         .executableTarget(name: "firmloop", dependencies: [
             "Kernel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -27,7 +27,7 @@ let package = Package(
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
         .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount"], path: "bench/Sources/firmloop-bench"),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount"], exclude: ["traces"]),
     ],
     swiftLanguageModes: [.v6]
 )

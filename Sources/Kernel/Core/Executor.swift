@@ -260,6 +260,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     @KernelActor func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
+        if Task.isCancelled {   // cancelled before: fail now rather than a loop turn later
+            detach(s)
+            throw CancellationError()
+        }
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
                 self.slots[s].cont = c
