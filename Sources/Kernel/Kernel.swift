@@ -7,7 +7,9 @@ public enum KernelClock: Sendable, Equatable {
     case monotonic
     /// Virtual time starting at `start` nanoseconds: when nothing is runnable the clock jumps to
     /// the next deadline (trio's autojump), so a simulated day takes as long as its work does.
-    /// File descriptors are still polled, without blocking while a timer is pending.
+    /// File descriptors are still polled, without blocking while a timer is pending, and a task
+    /// that only ever `yield()`s keeps the clock still (time moves when everyone waits).
+    /// If every task waits and nothing can wake them, `Kernel.run` throws `KernelError.deadlock`.
     case virtual(start: Int64 = 0)
 }
 
@@ -37,12 +39,21 @@ public struct KernelOptions: Sendable {
     /// A stretch between two awaits longer than this is reported (asyncio's debug mode warns at 100 ms).
     public var budgetMilliseconds: Int
     public var onOverBudget: @Sendable (OverBudget) -> Void
+    /// When `run`'s body returns, the tasks still running are cancelled and get this long (real
+    /// time) to finish; any still running then are named on stderr and abandoned.
+    public var shutdownGraceMilliseconds: Int
+    /// Called on the kernel thread as `run` returns, with the run's per-name task accounting.
+    public var onFinish: (@Sendable ([TaskStats]) -> Void)?
 
     public init(clock: KernelClock = .monotonic, budgetMilliseconds: Int = 50,
-                onOverBudget: @escaping @Sendable (OverBudget) -> Void = OverBudget.printToStandardError) {
+                onOverBudget: @escaping @Sendable (OverBudget) -> Void = OverBudget.printToStandardError,
+                shutdownGraceMilliseconds: Int = 5000,
+                onFinish: (@Sendable ([TaskStats]) -> Void)? = nil) {
         self.clock = clock
         self.budgetMilliseconds = budgetMilliseconds
         self.onOverBudget = onOverBudget
+        self.shutdownGraceMilliseconds = shutdownGraceMilliseconds
+        self.onFinish = onFinish
     }
 }
 
@@ -94,7 +105,8 @@ public enum Kernel {
     /// returns when it does. Tasks still running then are cancelled and awaited.
     ///
     /// Throws `KernelError.alreadyRunning` if a kernel is running (nested or on another thread),
-    /// and `KernelError.deadlock` if every task ends up waiting with nothing able to wake them.
+    /// and, on the virtual clock, `KernelError.deadlock` if every task ends up waiting with nothing
+    /// able to wake them.
     public static func run<T: Sendable>(
         _ options: KernelOptions = KernelOptions(),
         _ body: @escaping @Sendable @KernelActor () async throws -> T
@@ -107,8 +119,9 @@ public enum Kernel {
         }
         _ = root
         let outcome = k.drive(until: { box.result != nil })
-        let after = k.shutdown()
-        lastStats.set(k.end())
+        let after = k.shutdown(grace: Int64(options.shutdownGraceMilliseconds) * 1_000_000)
+        let stats = k.end()
+        options.onFinish?(stats)
         if case .deadlock(let names) = outcome { throw KernelError.deadlock(waiting: names) }
         if case .deadlock(let names) = after, box.result == nil { throw KernelError.deadlock(waiting: names) }
         return try box.result!.get()
@@ -136,9 +149,6 @@ public enum Kernel {
         return k.tasks[k.current].stats.name
     }
 
-    /// Per-name accounting of the last finished `run`.
-    public static var lastRunStats: [TaskStats] { lastStats.get() }
-    private static let lastStats = Locked<[TaskStats]>([])
 
     /// True on the thread running the kernel, inside `Kernel.run`.
     public static var isKernelThread: Bool { KernelExecutor.shared.onKernelThread }

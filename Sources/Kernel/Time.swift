@@ -1,12 +1,15 @@
 // Time: sleep, yield, drift-free tickers, timeouts.
 
 /// Lets every other ready task run once, then continues (asyncio's `await sleep(0)`).
-/// The task keeps its FIFO place and nothing is allocated.
+/// The task keeps its FIFO place and nothing is allocated. Like every kernel wait it is a
+/// cancellation point: a cancelled task gets `CancellationError` here, so a loop that only
+/// yields can still be stopped.
 @KernelActor
-public func yield() async {
+public func yield() async throws {
     await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
         KernelExecutor.shared.ready.pushBack(.resume(c))
     }
+    if Task.isCancelled { throw CancellationError() }
 }
 
 /// Suspends the task for `ms` milliseconds. Throws `CancellationError` if cancelled meanwhile.

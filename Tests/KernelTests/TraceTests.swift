@@ -10,7 +10,7 @@ import Testing
                 spawn(name) {
                     for i in 0..<3 {
                         t("\(name)\(i)")
-                        await yield()
+                        try await yield()
                     }
                 }
             }

@@ -106,8 +106,16 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
                 ready.pushBack(.job(j))
             }
         } else {
+            if !running.load(ordering: .acquiring) { warnNotRunning() }
             post { $0.jobs.append(j) }
         }
+    }
+
+    private let warnedNotRunning = Atomic<Bool>(false)
+    private func warnNotRunning() {
+        if warnedNotRunning.exchange(true, ordering: .relaxed) { return }
+        writeStandardError("firmloop kernel: @KernelActor work was started while no kernel is running; "
+            + "it waits until Kernel.run starts one. Call kernel code from inside Kernel.run { ... }.\n")
     }
 
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
@@ -136,7 +144,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     enum DriveOutcome { case done, deadlock([String]) }
 
     /// Runs loop turns until `done()` holds after a turn, or nothing can ever wake a task.
-    func drive(until done: () -> Bool) -> DriveOutcome {
+    /// `realDeadline` (monotonic ns) bounds how long a turn may block in epoll, so `done()` is
+    /// looked at again by then even if nothing happens.
+    func drive(until done: () -> Bool, realDeadline: Int64 = .max) -> DriveOutcome {
         while true {
             lastStamp = fl_monotonic_ns()
             var n = ready.count
@@ -148,7 +158,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             if inboxPending.load(ordering: .acquiring) { drainInbox() }
             if done() { return .done }
 
-            let timeout: Int64
+            var timeout: Int64
             if !ready.isEmpty || !localCancels.isEmpty {
                 timeout = 0
             } else if let d = timers.nextDeadline {
@@ -158,6 +168,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
                 timeout = -1
             }
             if timeout < 0, ready.isEmpty, let names = deadlocked() { return .deadlock(names) }
+            if realDeadline != .max {
+                let left = max(0, realDeadline - fl_monotonic_ns())
+                timeout = timeout < 0 ? left : min(timeout, left)
+            }
             if timeout != 0 || slots.byKind.fd > 0 { poll(timeout) }
             if inboxPending.load(ordering: .acquiring) { drainInbox() }
             if isVirtual, ready.isEmpty, offloadsInFlight == 0, let d = timers.nextDeadline, d > virtualNow {
@@ -200,8 +214,11 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     /// Nothing runnable, no timer, nothing outside the kernel that could post, and every live task
     /// parked in a kernel wait: the names and what they wait for.
+    ///
+    /// Only on the virtual clock, where the whole world is simulated: on the real clock another
+    /// thread may still cancel a task or resume a continuation, so an idle kernel just waits.
     private func deadlocked() -> [String]? {
-        guard timers.count == 0, slots.byKind.fd == 0, slots.byKind.signal == 0, offloadsInFlight == 0,
+        guard isVirtual, timers.count == 0, slots.byKind.fd == 0, slots.byKind.signal == 0, offloadsInFlight == 0,
               localCancels.isEmpty, !inboxPending.load(ordering: .acquiring),
               tasks.liveCount > 0, slots.inUse >= tasks.liveCount else { return nil }
         return slots.slots.filter { $0.kind != .free }.map { "'\(tasks[$0.task].stats.name)' (\($0.what))" }.sorted()
@@ -504,10 +521,31 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         scopeCounter = 0
     }
 
-    /// Cancels every live task and runs until they have all finished.
-    func shutdown() -> DriveOutcome {
+    /// Cancels every live task and runs until they have all finished, for at most `grace`
+    /// nanoseconds of real time: tasks that ignore cancellation longer are named on stderr and
+    /// abandoned (never resumed), so a stubborn task cannot hang `Kernel.run`.
+    func shutdown(grace: Int64 = 5_000_000_000) -> DriveOutcome {
         for r in tasks.records.dropFirst() where r.live { r.handle?.cancel() }
-        return drive(until: { tasks.liveCount == 0 })
+        let giveUp = fl_monotonic_ns() + grace
+        let outcome = drive(until: { tasks.liveCount == 0 || fl_monotonic_ns() > giveUp }, realDeadline: giveUp)
+        if tasks.liveCount > 0 {
+            writeStandardError("firmloop kernel: at shutdown these tasks ignored cancellation for "
+                + "\(grace / 1_000_000) ms and were abandoned: \(tasks.liveNames().joined(separator: ", "))\n")
+            abandonAll()
+        }
+        return outcome
+    }
+
+    /// Forgets every task, wait and queued job (their tasks are leaked, never resumed), so the
+    /// next `Kernel.run` starts clean.
+    private func abandonAll() {
+        while ready.popFront() != nil {}
+        timers = TimerHeap()
+        slots = WaitSlots()
+        fds = []
+        localCancels.removeAll()
+        offloadsInFlight = 0
+        tasks.abandonAll()
     }
 
     func end() -> [TaskStats] {

@@ -103,6 +103,16 @@ struct TaskTable {
 
     func liveNames() -> [String] { records.dropFirst().filter(\.live).map(\.stats.name) }
 
+    /// Drops every live record (shutdown gave up on them).
+    mutating func abandonAll() {
+        for i in records.indices.dropFirst() where records[i].live {
+            finishedByName[records[i].stats.name, default: TaskStats(name: records[i].stats.name)].add(records[i].stats)
+        }
+        let finished = finishedByName
+        self = TaskTable()
+        finishedByName = finished
+    }
+
     mutating func reset() {
         precondition(liveCount == 0)
         self = TaskTable()

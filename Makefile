@@ -1,0 +1,47 @@
+# Firmloop — the README's two commands (`make run`, `make test`) and the benchmarks.
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Each target installs what it needs on a fresh Debian 12 / Raspberry Pi OS machine.
+
+SWIFT      ?= swift
+# Tests run on a release build: the allocation and speed properties they check are release ones.
+TESTFLAGS  := -c release -Xswiftc -enable-testing
+BENCH_PY   := .build/bench-venv/bin/python3
+SHIM       := .build/alloccount.so
+
+.PHONY: run test bench deps bench-deps clean
+
+## make run: the kernel demo on the simulated board (the firmware replaces it in a later issue).
+run: deps
+	$(SWIFT) build -c release --product firmloop
+	.build/release/firmloop demo
+
+## make test: every test, release build.
+test: deps
+	$(SWIFT) build $(TESTFLAGS) --build-tests
+	$(SWIFT) test $(TESTFLAGS) --skip-build
+
+## make bench: release build, our benchmarks and the peers' (CPython asyncio, uvloop) side by side.
+bench: deps bench-deps $(SHIM)
+	$(SWIFT) build -c release --product firmloop-bench
+	bench/run.sh
+
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain (swift.org/install/linux)"; exit 1; }
+	@missing=""; for p in gcc make python3; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq build-essential python3 python3-venv; fi
+
+# uvloop from PyPI into a private venv (Debian's python refuses system-wide pip installs).
+bench-deps: $(BENCH_PY)
+$(BENCH_PY):
+	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
+	python3 -m venv .build/bench-venv
+	$(BENCH_PY) -m pip install -q uvloop
+
+# The counting allocator as an LD_PRELOAD shim, for the Python peers' malloc counts.
+$(SHIM): Sources/CAllocCount/alloccount.c Sources/CAllocCount/include/alloccount.h
+	mkdir -p .build
+	cc -O2 -shared -fPIC -ISources/CAllocCount/include -o $@ $<
+
+clean:
+	rm -rf .build

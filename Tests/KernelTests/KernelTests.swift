@@ -1,0 +1,187 @@
+import CAllocCount
+import CSystem
+import Glibc
+import Synchronization
+import Testing
+@testable import Kernel
+
+@Suite struct KernelTests {
+    @Test func runReturnsTheResultAndRethrows() throws {
+        struct Boom: Error, Equatable {}
+        #expect(try kernelTest { 42 } == 42)
+        #expect(throws: Boom.self) { try kernelTest { () async throws -> Int in throw Boom() } }
+    }
+
+    /// Every primitive in one program: all task code runs on the thread that called Kernel.run,
+    /// and nothing is enqueued on Swift's global pool from it.
+    @Test func everythingRunsOnOneThreadAndNeverOnTheGlobalPool() throws {
+        alloccount_install_global_enqueue_hook()
+        let me = fl_gettid()
+        let globalBefore = alloccount_global_enqueues()
+        let (a, b) = socketPair()
+        defer { close(a); close(b) }
+        let (tids, workerTid) = try kernelTest(virtual: false) { () async throws -> (Set<Int32>, Int32) in
+            var tids: Set<Int32> = []
+            func here() { tids.insert(fl_gettid()) }
+            here()
+            let e = Event(), lock = AsyncLock(), sem = Semaphore(value: 1), ch = Channel<Int>(capacity: 2)
+            let sig = Signal()
+            let h = spawn("child") { () async throws -> Int32 in
+                try await e.wait()
+                try await ch.send(5)
+                return fl_gettid()
+            }
+            try await yield(); here()
+            try await sleep(ms: 1); here()
+            e.set()
+            #expect(try await ch.receive() == 5); here()
+            tids.insert(try await h.value)
+            try await lock.withLock { here() }
+            try await sem.withPermit { here() }
+            let tick = every(ms: 1)
+            _ = try await tick.tick(); here()
+            do { try await withTimeout(ms: 1) { try await sleep(ms: 100) } } catch is TimeoutError { here() }
+            var byte: UInt8 = 1
+            _ = write(a, &byte, 1)
+            try await readable(b); here()
+            let workerTid = try await offload { () -> Int32 in
+                sig.raise()   // from the worker thread
+                return fl_gettid()
+            }
+            here()
+            try await sig.wait(); here()
+            _ = try await gather([spawn("g1") { 1 }, spawn("g2") { 2 }]); here()
+            _ = try await withGroup { g in g.spawn("inner") { fl_gettid() } }; here()
+            let victim = spawn("victim") { try await sleep(ms: 10_000) }
+            victim.cancel()
+            _ = try? await victim.value; here()
+            return (tids, workerTid)
+        }
+        #expect(tids == [me])
+        #expect(workerTid != me)
+        #expect(alloccount_global_enqueues() - globalBefore == 0)
+    }
+
+    @Test func twentyFourVirtualHoursOfTickers() throws {
+        let start = fl_monotonic_ns()
+        let (ticks, end) = try kernelTest { () async throws -> ([Int], Int64) in
+            let hs = (0..<3).map { i in
+                spawn("ticker\(i)") { () async throws -> Int in
+                    let t = every(ms: 1000)
+                    while t.ticks < 86_400 { _ = try await t.tick() }
+                    #expect(t.missed == 0)
+                    return t.ticks
+                }
+            }
+            return (try await gather(hs), Kernel.now)
+        }
+        let wall = fl_monotonic_ns() - start
+        #expect(ticks == [86_400, 86_400, 86_400])
+        #expect(end == 86_400 * 1_000_000_000, "virtual clock ends exactly at 24 h: no drift")
+        print("24 virtual hours of three 1 s tickers (259,200 ticks) took \(wall / 1_000_000) ms of real time")
+    }
+
+    @Test func accountingCountsSwitchesAndReportsSelfishTasks() throws {
+        let reports = Locked<[OverBudget]>([])
+        let final = Locked<[TaskStats]>([])
+        let opts = KernelOptions(clock: .monotonic, budgetMilliseconds: 20, onOverBudget: { r in
+            reports.set(reports.get() + [r])
+        }, onFinish: { final.set($0) })
+        let stats = try kernelTest(options: opts) { () async throws -> [TaskStats] in
+            let polite = spawn("polite") { for _ in 0..<9 { try await yield() } }
+            let selfish = spawn("selfish") {
+                let t0 = fl_monotonic_ns()
+                while fl_monotonic_ns() - t0 < 30_000_000 {}   // 30 ms without awaiting
+                try await yield()
+            }
+            try await polite.value
+            try await selfish.value
+            return Kernel.stats()
+        }
+        let polite = try #require(stats.first { $0.name == "polite" })
+        #expect(polite.switches == 10, "9 yields = 10 stretches")
+        #expect(polite.overBudget == 0)
+        let selfish = try #require(stats.first { $0.name == "selfish" })
+        #expect(selfish.longestNanoseconds >= 30_000_000)
+        #expect(selfish.overBudget == 1)
+        let r = reports.get()
+        #expect(r.count == 1)
+        #expect(r.first?.task == "selfish")
+        #expect(r.first?.description.contains("task 'selfish' held the CPU for 3") == true)
+        #expect(final.get().map(\.name) == ["main", "polite", "selfish"])
+        #expect(final.get().first { $0.name == "polite" }?.switches == 10)
+    }
+
+    @Test func signalFromAnotherThreadWakesTheTask() throws {
+        let woke = try kernelTest(virtual: false) { () async throws -> Int in
+            let sig = Signal()
+            var n = 0
+            for _ in 0..<3 {
+                let t = Thread { sig.raise() }
+                try await sig.wait()
+                t.join()
+                n += 1
+            }
+            return n
+        }
+        #expect(woke == 3)
+    }
+
+    @Test func cancellationFromAnotherThreadWakesPromptly() throws {
+        let result = try kernelTest(virtual: false) { () async throws -> String in
+            let h = spawn("parked") { () async throws -> String in
+                do { try await Event().wait() } catch is CancellationError { return "cancelled" }
+                return "woke"
+            }
+            try await yield()
+            let task = h.task!
+            let t = Thread { task.cancel() }   // the cancel handler runs on that thread
+            let r = try await h.value
+            t.join()
+            return r
+        }
+        #expect(result == "cancelled")
+    }
+
+    @Test func offloadRunsOffTheKernelAndVirtualTimeWaitsForIt() throws {
+        let (value, kernelTid, workTid, elapsed) = try kernelTest { () async throws -> (Int, Int32, Int32, Int64) in
+            let t0 = Kernel.now
+            // A timer is pending: virtual time must not jump past it while the worker runs.
+            let sleeper = spawn("sleeper") { try await sleep(ms: 1000) }
+            let (v, tid) = try await offload { () -> (Int, Int32) in
+                var x = 0
+                for i in 0..<1_000_000 { x &+= i }
+                return (x, fl_gettid())
+            }
+            let elapsed = Kernel.now - t0
+            sleeper.cancel()
+            return (v, fl_gettid(), tid, elapsed)
+        }
+        #expect(value == 499_999_500_000)
+        #expect(kernelTid != workTid)
+        #expect(elapsed == 0)
+    }
+
+    @Test func offloadedErrorsArriveOnTheKernel() throws {
+        struct DiskFull: Error {}
+        #expect(throws: DiskFull.self) {
+            try kernelTest(virtual: false) { () async throws -> Int in try await offload { throw DiskFull() } }
+        }
+    }
+}
+
+/// A plain pthread for tests (no Foundation).
+final class Thread: @unchecked Sendable {
+    private var tid = pthread_t()
+    private let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+        let ctx = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&tid, nil, { arg in
+            let t = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            t.body()
+            return nil
+        }, ctx)
+    }
+    func join() { pthread_join(tid, nil) }
+}
