@@ -401,7 +401,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     @KernelActor func waitFD(_ fd: Int32, write: Bool) async throws {
-        guard fd >= 0 else { throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable") }
+        // The table is indexed by fd: check a new number is open before growing it that far.
+        guard fd >= 0, Int(fd) < fds.count || fcntl(fd, F_GETFD) >= 0 else {
+            throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable")
+        }
         while fds.count <= Int(fd) { fds.append(FDEntry()) }
         let busy = write ? fds[Int(fd)].writer : fds[Int(fd)].reader
         if busy >= 0 {
