@@ -1,7 +1,11 @@
 // File descriptor readiness through the kernel's one epoll set.
 
 /// Waits until `fd` is readable (data, end of file, hang-up or error). The fd must be
-/// non-blocking for the read that follows to be safe. One task may wait per direction.
+/// non-blocking: readiness can be stale (already consumed), so read until EAGAIN and wait again.
+/// One task may wait per direction. The fd stays in the kernel's epoll set until
+/// `closeDescriptor(fd)` or the end of the run: close watched fds with `closeDescriptor`, or
+/// call `forgetDescriptor(fd)` before closing them another way, or a reused fd number would be
+/// missed.
 @KernelActor
 public func readable(_ fd: Int32) async throws {
     try await KernelExecutor.shared.waitFD(fd, write: false)
@@ -19,4 +23,11 @@ public func writable(_ fd: Int32) async throws {
 @discardableResult
 public func closeDescriptor(_ fd: Int32) -> Int32 {
     KernelExecutor.shared.close(fd)
+}
+
+/// Removes `fd` from the kernel's epoll set (waiters wake with `KernelError.closed`) without
+/// closing it: for code that closes watched descriptors itself.
+@KernelActor
+public func forgetDescriptor(_ fd: Int32) {
+    KernelExecutor.shared.forget(fd)
 }

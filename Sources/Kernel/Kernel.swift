@@ -118,7 +118,7 @@ public enum Kernel {
             do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
         }
         _ = root
-        let outcome = k.drive(until: { box.result != nil })
+        let outcome = k.drive(until: { box.isDone })
         let after = k.shutdown(grace: Int64(options.shutdownGraceMilliseconds) * 1_000_000)
         let stats = k.end()
         options.onFinish?(stats)
@@ -155,7 +155,9 @@ public enum Kernel {
 }
 
 final class ResultBox<T>: @unchecked Sendable {
-    var result: Result<T, any Error>?
+    var result: Result<T, any Error>? { didSet { isDone = result != nil } }
+    /// Checked every loop turn: a plain Bool, so the check needs no generic metadata.
+    private(set) var isDone = false
 }
 
 /// Writes to fd 2 directly (no FILE* global, no Foundation).

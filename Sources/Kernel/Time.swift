@@ -1,13 +1,18 @@
 // Time: sleep, yield, drift-free tickers, timeouts.
 
+// The hot waits are `nonisolated(nonsending)`: they run on the caller's executor (the kernel),
+// so calling them costs no actor hop; they check at run time that they are on the kernel thread.
+
 /// Lets every other ready task run once, then continues (asyncio's `await sleep(0)`).
 /// The task keeps its FIFO place and nothing is allocated. Like every kernel wait it is a
 /// cancellation point: a cancelled task gets `CancellationError` here, so a loop that only
 /// yields can still be stopped.
-@KernelActor
+nonisolated(nonsending)
 public func yield() async throws {
-    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-        KernelExecutor.shared.ready.pushBack(.resume(c))
+    let k = KernelExecutor.shared
+    k.guardKernelThread("yield()")
+    await _unsafeInheritExecutor_withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+        k.ready.pushBack(.resume(c))
     }
     if Task.isCancelled { throw CancellationError() }
 }

@@ -13,6 +13,7 @@ static const uint32_t fl_EPOLLERR = EPOLLERR;
 static const uint32_t fl_EPOLLHUP = EPOLLHUP;
 static const uint32_t fl_EPOLLRDHUP = EPOLLRDHUP;
 static const uint32_t fl_EPOLLONESHOT = EPOLLONESHOT;
+static const uint32_t fl_EPOLLET = EPOLLET;
 
 /// epoll_create1(EPOLL_CLOEXEC); returns fd or -errno.
 int fl_epoll_create(void);

@@ -6,7 +6,7 @@
 //   1. run every job that was ready when the turn began (FIFO), accounting each to its task;
 //   2. apply cancellations requested during the turn and anything other threads posted;
 //   3. poll epoll (timeout = next timer deadline; zero if work is ready; skipped entirely
-//      while work is ready and no fd is watched); wake fd waiters;
+//      while work is ready and no task waits on an fd); wake fd waiters;
 //   4. fire due timers in (deadline, order set) order.
 // A wake-up resumes a continuation; the runtime hands the task's next job to `enqueue`, which
 // appends it to the ring: waking is FIFO, as asyncio's call_soon.
@@ -265,6 +265,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Takes a slot for the running task. Arms a timer at the earlier of `deadline` and the
     /// task's timeout scope, so `withTimeout` needs no timer of its own.
     func prepare(_ kind: WaitKind, _ what: StaticString, deadline: Int64 = .max) -> Int32 {
+        guardKernelThread(what)
         let s = slots.acquire(kind: kind, task: current, what: what)
         slots[s].ownDeadline = deadline
         let d = min(deadline, tasks[current].scopeDeadline)
@@ -272,8 +273,22 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         return s
     }
 
+    /// Traps with a clear message when kernel code is called from another thread (a plain
+    /// `Task {}`, a worker): the hot waits are `nonisolated(nonsending)`, so the compiler does
+    /// not prove this for them.
+    @inline(__always) func guardKernelThread(_ what: StaticString) {
+        if !onKernelThread {
+            preconditionFailure("firmloop kernel: \(what) called off the kernel thread: call it from a task the kernel started (Kernel.run, spawn)")
+        }
+    }
+
     /// Suspends the running task in slot `s` until `wake`. Cancellation (from any thread)
     /// wakes it with `CancellationError`. The slot is released when the task resumes.
+    ///
+    /// `nonisolated(nonsending)`: no hop to the kernel actor on entry (we are on the kernel
+    /// already, and a hop costs a lock in the runtime's preferred-executor lookup). The
+    /// continuation and cancellation handler are bound to the caller's isolation, as the
+    /// runtime supports; the executor-inheriting variants lost resumed jobs here (tried).
     @KernelActor func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
@@ -392,12 +407,20 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     // ---------------------------------------------------------------------------------------
-    // MARK: fd readiness (one epoll set, EPOLLONESHOT per registration)
+    // MARK: fd readiness (one epoll set, edge-triggered, registered once per fd)
+    //
+    // An fd joins the epoll set on its first wait and stays, edge-triggered, until
+    // `closeDescriptor` or the end of the run: no epoll_ctl per wait (a one-shot re-arm would
+    // cost two extra syscalls per ping-pong round trip). An edge that comes while nobody waits
+    // is kept as a ready flag, so the next wait returns at once and no edge is lost; at worst
+    // a wait returns on readiness already consumed and the caller's read says EAGAIN.
 
     struct FDEntry {
         var reader: Int32 = -1
         var writer: Int32 = -1
         var registered = false
+        var readReady = false
+        var writeReady = false
     }
 
     @KernelActor func waitFD(_ fd: Int32, write: Bool) async throws {
@@ -410,67 +433,63 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         if busy >= 0 {
             throw KernelError.descriptorBusy(fd: fd, write: write, waiter: tasks[slots[busy].task].stats.name)
         }
+        if !fds[Int(fd)].registered { try register(fd, write: write) }
+        if write ? fds[Int(fd)].writeReady : fds[Int(fd)].readReady {
+            if write { fds[Int(fd)].writeReady = false } else { fds[Int(fd)].readReady = false }
+            return
+        }
         let s = prepare(.fd, write ? "writable" : "readable")
         slots[s].fd = fd
         slots[s].forWrite = write
         if write { fds[Int(fd)].writer = s } else { fds[Int(fd)].reader = s }
-        if let error = arm(fd) {
-            abandon(s)
-            throw error
-        }
         try await park(s)
     }
 
-    private func arm(_ fd: Int32) -> KernelError? {
-        let e = fds[Int(fd)]
-        var events = fl_EPOLLONESHOT
-        if e.reader >= 0 { events |= fl_EPOLLIN | fl_EPOLLRDHUP }
-        if e.writer >= 0 { events |= fl_EPOLLOUT }
-        var r: Int32
-        if e.registered {
-            r = fl_epoll_mod(epfd, fd, events, UInt64(fd))
-            if r == -ENOENT { r = fl_epoll_add(epfd, fd, events, UInt64(fd)) }   // closed and reopened
-        } else {
-            r = fl_epoll_add(epfd, fd, events, UInt64(fd))
-            if r == -EEXIST { r = fl_epoll_mod(epfd, fd, events, UInt64(fd)) }
-        }
-        fds[Int(fd)].registered = r == 0
+    private func register(_ fd: Int32, write: Bool) throws {
+        let events = fl_EPOLLIN | fl_EPOLLOUT | fl_EPOLLRDHUP | fl_EPOLLET
+        var r = fl_epoll_add(epfd, fd, events, UInt64(fd))
+        if r == -EEXIST { r = fl_epoll_mod(epfd, fd, events, UInt64(fd)) }
         switch -r {
-        case 0: return nil
-        case EBADF: return .badDescriptor(fd: fd, operation: e.writer >= 0 ? "writable" : "readable")
-        case EPERM: return .notPollable(fd: fd)
-        default: return .system(call: "epoll_ctl", errno: -r, detail: "fd \(fd)")
+        case 0: fds[Int(fd)].registered = true
+        case EBADF: throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable")
+        case EPERM: throw KernelError.notPollable(fd: fd)
+        default: throw KernelError.system(call: "epoll_ctl", errno: -r, detail: "fd \(fd)")
         }
     }
 
     private func fdReady(_ fd: Int32, _ events: UInt32) {
-        guard fd >= 0, Int(fd) < fds.count else { return }
-        let e = fds[Int(fd)]
-        var again = false
-        if e.reader >= 0 {
-            if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 { wake(e.reader) } else { again = true }
+        guard fd >= 0, Int(fd) < fds.count, fds[Int(fd)].registered else { return }
+        if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 {
+            let r = fds[Int(fd)].reader
+            if r >= 0 { wake(r) } else { fds[Int(fd)].readReady = true }
         }
-        if e.writer >= 0 {
-            if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 { wake(e.writer) } else { again = true }
-        }
-        if again, let error = arm(fd) {
-            let f = fds[Int(fd)]
-            if f.reader >= 0 { wake(f.reader, throwing: error) }
-            if f.writer >= 0 { wake(f.writer, throwing: error) }
+        if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 {
+            let w = fds[Int(fd)].writer
+            if w >= 0 { wake(w) } else { fds[Int(fd)].writeReady = true }
         }
     }
 
     /// Wakes the waiters of `fd` with `KernelError.closed`, removes it from the epoll set and
     /// closes it.
     func close(_ fd: Int32) -> Int32 {
-        if fd >= 0 && Int(fd) < fds.count {
-            let e = fds[Int(fd)]
-            if e.reader >= 0 { wake(e.reader, throwing: KernelError.closed(fd: fd)) }
-            if e.writer >= 0 { wake(e.writer, throwing: KernelError.closed(fd: fd)) }
-            if e.registered { _ = fl_epoll_del(epfd, fd) }
-            fds[Int(fd)] = FDEntry()
-        }
+        forget(fd)
         return Glibc.close(fd)
+    }
+
+    /// Wakes the waiters of `fd` with `KernelError.closed` and removes it from the epoll set.
+    func forget(_ fd: Int32) {
+        guard fd >= 0 && Int(fd) < fds.count else { return }
+        let e = fds[Int(fd)]
+        if e.reader >= 0 { wake(e.reader, throwing: KernelError.closed(fd: fd)) }
+        if e.writer >= 0 { wake(e.writer, throwing: KernelError.closed(fd: fd)) }
+        if e.registered { _ = fl_epoll_del(epfd, fd) }
+        fds[Int(fd)] = FDEntry()
+    }
+
+    /// Drops every registration (the run is over; its fds may be closed and their numbers reused).
+    private func forgetAllDescriptors() {
+        for fd in fds.indices where fds[fd].registered { _ = fl_epoll_del(epfd, Int32(fd)) }
+        fds.removeAll(keepingCapacity: true)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -545,13 +564,13 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         while ready.popFront() != nil {}
         timers = TimerHeap()
         slots = WaitSlots()
-        fds = []
         localCancels.removeAll()
         offloadsInFlight = 0
         tasks.abandonAll()
     }
 
     func end() -> [TaskStats] {
+        forgetAllDescriptors()
         let stats = tasks.statsByName()
         if tasks.liveCount == 0 { tasks.reset() }
         kernelThread.store(0, ordering: .releasing)

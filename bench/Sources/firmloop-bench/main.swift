@@ -1,1 +1,209 @@
-print("bench")
+// firmloop-bench: the kernel's benchmarks, one JSON object per line (see bench/README.md).
+// Each figure is the median of `repeats` runs in this process. mallocs_per_op comes from the
+// CAllocCount interposer linked into this binary (real malloc calls on the kernel thread).
+
+import CAllocCount
+import CSystem
+import Glibc
+import Kernel
+
+let repeats = 5
+/// FIRMLOOP_BENCH=yield,fd_pingpong runs only those (for profiling).
+let only: Set<String>? = getenv("FIRMLOOP_BENCH").map { Set(String(cString: $0).split(separator: ",").map(String.init)) }
+func selected(_ name: String) -> Bool { only?.contains(name) ?? true }
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    let s = xs.sorted()
+    return s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))]
+}
+
+func emit(_ fields: [(String, String)]) {
+    print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+}
+func str(_ s: String) -> String { "\"\(s)\"" }
+func num(_ d: Double) -> String {
+    let r = (d * 100).rounded() / 100
+    return r == r.rounded() && abs(r) < 1e15 ? String(Int64(r)) : String(r)
+}
+
+func osThreads() -> Int {
+    guard let f = fopen("/proc/self/status", "r") else { return -1 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = String(cString: line)
+        if s.hasPrefix("Threads:") { return Int(s.dropFirst(8).trimmingPrefix(while: { $0 == " " || $0 == "\t" }).prefix { $0.isNumber }) ?? -1 }
+    }
+    return -1
+}
+
+func rssBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0, resident = 0
+    withUnsafeMutablePointer(to: &size) { sp in
+        withUnsafeMutablePointer(to: &resident) { rp in
+            _ = withVaList([sp, rp]) { vfscanf(f, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// One measured run: (nanoseconds, mallocs) of `ops` operations done by `body`.
+struct Sample { var ns: Double; var mallocs: Double }
+
+func measure(_ name: String, extra: [(String, String)] = [], ops: Int,
+             _ body: @escaping @Sendable @KernelActor (_ start: @KernelActor () -> Void, _ stop: @KernelActor () -> Void) async throws -> Void) throws {
+    var ns: [Double] = [], mallocs: [Double] = []
+    var threads = 0
+    for _ in 0..<repeats {
+        let s = try Kernel.run { () async throws -> Sample in
+            var t0: Int64 = 0, t1: Int64 = 0, m0: UInt64 = 0, m1: UInt64 = 0
+            try await body({ m0 = alloccount_calls(); t0 = fl_monotonic_ns() },
+                           { t1 = fl_monotonic_ns(); m1 = alloccount_calls() })
+            return Sample(ns: Double(t1 - t0), mallocs: Double(m1 - m0))
+        }
+        threads = max(threads, osThreads())
+        ns.append(s.ns / Double(ops))
+        mallocs.append(s.mallocs / Double(ops))
+    }
+    emit([("bench", str(name)), ("impl", str("firmloop"))] + extra
+         + [("ns_per_op", num(median(ns))), ("mallocs_per_op", num(median(mallocs))), ("threads", "\(threads)")])
+}
+
+// ---------------------------------------------------------------------------------------------
+// yield: N tasks each yielding until the total reaches `total`.
+
+for tasks in [1, 100, 10_000] where selected("yield") {
+    let perTask = max(20, 2_000_000 / tasks)
+    try measure("yield", extra: [("tasks", "\(tasks)")], ops: tasks * perTask) { start, stop in
+        let go = Event()
+        let hs = (0..<tasks).map { _ in
+            spawn("yielder") {
+                try await go.wait()
+                for _ in 0..<perTask { try await yield() }
+            }
+        }
+        try await yield()            // everyone parked on `go`
+        go.set()
+        start()
+        _ = try await gather(hs)
+        stop()
+    }
+}
+
+// spawn: start a task that returns at once and join it, in batches of 1,000.
+if selected("spawn") { try measure("spawn", extra: [("tasks", "1")], ops: 200_000) { start, stop in
+    start()
+    for _ in 0..<200 {
+        var hs: [TaskHandle<Int>] = []
+        hs.reserveCapacity(1000)
+        for i in 0..<1000 { hs.append(spawn("child") { i }) }
+        for h in hs { _ = try await h.value }
+    }
+    stop()
+} }
+
+// fd ping-pong: one byte back and forth over a socketpair; an op is a round trip.
+if selected("fd_pingpong") { try measure("fd_pingpong", extra: [("tasks", "2")], ops: 100_000) { start, stop in
+    var fds: [Int32] = [0, 0]
+    precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+    let (a, b) = (fds[0], fds[1])
+    let echo = spawn("echo") {
+        var byte: UInt8 = 0
+        while true {
+            try await readable(b)
+            if read(b, &byte, 1) != 1 { return }
+            _ = write(b, &byte, 1)
+        }
+    }
+    var byte: UInt8 = 1
+    for _ in 0..<1000 { _ = write(a, &byte, 1); try await readable(a); _ = read(a, &byte, 1) }   // warm
+    start()
+    for _ in 0..<100_000 {
+        _ = write(a, &byte, 1)
+        try await readable(a)
+        _ = read(a, &byte, 1)
+    }
+    stop()
+    echo.cancel()
+    closeDescriptor(a)
+    closeDescriptor(b)
+} }
+
+// sleep(10 ms) lateness: how long after its deadline a sleeping task runs again.
+if selected("sleep_lateness") {
+    var p50: [Double] = [], p99: [Double] = []
+    for _ in 0..<3 {
+        let late = try Kernel.run { () async throws -> [Double] in
+            var late: [Double] = []
+            for _ in 0..<100 {
+                let due = Kernel.now + 10_000_000
+                try await sleep(until: due)
+                late.append(Double(Kernel.now - due) / 1000)
+            }
+            return late
+        }
+        p50.append(percentile(late, 0.5))
+        p99.append(percentile(late, 0.99))
+    }
+    emit([("bench", str("sleep_lateness")), ("impl", str("firmloop")), ("tasks", "1"),
+          ("p50_us", num(median(p50))), ("p99_us", num(median(p99)))])
+}
+
+// idle CPU: 100 tasks sleeping 1 s, measured over 2 s of wall time.
+if selected("idle_cpu") {
+    let (cpu, wall) = try Kernel.run { () async throws -> (Int64, Int64) in
+        for _ in 0..<100 { spawn("sleeper") { while true { try await sleep(ms: 1000) } } }
+        try await sleep(ms: 10)
+        let c0 = fl_process_cpu_ns(), w0 = Kernel.now
+        try await sleep(ms: 2000)
+        return (fl_process_cpu_ns() - c0, Kernel.now - w0)
+    }
+    emit([("bench", str("idle_cpu")), ("impl", str("firmloop")), ("tasks", "100"),
+          ("cpu_pct", num(Double(cpu) / Double(wall) * 100))])
+}
+
+// bytes per parked task: 10,000 tasks waiting on one Event.
+if selected("parked_task") {
+    let n = 10_000
+    let (bytes, rss, mallocs) = try Kernel.run { () async throws -> (Double, Double, Double) in
+        let e = Event()
+        let b0 = alloccount_bytes(), r0 = rssBytes(), m0 = alloccount_calls()
+        let hs = (0..<n).map { _ in spawn("parked") { try await e.wait() } }
+        try await yield()
+        let b = Double(alloccount_bytes() - b0) / Double(n)
+        let r = Double(rssBytes() - r0) / Double(n)
+        let m = Double(alloccount_calls() - m0) / Double(n)
+        e.set()
+        _ = try await gather(hs)
+        return (b, r, m)
+    }
+    emit([("bench", str("parked_task")), ("impl", str("firmloop")), ("tasks", "\(n)"),
+          ("malloc_bytes_per_task", num(bytes)), ("rss_bytes_per_task", num(rss)), ("mallocs_per_task", num(mallocs))])
+}
+
+// Virtual time: 24 h of three 1 s tickers (the simulator's engine).
+if selected("virtual_24h") {
+    var walls: [Double] = []
+    for _ in 0..<3 {
+        let w0 = fl_monotonic_ns()
+        try Kernel.simulate {
+            let hs = (0..<3).map { _ in
+                spawn("ticker") {
+                    let t = every(ms: 1000)
+                    while t.ticks < 86_400 { _ = try await t.tick() }
+                }
+            }
+            _ = try await gather(hs)
+        }
+        walls.append(Double(fl_monotonic_ns() - w0) / 1e6)
+    }
+    emit([("bench", str("virtual_24h")), ("impl", str("firmloop")), ("tasks", "3"),
+          ("wall_ms", num(median(walls))), ("speedup", num(86_400_000 / median(walls)))])
+}
