@@ -1,0 +1,154 @@
+import ArgumentParser
+import Glibc
+import Kernel
+
+@main
+struct Firmloop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "firmloop",
+        abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
+        subcommands: [Demo.self])
+}
+
+/// `firmloop demo`: the kernel at work until the firmware exists (make run).
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A few named tasks blink a simulated LED, sample a sensor and report, then print their stats.")
+
+    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
+    var seconds: Int = 0
+
+    @Option(help: "Report a task that runs longer than this between awaits (ms).")
+    var budget: Int = 50
+
+    func run() throws {
+        let stop = StopSignal.install()
+        let opts = KernelOptions(budgetMilliseconds: budget, onFinish: { stats in printStats(stats) })
+        let seconds = self.seconds
+        do { try Kernel.run(opts) {
+            say("firmloop demo: LED heartbeat, sensor, logger on one thread. " + (seconds > 0 ? "\(seconds) s." : "Ctrl-C stops."))
+            try await withGroup("demo") { g in
+                let readings = Channel<String>(capacity: 8, name: "readings")
+                g.spawn("led") {
+                    var on = false
+                    let tick = every(ms: 500)
+                    while true {
+                        _ = try await tick.tick()
+                        on.toggle()
+                        try await readings.send("led \(on ? "●" : "○")")
+                    }
+                }
+                g.spawn("sensor") {
+                    let tick = every(ms: 1000)
+                    var x = 0.0
+                    while true {
+                        let n = try await tick.tick()
+                        x = 21 + 0.5 * sin(Double(n) / 3)
+                        try await readings.send("sensor \(Double(Int(x * 10)) / 10) °C")
+                    }
+                }
+                g.spawn("logger") {
+                    let t0 = Kernel.now
+                    while let line = try await readings.receive() {
+                        let ms = (Kernel.now - t0) / 1_000_000
+                        say("t=\(ms / 1000).\(ms % 1000 / 100)s  \(line)")
+                    }
+                }
+                g.spawn("crunch") {
+                    // Heavy work inline freezes every task: the kernel names the culprit...
+                    try await sleep(ms: 2200)
+                    _ = crunch(80)
+                    // ...offload runs it on a worker thread while the others keep time.
+                    while true {
+                        try await sleep(ms: 3000)
+                        let r = try await offload { crunch(80) }
+                        try await readings.send("crunch done off the kernel (\(r))")
+                    }
+                }
+                g.spawn("stop") {
+                    if seconds > 0 {
+                        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
+                    } else {
+                        try await stop.wait()
+                    }
+                    throw Stop()   // ends the group: every other task is cancelled
+                }
+            }
+        } } catch is Stop {}
+    }
+}
+
+struct Stop: Error {}
+
+/// About `ms` milliseconds of arithmetic.
+func crunch(_ ms: Int64) -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    let end = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000 + ms
+    var x: UInt64 = 1
+    while true {
+        for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        if Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000 >= end { return x % 1000 }
+    }
+}
+
+func printStats(_ stats: [TaskStats]) {
+    say("\n\("task".padding(10)) \("switches".padding(9, left: true)) \("run ms".padding(8, left: true)) \("longest ms".padding(11, left: true)) over-budget")
+    for s in stats {
+        say("\(s.name.padding(10)) \(String(s.switches).padding(9, left: true)) \(ms(s.runNanoseconds).padding(8, left: true)) \(ms(s.longestNanoseconds).padding(11, left: true)) \(s.overBudget)")
+    }
+}
+
+func ms(_ ns: Int64) -> String {
+    let t = ns / 10_000
+    return "\(t / 100).\(t % 100 < 10 ? "0" : "")\(t % 100)"
+}
+
+extension String {
+    func padding(_ n: Int, left: Bool = false) -> String {
+        let pad = String(repeating: " ", count: max(0, n - count))
+        return left ? pad + self : self + pad
+    }
+}
+
+/// SIGINT/SIGTERM → a kernel `Signal`: the signals are blocked in every thread and one thread
+/// takes them with sigwait, so the handler is ordinary code that just raises the signal.
+enum StopSignal {
+    static func install() -> Signal {
+        let s = Signal()
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let box = Unmanaged.passRetained(s).toOpaque()
+        var tid = pthread_t()
+        pthread_create(&tid, nil, { arg in
+            let sig = Unmanaged<Signal>.fromOpaque(arg!).takeRetainedValue()
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGINT)
+            sigaddset(&set, SIGTERM)
+            var n: Int32 = 0
+            while true {
+                sigwait(&set, &n)
+                sig.raise()
+            }
+        }, box)
+        return s
+    }
+}
+
+/// One line to stdout, unbuffered, so it interleaves with the kernel's stderr reports in order.
+func say(_ line: String) {
+    var l = line + "\n"
+    l.withUTF8 { b in
+        var off = 0
+        while off < b.count {
+            let n = write(1, b.baseAddress! + off, b.count - off)
+            if n <= 0 { return }
+            off += n
+        }
+    }
+}
