@@ -4,6 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <stdio.h>
+#include <string.h>
 
 int fl_epoll_create(void) { int r = epoll_create1(EPOLL_CLOEXEC); return r < 0 ? -errno : r; }
 
@@ -54,3 +56,30 @@ int64_t fl_process_cpu_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 int fl_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int fl_tick_source = 0;
+
+double fl_ticks_init(void) {
+#if defined(__x86_64__)
+    char src[32] = {0};
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f) { if (!fgets(src, sizeof src, f)) src[0] = 0; fclose(f); }
+    if (strncmp(src, "tsc", 3) != 0) { fl_tick_source = 0; return 1.0; }
+    fl_tick_source = 1;
+    int64_t t0 = fl_monotonic_ns();
+    uint64_t c0 = fl_ticks();
+    int64_t t1;
+    do { t1 = fl_monotonic_ns(); } while (t1 - t0 < 2000000);
+    uint64_t c1 = fl_ticks();
+    return (double)(t1 - t0) / (double)(c1 - c0);
+#elif defined(__aarch64__)
+    uint64_t hz;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+    if (hz == 0) { fl_tick_source = 0; return 1.0; }
+    fl_tick_source = 2;
+    return 1e9 / (double)hz;
+#else
+    fl_tick_source = 0;
+    return 1.0;
+#endif
+}

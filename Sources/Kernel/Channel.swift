@@ -31,7 +31,7 @@ public final class Channel<Element> {
                 k.wakeFirst(receivers)
                 return
             }
-            try await k.wait(on: senders, "Channel.send")
+            try await k.park(k.prepare(on: senders, "Channel.send"))
         }
     }
 
@@ -55,7 +55,7 @@ public final class Channel<Element> {
                 return v
             }
             if isClosed { return nil }
-            try await k.wait(on: receivers, "Channel.receive")
+            try await k.park(k.prepare(on: receivers, "Channel.receive"))
         }
     }
 

@@ -16,7 +16,8 @@ public final class Event {
 
     public func wait() async throws {
         if isSet { return }
-        try await KernelExecutor.shared.wait(on: waiters, "Event.wait")
+        let k = KernelExecutor.shared
+        try await k.park(k.prepare(on: waiters, "Event.wait"))
     }
 
     /// Tasks waiting now.

@@ -8,13 +8,15 @@
 /// missed.
 @KernelActor
 public func readable(_ fd: Int32) async throws {
-    try await KernelExecutor.shared.waitFD(fd, write: false)
+    let k = KernelExecutor.shared
+    if let s = try k.prepareFD(fd, write: false) { try await k.park(s) }
 }
 
 /// Waits until `fd` is writable (or has failed).
 @KernelActor
 public func writable(_ fd: Int32) async throws {
-    try await KernelExecutor.shared.waitFD(fd, write: true)
+    let k = KernelExecutor.shared
+    if let s = try k.prepareFD(fd, write: true) { try await k.park(s) }
 }
 
 /// Closes `fd`: tasks waiting on it wake with `KernelError.closed`, and it leaves the epoll set.

@@ -12,7 +12,7 @@ public final class AsyncLock {
             isLocked = true
             return
         }
-        try await KernelExecutor.shared.wait(on: waiters, "AsyncLock.lock")
+        try await KernelExecutor.shared.park(KernelExecutor.shared.prepare(on: waiters, "AsyncLock.lock"))
         // unlock() handed the lock over: isLocked is still true and it is ours.
     }
 
@@ -44,7 +44,7 @@ public final class Semaphore {
             value -= 1
             return
         }
-        try await KernelExecutor.shared.wait(on: waiters, "Semaphore.acquire")
+        try await KernelExecutor.shared.park(KernelExecutor.shared.prepare(on: waiters, "Semaphore.acquire"))
         // release() handed its unit straight to us.
     }
 

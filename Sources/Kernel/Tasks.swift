@@ -37,18 +37,14 @@ public final class TaskHandle<T>: AnyTaskHandle {
     /// timeout (the task goes on).
     public var value: T {
         get async throws {
-            while result == nil { try await KernelExecutor.shared.wait(on: joiners, "join") }
+            while result == nil { try await KernelExecutor.shared.park(KernelExecutor.shared.prepare(on: joiners, "join")) }
             return try result!.get()
         }
     }
 
     public func join() async {
         let k = KernelExecutor.shared
-        while result == nil {
-            let s = k.prepare(.list, "join")
-            k.append(s, to: joiners)
-            await k.parkIgnoringCancellation(s)
-        }
+        while result == nil { await k.parkIgnoringCancellation(k.prepare(on: joiners, "join")) }
     }
 
     public func watch(_ e: Event) {

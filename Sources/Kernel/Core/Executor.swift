@@ -73,8 +73,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     var isVirtual = false
     var virtualNow: Int64 = 0
     var budgetNanoseconds: Int64 = 50_000_000
+    private var budgetTicks: UInt64 = .max
     var onOverBudget: @Sendable (OverBudget) -> Void = OverBudget.printToStandardError
-    private var lastStamp: Int64 = 0
+    /// When the running job started, in accounting ticks (one cheap counter read per job).
+    private var lastStamp: UInt64 = 0
     private let eventBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
     private let tagBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
 
@@ -148,7 +150,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// looked at again by then even if nothing happens.
     func drive(until done: () -> Bool, realDeadline: Int64 = .max) -> DriveOutcome {
         while true {
-            lastStamp = fl_monotonic_ns()
+            lastStamp = fl_ticks()
             var n = ready.count
             while n > 0, let e = ready.popFront() {
                 n -= 1
@@ -196,18 +198,19 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         }
         current = tasks.lookup(unsafeBitCast(job, to: UInt.self))
         job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-        let t = fl_monotonic_ns()
-        account(current, t - lastStamp)
+        let t = fl_ticks()
+        account(current, t &- lastStamp)
         lastStamp = t
     }
 
-    @inline(__always) private func account(_ i: Int32, _ dt: Int64) {
+    @inline(__always) private func account(_ i: Int32, _ dt: UInt64) {
         tasks[i].stats.switches += 1
-        tasks[i].stats.runNanoseconds += dt
-        if dt > tasks[i].stats.longestNanoseconds { tasks[i].stats.longestNanoseconds = dt }
-        if dt > budgetNanoseconds {
+        tasks[i].runTicks &+= dt
+        if dt > tasks[i].longestTicks { tasks[i].longestTicks = dt }
+        if dt > budgetTicks {
             tasks[i].stats.overBudget += 1
-            onOverBudget(OverBudget(task: tasks[i].stats.name, nanoseconds: dt, budgetNanoseconds: budgetNanoseconds))
+            onOverBudget(OverBudget(task: tasks[i].stats.name, nanoseconds: Int64(Double(dt) * nanosecondsPerTick),
+                                    budgetNanoseconds: budgetNanoseconds))
         }
         if tasks[i].finished { tasks.retire(i) }
     }
@@ -399,12 +402,13 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         while list.head >= 0 { wake(list.head, throwing: error) }
     }
 
-    /// Parks the running task at the end of `list`.
-    @KernelActor func wait(on list: WaitList, _ what: StaticString) async throws {
+    /// A slot for the running task, at the end of `list`; `park` it.
+    func prepare(on list: WaitList, _ what: StaticString) -> Int32 {
         let s = prepare(.list, what)
         append(s, to: list)
-        try await park(s)
+        return s
     }
+
 
     // ---------------------------------------------------------------------------------------
     // MARK: fd readiness (one epoll set, edge-triggered, registered once per fd)
@@ -423,7 +427,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         var writeReady = false
     }
 
-    @KernelActor func waitFD(_ fd: Int32, write: Bool) async throws {
+    /// Registers a wait for `fd`; nil if it is ready already (an edge came while nobody
+    /// waited), else the slot to `park` in. Synchronous, so `readable` is one async frame.
+    func prepareFD(_ fd: Int32, write: Bool) throws -> Int32? {
+        guardKernelThread(write ? "writable" : "readable")
         // The table is indexed by fd: check a new number is open before growing it that far.
         guard fd >= 0, Int(fd) < fds.count || fcntl(fd, F_GETFD) >= 0 else {
             throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable")
@@ -436,13 +443,13 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         if !fds[Int(fd)].registered { try register(fd, write: write) }
         if write ? fds[Int(fd)].writeReady : fds[Int(fd)].readReady {
             if write { fds[Int(fd)].writeReady = false } else { fds[Int(fd)].readReady = false }
-            return
+            return nil
         }
         let s = prepare(.fd, write ? "writable" : "readable")
         slots[s].fd = fd
         slots[s].forWrite = write
         if write { fds[Int(fd)].writer = s } else { fds[Int(fd)].reader = s }
-        try await park(s)
+        return s
     }
 
     private func register(_ fd: Int32, write: Bool) throws {
@@ -539,6 +546,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         case .virtual(let start): isVirtual = true; virtualNow = start
         }
         budgetNanoseconds = Int64(options.budgetMilliseconds) * 1_000_000
+        budgetTicks = UInt64(Double(budgetNanoseconds) / nanosecondsPerTick)
         onOverBudget = options.onOverBudget
         scopeCounter = 0
     }

@@ -1,5 +1,7 @@
 // ⚠️ Unsafe core: kernel thread only (see README.md in this folder).
 
+import CSystem
+
 /// Always-on accounting for one task (or, summed, for all tasks of one name).
 public struct TaskStats: Sendable, Equatable {
     public var name: String
@@ -25,8 +27,22 @@ public struct TaskStats: Sendable, Equatable {
     }
 }
 
+/// Nanoseconds per accounting tick (see fl_ticks), measured once per process.
+let nanosecondsPerTick: Double = fl_ticks_init()
+
 struct TaskRecord {
     var stats: TaskStats
+    /// Run time and longest stretch in ticks (converted to `stats` nanoseconds when read).
+    var runTicks: UInt64 = 0
+    var longestTicks: UInt64 = 0
+
+    /// `stats` with the tick counters converted.
+    var current: TaskStats {
+        var s = stats
+        s.runNanoseconds = Int64(Double(runTicks) * nanosecondsPerTick)
+        s.longestNanoseconds = Int64(Double(longestTicks) * nanosecondsPerTick)
+        return s
+    }
     /// The Swift task's address (its jobs carry the same address), 0 before it first runs.
     var address: UInt = 0
     var handle: Task<Void, Never>? = nil
@@ -80,7 +96,7 @@ struct TaskTable {
     mutating func retire(_ i: Int32) {
         let r = records[Int(i)]
         if r.address != 0 { byAddress.remove(r.address) }
-        finishedByName[r.stats.name, default: TaskStats(name: r.stats.name)].add(r.stats)
+        finishedByName[r.stats.name, default: TaskStats(name: r.stats.name)].add(r.current)
         records[Int(i)] = TaskRecord(stats: TaskStats(name: ""))
         freeList.append(i)
         liveCount -= 1
@@ -95,9 +111,9 @@ struct TaskTable {
     func statsByName() -> [TaskStats] {
         var all = finishedByName
         for r in records.dropFirst() where r.live {
-            all[r.stats.name, default: TaskStats(name: r.stats.name)].add(r.stats)
+            all[r.stats.name, default: TaskStats(name: r.stats.name)].add(r.current)
         }
-        if records[0].stats.switches > 0 { all[records[0].stats.name] = records[0].stats }
+        if records[0].stats.switches > 0 { all[records[0].stats.name] = records[0].current }
         return all.values.sorted { $0.name < $1.name }
     }
 
@@ -106,7 +122,7 @@ struct TaskTable {
     /// Drops every live record (shutdown gave up on them).
     mutating func abandonAll() {
         for i in records.indices.dropFirst() where records[i].live {
-            finishedByName[records[i].stats.name, default: TaskStats(name: records[i].stats.name)].add(records[i].stats)
+            finishedByName[records[i].stats.name, default: TaskStats(name: records[i].stats.name)].add(records[i].current)
         }
         let finished = finishedByName
         self = TaskTable()
