@@ -114,10 +114,9 @@ public enum Kernel {
         let k = KernelExecutor.shared
         try k.begin(options)
         let box = ResultBox<T>()
-        let root = k.start(name: "main") {
+        _ = k.start(name: "main") {
             do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
         }
-        _ = root
         let outcome = k.drive(until: { box.isDone })
         let after = k.shutdown(grace: Int64(options.shutdownGraceMilliseconds) * 1_000_000)
         let stats = k.end()

@@ -58,3 +58,11 @@ func socketPair() -> (Int32, Int32) {
     precondition(r == 0)
     return (fds[0], fds[1])
 }
+
+/// A value behind a Mutex, for results handed back from other threads and callbacks.
+final class Locked<Value: Sendable>: Sendable {
+    private let m: Mutex<Value>
+    init(_ v: Value) { m = Mutex(v) }
+    func get() -> Value { m.withLock { $0 } }
+    func set(_ v: Value) { m.withLock { $0 = v } }
+}

@@ -12,7 +12,6 @@ static const uint32_t fl_EPOLLOUT = EPOLLOUT;
 static const uint32_t fl_EPOLLERR = EPOLLERR;
 static const uint32_t fl_EPOLLHUP = EPOLLHUP;
 static const uint32_t fl_EPOLLRDHUP = EPOLLRDHUP;
-static const uint32_t fl_EPOLLONESHOT = EPOLLONESHOT;
 static const uint32_t fl_EPOLLET = EPOLLET;
 
 /// epoll_create1(EPOLL_CLOEXEC); returns fd or -errno.

@@ -447,7 +447,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         }
         let s = prepare(.fd, write ? "writable" : "readable")
         slots[s].fd = fd
-        slots[s].forWrite = write
         if write { fds[Int(fd)].writer = s } else { fds[Int(fd)].reader = s }
         return s
     }

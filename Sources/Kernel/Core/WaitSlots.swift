@@ -36,9 +36,8 @@ struct Slot {
     var list: Unmanaged<WaitList>? = nil
     var prev: Int32 = -1
     var next: Int32 = -1
-    /// fd waits: the descriptor and direction.
+    /// fd waits: the descriptor.
     var fd: Int32 = -1
-    var forWrite = false
     /// Signal waits: the signal (unretained: the waiting task holds it).
     var signal: Unmanaged<Signal>? = nil
     /// A human description for deadlock reports, e.g. "Event.wait".
