@@ -54,23 +54,31 @@ func rssBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// One measured run: (nanoseconds, mallocs) of `ops` operations done by `body`.
-struct Sample { var ns: Double; var mallocs: Double }
+@KernelActor final class Countdown {
+    var n: Int
+    init(_ n: Int) { self.n = n }
+}
+
+/// The measured window of one run: `start()` and `stop()` read the clock and the malloc counter.
+@KernelActor final class Window {
+    var t0: Int64 = 0, t1: Int64 = 0, m0: UInt64 = 0, m1: UInt64 = 0
+    func start() { m0 = alloccount_calls(); t0 = fl_monotonic_ns() }
+    func stop() { t1 = fl_monotonic_ns(); m1 = alloccount_calls() }
+}
 
 func measure(_ name: String, extra: [(String, String)] = [], ops: Int,
-             _ body: @escaping @Sendable @KernelActor (_ start: @KernelActor () -> Void, _ stop: @KernelActor () -> Void) async throws -> Void) throws {
+             _ body: @escaping @Sendable @KernelActor (Window) async throws -> Void) throws {
     var ns: [Double] = [], mallocs: [Double] = []
     var threads = 0
     for _ in 0..<repeats {
-        let s = try Kernel.run { () async throws -> Sample in
-            var t0: Int64 = 0, t1: Int64 = 0, m0: UInt64 = 0, m1: UInt64 = 0
-            try await body({ m0 = alloccount_calls(); t0 = fl_monotonic_ns() },
-                           { t1 = fl_monotonic_ns(); m1 = alloccount_calls() })
-            return Sample(ns: Double(t1 - t0), mallocs: Double(m1 - m0))
+        let (dt, dm) = try Kernel.run { () async throws -> (Double, Double) in
+            let w = Window()
+            try await body(w)
+            return (Double(w.t1 - w.t0), Double(w.m1 - w.m0))
         }
         threads = max(threads, osThreads())
-        ns.append(s.ns / Double(ops))
-        mallocs.append(s.mallocs / Double(ops))
+        ns.append(dt / Double(ops))
+        mallocs.append(dm / Double(ops))
     }
     emit([("bench", str(name)), ("impl", str("firmloop"))] + extra
          + [("ns_per_op", num(median(ns))), ("mallocs_per_op", num(median(mallocs))), ("threads", "\(threads)")])
@@ -80,37 +88,44 @@ func measure(_ name: String, extra: [(String, String)] = [], ops: Int,
 // yield: N tasks each yielding until the total reaches `total`.
 
 for tasks in [1, 100, 10_000] where selected("yield") {
-    let perTask = max(20, 2_000_000 / tasks)
-    try measure("yield", extra: [("tasks", "\(tasks)")], ops: tasks * perTask) { start, stop in
+    // At least 1,000 yields per task: a task's first switches after waking can take ~2 mallocs
+    // once (measured at 10,000 tasks), which is start-up, not switching.
+    let perTask = max(1000, 2_000_000 / tasks)
+    try measure("yield", extra: [("tasks", "\(tasks)")], ops: tasks * perTask) { w in
         let go = Event()
+        let counter = Countdown(tasks)
         let hs = (0..<tasks).map { _ in
             spawn("yielder") {
+                // Warm: a task's first switches may take a slab for its async frames.
+                for _ in 0..<2 { try await yield() }
                 try await go.wait()
                 for _ in 0..<perTask { try await yield() }
+                // The window ends with the last yield, not with task exits (they allocate).
+                counter.n -= 1
+                if counter.n == 0 { w.stop() }
             }
         }
-        try await yield()            // everyone parked on `go`
+        for _ in 0..<4 { try await yield() }   // everyone warm and parked on `go`
         go.set()
-        start()
+        w.start()
         _ = try await gather(hs)
-        stop()
     }
 }
 
 // spawn: start a task that returns at once and join it, in batches of 1,000.
-if selected("spawn") { try measure("spawn", extra: [("tasks", "1")], ops: 200_000) { start, stop in
-    start()
+if selected("spawn") { try measure("spawn", extra: [("tasks", "1")], ops: 200_000) { w in
+    w.start()
     for _ in 0..<200 {
         var hs: [TaskHandle<Int>] = []
         hs.reserveCapacity(1000)
         for i in 0..<1000 { hs.append(spawn("child") { i }) }
         for h in hs { _ = try await h.value }
     }
-    stop()
+    w.stop()
 } }
 
 // fd ping-pong: one byte back and forth over a socketpair; an op is a round trip.
-if selected("fd_pingpong") { try measure("fd_pingpong", extra: [("tasks", "2")], ops: 100_000) { start, stop in
+if selected("fd_pingpong") { try measure("fd_pingpong", extra: [("tasks", "2")], ops: 100_000) { w in
     var fds: [Int32] = [0, 0]
     precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
     let (a, b) = (fds[0], fds[1])
@@ -124,13 +139,13 @@ if selected("fd_pingpong") { try measure("fd_pingpong", extra: [("tasks", "2")],
     }
     var byte: UInt8 = 1
     for _ in 0..<1000 { _ = write(a, &byte, 1); try await readable(a); _ = read(a, &byte, 1) }   // warm
-    start()
+    w.start()
     for _ in 0..<100_000 {
         _ = write(a, &byte, 1)
         try await readable(a)
         _ = read(a, &byte, 1)
     }
-    stop()
+    w.stop()
     echo.cancel()
     closeDescriptor(a)
     closeDescriptor(b)
