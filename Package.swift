@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The kernel's hot loop is checked by tests and benchmarks; dynamic exclusivity checks cost
-// ~10% per switch there (measured, see README), so the kernel alone drops them in release.
+// Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch in the design spike
+// (ARCHITECTURE.md); the kernel alone drops them in release builds. Its tests and the
+// allocation/speed benchmarks run on exactly that build.
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]

@@ -12,11 +12,19 @@ shim=$PWD/.build/alloccount.so
 if [ "$(cut -d' ' -f1 /proc/loadavg | cut -d. -f1)" -ge 1 ]; then
   echo "note: load average $(cut -d' ' -f1-3 /proc/loadavg): other work is running; figures will be noisy" >&2
 fi
-# Interleave: firmloop, CPython, uvloop, per benchmark group, so drift hits all three alike.
+# Not pinned to a CPU: tried (taskset -c 1), it made fd ping-pong and sleep lateness worse for
+# all three loops on the 2-core VM this was measured on. PIN="taskset -c N" sets a pin.
+pin=${PIN:-}
+# ROUNDS rounds per group, firmloop then CPython then uvloop each round: the summary takes each
+# round's ratios (pairs measured seconds apart) and reports their median.
+rounds=${ROUNDS:-3}
 for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
-  FIRMLOOP_BENCH=$group .build/release/firmloop-bench | tee -a "$out"
-  LD_PRELOAD=$shim $py bench/asyncio_bench.py --impl cpython-asyncio --only $group | tee -a "$out"
-  LD_PRELOAD=$shim $py bench/asyncio_bench.py --impl uvloop --only $group | tee -a "$out"
+  for round in $(seq "$rounds"); do
+    [ "$group" = idle_cpu ] || [ "$group" = parked_task ] && [ "$round" -gt 1 ] && continue
+    FIRMLOOP_BENCH=$group $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+    LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl cpython-asyncio --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+    LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl uvloop --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  done
 done
-FIRMLOOP_BENCH=virtual_24h .build/release/firmloop-bench | tee -a "$out"
+FIRMLOOP_BENCH=virtual_24h $pin .build/release/firmloop-bench | tee -a "$out"
 python3 bench/summary.py "$out"

@@ -2,18 +2,29 @@
 """Ratios of firmloop to its peers from bench/run.sh's JSON lines, and the kernel issue's floors."""
 import json, sys
 
+import statistics
+
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 by = {}
 for r in rows:
-    by[(r["bench"], r.get("tasks"), r["impl"])] = r
+    by.setdefault((r["bench"], r.get("tasks"), r["impl"]), []).append(r)
 
 
 def get(bench, tasks, impl, field):
-    r = by.get((bench, tasks, impl))
-    return None if r is None else r.get(field)
+    """Median over the rounds."""
+    vs = [r[field] for r in by.get((bench, tasks, impl), []) if r.get(field) is not None]
+    return statistics.median(vs) if vs else None
 
 
-print("\nsummary (peer / firmloop; > 1 means firmloop is faster)")
+def ratio(bench, tasks, peer, field):
+    """Median over the rounds of peer/firmloop, each round's pair measured seconds apart."""
+    ours = {r.get("round", 1): r.get(field) for r in by.get((bench, tasks, "firmloop"), [])}
+    rs = [r[field] / ours[r.get("round", 1)] for r in by.get((bench, tasks, peer), [])
+          if r.get(field) and ours.get(r.get("round", 1))]
+    return statistics.median(rs) if rs else None
+
+
+print("\nsummary (medians over rounds; ratio = median of per-round peer/firmloop; > 1: firmloop is faster)")
 checks = []
 for bench, tasks, field in [("yield", 1, "ns_per_op"), ("yield", 100, "ns_per_op"), ("yield", 10000, "ns_per_op"),
                             ("spawn", 1, "ns_per_op"), ("fd_pingpong", 2, "ns_per_op"),
@@ -21,8 +32,9 @@ for bench, tasks, field in [("yield", 1, "ns_per_op"), ("yield", 100, "ns_per_op
     ours = get(bench, tasks, "firmloop", field)
     for peer in ("cpython-asyncio", "uvloop"):
         theirs = get(bench, tasks, peer, field)
-        if ours and theirs:
-            print(f"  {bench:15} tasks={tasks:<6} {field:22} firmloop {ours:>10} {peer:16} {theirs:>10}  ratio {theirs / ours:6.2f}x")
+        r = ratio(bench, tasks, peer, field)
+        if ours and theirs and r:
+            print(f"  {bench:15} tasks={tasks:<6} {field:22} firmloop {ours:>10} {peer:16} {theirs:>10}  ratio {r:6.2f}x")
 
 
 def floor(name, ok, detail):
@@ -31,12 +43,12 @@ def floor(name, ok, detail):
 
 
 print("\nfloors (kernel issue)")
-y, yc, yu = (get("yield", 100, i, "ns_per_op") for i in ("firmloop", "cpython-asyncio", "uvloop"))
-if y and yc: floor("yield@100 >= 4x CPython", yc / y >= 4, f"{yc / y:.2f}x (goal 10x)")
-if y and yu: floor("yield@100 >= 2x uvloop", yu / y >= 2, f"{yu / y:.2f}x (goal 5x)")
-f, fc = get("fd_pingpong", 2, "firmloop", "ns_per_op"), get("fd_pingpong", 2, "cpython-asyncio", "ns_per_op")
-if f and fc: floor("fd ping-pong >= 10x CPython", fc / f >= 10, f"{fc / f:.2f}x")
-m = [get("yield", t, "firmloop", "mallocs_per_op") for t in (1, 100)] + [get("fd_pingpong", 2, "firmloop", "mallocs_per_op")]
+rc, ru = ratio("yield", 100, "cpython-asyncio", "ns_per_op"), ratio("yield", 100, "uvloop", "ns_per_op")
+if rc: floor("yield@100 >= 4x CPython", rc >= 4, f"{rc:.2f}x (goal 10x)")
+if ru: floor("yield@100 >= 2x uvloop", ru >= 2, f"{ru:.2f}x (goal 5x)")
+rf = ratio("fd_pingpong", 2, "cpython-asyncio", "ns_per_op")
+if rf: floor("fd ping-pong >= 10x CPython", rf >= 10, f"{rf:.2f}x")
+m = [get("yield", t, "firmloop", "mallocs_per_op") for t in (1, 100, 10000)] + [get("fd_pingpong", 2, "firmloop", "mallocs_per_op")]
 if None not in m: floor("0 mallocs per yield and fd wake", all(x == 0 for x in m), f"{m}")
 t = [r.get("threads") for r in rows if r["impl"] == "firmloop" and "threads" in r]
 if t: floor("one thread", max(t) == 1, f"max threads {max(t)}")
