@@ -98,20 +98,28 @@ public func gather<each T>(_ handles: repeat TaskHandle<each T>) async throws ->
 func waitAll(_ handles: [any AnyTaskHandle]) async throws {
     let changed = Event()
     for h in handles { h.watch(changed) }
+    try await supervise({ handles }, changed: changed)
+}
+
+/// Waits until every task in `children()` is done (each must `watch(changed)`). The first
+/// failure, or the waiter's own cancellation, cancels the rest; they are all joined (the list
+/// is read again, so children spawned while winding down are joined too) and the error rethrown.
+@KernelActor
+func supervise(_ children: () -> [any AnyTaskHandle], changed: Event) async throws {
     do {
         while true {
-            if let failed = handles.first(where: { $0.failure != nil }) {
-                for h in handles where !h.isDone { h.cancel() }
-                for h in handles { await h.join() }
-                throw failed.failure!
-            }
-            if handles.allSatisfy(\.isDone) { return }
+            if let failed = children().first(where: { $0.failure != nil }) { throw failed.failure! }
+            if children().allSatisfy(\.isDone) { return }
             changed.clear()
             try await changed.wait()
         }
     } catch {
-        for h in handles where !h.isDone { h.cancel() }
-        for h in handles { await h.join() }
+        for c in children() where !c.isDone { c.cancel() }
+        var i = 0
+        while i < children().count {
+            await children()[i].join()
+            i += 1
+        }
         throw error
     }
 }
@@ -159,20 +167,6 @@ public func withGroup<R: Sendable>(
     let g = TaskGroupScope(name: name)
     let main = g.spawn(name) { try await body(g) }
     defer { g.closed = true }
-    do {
-        while true {
-            if let failed = g.children.first(where: { $0.failure != nil }) { throw failed.failure! }
-            if g.children.allSatisfy(\.isDone) { return try await main.value }
-            g.changed.clear()
-            try await g.changed.wait()
-        }
-    } catch {
-        for c in g.children where !c.isDone { c.cancel() }
-        var i = 0
-        while i < g.children.count {   // children may spawn while winding down
-            await g.children[i].join()
-            i += 1
-        }
-        throw error
-    }
+    try await supervise({ g.children }, changed: g.changed)
+    return try await main.value
 }

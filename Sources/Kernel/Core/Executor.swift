@@ -169,7 +169,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             } else {
                 timeout = -1
             }
-            if timeout < 0, ready.isEmpty, let names = deadlocked() { return .deadlock(names) }
+            if timeout < 0, let names = deadlocked() { return .deadlock(names) }
             if realDeadline != .max {
                 let left = max(0, realDeadline - fl_monotonic_ns())
                 timeout = timeout < 0 ? left : min(timeout, left)
@@ -268,7 +268,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Takes a slot for the running task. Arms a timer at the earlier of `deadline` and the
     /// task's timeout scope, so `withTimeout` needs no timer of its own.
     func prepare(_ kind: WaitKind, _ what: StaticString, deadline: Int64 = .max) -> Int32 {
-        guardKernelThread(what)
         let s = slots.acquire(kind: kind, task: current, what: what)
         slots[s].ownDeadline = deadline
         let d = min(deadline, tasks[current].scopeDeadline)
@@ -277,8 +276,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// Traps with a clear message when kernel code is called from another thread (a plain
-    /// `Task {}`, a worker): the hot waits are `nonisolated(nonsending)`, so the compiler does
-    /// not prove this for them.
+    /// `Task {}`, a worker): `yield()` is `nonisolated(nonsending)`, so the compiler does not
+    /// prove this for it (every other wait is `@KernelActor`).
     @inline(__always) func guardKernelThread(_ what: StaticString) {
         if !onKernelThread {
             preconditionFailure("firmloop kernel: \(what) called off the kernel thread: call it from a task the kernel started (Kernel.run, spawn)")
@@ -288,10 +287,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Suspends the running task in slot `s` until `wake`. Cancellation (from any thread)
     /// wakes it with `CancellationError`. The slot is released when the task resumes.
     ///
-    /// `nonisolated(nonsending)`: no hop to the kernel actor on entry (we are on the kernel
-    /// already, and a hop costs a lock in the runtime's preferred-executor lookup). The
-    /// continuation and cancellation handler are bound to the caller's isolation, as the
-    /// runtime supports; the executor-inheriting variants lost resumed jobs here (tried).
+    /// `@KernelActor`, not `nonisolated(nonsending)` as `yield()` is: that would save the entry
+    /// hop (a lock in the runtime's preferred-executor lookup), but resumed jobs got lost with
+    /// it, with both the executor-inheriting and the isolation-taking continuation (tried).
     @KernelActor func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
@@ -314,12 +312,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         try? await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
             self.slots[s].cont = c
         }
-    }
-
-    /// Abandons a prepared slot that was never parked (the wait failed before suspending).
-    func abandon(_ s: Int32) {
-        detach(s)
-        slots.release(s)
     }
 
     /// Detaches slot `s` from everything that can find it, then resumes its task.
@@ -409,7 +401,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         return s
     }
 
-
     // ---------------------------------------------------------------------------------------
     // MARK: fd readiness (one epoll set, edge-triggered, registered once per fd)
     //
@@ -430,7 +421,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Registers a wait for `fd`; nil if it is ready already (an edge came while nobody
     /// waited), else the slot to `park` in. Synchronous, so `readable` is one async frame.
     func prepareFD(_ fd: Int32, write: Bool) throws -> Int32? {
-        guardKernelThread(write ? "writable" : "readable")
         // The table is indexed by fd: check a new number is open before growing it that far.
         guard fd >= 0, Int(fd) < fds.count || fcntl(fd, F_GETFD) >= 0 else {
             throw KernelError.badDescriptor(fd: fd, operation: write ? "writable" : "readable")
