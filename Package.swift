@@ -13,6 +13,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Kernel", targets: ["Kernel"]),
+        .library(name: "Board", targets: ["Board"]),
+        .library(name: "SimBoard", targets: ["SimBoard"]),
         .executable(name: "firmloop", targets: ["firmloop"]),
     ],
     dependencies: [
@@ -21,14 +23,22 @@ let package = Package(
     targets: [
         .target(name: "CSystem"),
         .target(name: "Kernel", dependencies: ["CSystem"], exclude: ["Core/README.md"], swiftSettings: kernelSettings),
+        .target(name: "Board", dependencies: ["Kernel"]),
+        .target(name: "MQTT"),
+        .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
+        .target(name: "Firmware", dependencies: ["Kernel", "Board"]),
         .executableTarget(name: "firmloop", dependencies: [
-            "Kernel",
+            "Kernel", "Board", "SimBoard", "Firmware",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount"], path: "bench/Sources/firmloop-bench"),
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware"],
+                          path: "bench/Sources/firmloop-bench"),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount"], exclude: ["traces"]),
+        .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,6 +13,15 @@ public enum KernelClock: Sendable, Equatable {
     case virtual(start: Int64 = 0)
 }
 
+/// One job: a task's run between two awaits (see `KernelOptions.onJob`).
+public struct JobRecord: Sendable {
+    public let task: String
+    /// Kernel time (ns) the job started: on the virtual clock, the virtual time it ran at.
+    public let start: Int64
+    /// Real time the job took.
+    public let nanoseconds: Int64
+}
+
 /// A task ran longer than the budget between two awaits.
 public struct OverBudget: Sendable, CustomStringConvertible {
     public let task: String
@@ -44,16 +53,21 @@ public struct KernelOptions: Sendable {
     public var shutdownGraceMilliseconds: Int
     /// Called on the kernel thread as `run` returns, with the run's per-name task accounting.
     public var onFinish: (@Sendable ([TaskStats]) -> Void)?
+    /// Tracing: called on the kernel thread after every job (one run of a task between two
+    /// awaits) with its task, start and length. Off (nil) by default; for trace exports.
+    public var onJob: (@Sendable (JobRecord) -> Void)?
 
     public init(clock: KernelClock = .monotonic, budgetMilliseconds: Int = 50,
                 onOverBudget: @escaping @Sendable (OverBudget) -> Void = OverBudget.printToStandardError,
                 shutdownGraceMilliseconds: Int = 5000,
-                onFinish: (@Sendable ([TaskStats]) -> Void)? = nil) {
+                onFinish: (@Sendable ([TaskStats]) -> Void)? = nil,
+                onJob: (@Sendable (JobRecord) -> Void)? = nil) {
         self.clock = clock
         self.budgetMilliseconds = budgetMilliseconds
         self.onOverBudget = onOverBudget
         self.shutdownGraceMilliseconds = shutdownGraceMilliseconds
         self.onFinish = onFinish
+        self.onJob = onJob
     }
 }
 

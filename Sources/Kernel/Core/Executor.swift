@@ -75,6 +75,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     var budgetNanoseconds: Int64 = 50_000_000
     private var budgetTicks: UInt64 = .max
     var onOverBudget: @Sendable (OverBudget) -> Void = OverBudget.printToStandardError
+    var jobObserver: (@Sendable (JobRecord) -> Void)? = nil
     /// When the running job started, in accounting ticks (one cheap counter read per job).
     private var lastStamp: UInt64 = 0
     private let eventBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
@@ -199,8 +200,15 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         current = tasks.lookup(unsafeBitCast(job, to: UInt.self))
         job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         let t = fl_ticks()
+        if let o = jobObserver { observe(o, t &- lastStamp) }
         account(current, t &- lastStamp)
         lastStamp = t
+    }
+
+    /// Tracing only (off unless `KernelOptions.onJob` is set): kept out of line.
+    @inline(never) private func observe(_ o: @Sendable (JobRecord) -> Void, _ dt: UInt64) {
+        let ns = Int64(Double(dt) * nanosecondsPerTick)
+        o(JobRecord(task: tasks[current].stats.name, start: isVirtual ? virtualNow : now - ns, nanoseconds: ns))
     }
 
     @inline(__always) private func account(_ i: Int32, _ dt: UInt64) {
@@ -540,6 +548,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         budgetNanoseconds = Int64(options.budgetMilliseconds) * 1_000_000
         budgetTicks = UInt64(Double(budgetNanoseconds) / nanosecondsPerTick)
         onOverBudget = options.onOverBudget
+        jobObserver = options.onJob
         scopeCounter = 0
     }
 
@@ -574,6 +583,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     func end() -> [TaskStats] {
         if savedTimerSlack > 0 { _ = fl_set_timer_slack(UInt(savedTimerSlack)) }
         forgetAllDescriptors()
+        jobObserver = nil
         let stats = tasks.statsByName()
         if tasks.liveCount == 0 { tasks.reset() }
         kernelThread.store(0, ordering: .releasing)

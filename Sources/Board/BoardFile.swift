@@ -1,0 +1,206 @@
+import Glibc
+
+// Board files: `boards/NAME.json` maps the roles a firmware uses to lines and devices.
+//
+//     {
+//       "board": "raspberrypi-4b",
+//       "chip": "pinctrl-bcm2711",
+//       "roles": {
+//         "status_led": {"type": "output", "line": "GPIO17"},
+//         "button":     {"type": "input", "line": "GPIO22", "bias": "pull-up", "active_low": true, "debounce_ms": 20},
+//         "gps_uart":   {"type": "serial", "device": "/dev/serial0", "settings": "9600 8N1"}
+//       },
+//       "sim": { ... the simulated world, read by SimBoard ... }
+//     }
+//
+// Lines are found by name (gpio-line-names) or by chip label + offset, never by chip number.
+
+public enum RoleKind: String, Sendable { case output, input, serial }
+
+public enum Bias: String, Sendable, CaseIterable {
+    case pullUp = "pull-up", pullDown = "pull-down", disabled, asIs = "as-is"
+}
+
+/// Where a GPIO role's line is: a name, a chip label + offset, or a name on a given chip.
+public struct LineSpec: Sendable, Equatable {
+    /// gpio-line-names name, e.g. "GPIO17".
+    public var name: String?
+    /// Chip label, e.g. "pinctrl-rp1" (the file's top-level "chip" if the role gives none).
+    public var chip: String?
+    public var offset: Int?
+    public var activeLow = false
+    public var bias: Bias = .asIs
+    /// Outputs: the value requested with the line.
+    public var initial = false
+    /// Inputs: a change counts once the line has been stable this long.
+    public var debounceMilliseconds = 0
+
+    /// "GPIO17", "GPIO17 on pinctrl-rp1", "pinctrl-rp1 line 17": for messages.
+    public var label: String {
+        if let n = name { return chip.map { "\(n) on \($0)" } ?? n }
+        return "\(chip ?? "?") line \(offset ?? -1)"
+    }
+}
+
+public struct Role: Sendable, Equatable {
+    public var name: String
+    public var kind: RoleKind
+    /// Output and input roles.
+    public var line: LineSpec?
+    /// Serial roles.
+    public var device: String?
+    public var settings: SerialSettings?
+}
+
+/// A loaded, validated board file.
+public struct BoardDescription: Sendable {
+    /// The path it was read from (for messages).
+    public var file: String
+    public var board: String
+    public var summary: String
+    public var roles: [Role]
+    /// The "sim" section, unread here: SimBoard validates it.
+    public var sim: JSON?
+
+    public func role(_ name: String) -> Role? { roles.first { $0.name == name } }
+    public func roles(of kind: RoleKind) -> [Role] { roles.filter { $0.kind == kind } }
+
+    /// Reads and validates `path`; every problem in the file is reported at once.
+    public static func load(path: String) throws -> BoardDescription {
+        try parse(try FileProblems.read(path, what: "board file"), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> BoardDescription {
+        var p = Problems(file: file)
+        let root = try FileProblems.parseJSON(text, file: file)
+        guard root.members != nil else {
+            p.add("", root, "expected a JSON object at the top, found \(root.kind)")
+            try p.check()
+            fatalError("unreachable")
+        }
+        p.rejectUnknown(root, at: "", known: ["board", "description", "chip", "roles", "sim"])
+        let board = p.string(root, "board", at: "", required: true) ?? ""
+        let summary = p.string(root, "description", at: "") ?? ""
+        let defaultChip = p.string(root, "chip", at: "")
+        var roles: [Role] = []
+        if let r = root["roles"] {
+            if let members = r.members {
+                if members.isEmpty { p.add("roles", r, "declares no roles") }
+                for m in members {
+                    if let role = parseRole(m.key, m.value, defaultChip: defaultChip, &p) { roles.append(role) }
+                }
+            } else {
+                p.add("roles", r, "expected an object of roles, found \(r.kind)")
+            }
+        } else {
+            p.add("roles", root, "missing (required)")
+        }
+        var seenRoles = Set<String>()
+        for m in root["roles"]?.members ?? [] where !seenRoles.insert(m.key).inserted {
+            p.add("roles.\(m.key)", m.value, "role declared twice")
+        }
+        checkDuplicateLines(roles, root, &p)
+        if let sim = root["sim"], sim.members == nil { p.add("sim", sim, "expected an object, found \(sim.kind)") }
+        try p.check()
+        return BoardDescription(file: file, board: board, summary: summary, roles: roles, sim: root["sim"])
+    }
+
+    static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "debounce_ms", "note"]
+    static let serialKeys: Set<String> = ["type", "device", "settings", "note"]
+
+    static func parseRole(_ name: String, _ v: JSON, defaultChip: String?, _ p: inout Problems) -> Role? {
+        let path = "roles.\(name)"
+        guard v.members != nil else { p.add(path, v, "expected an object, found \(v.kind)"); return nil }
+        guard let typeText = p.string(v, "type", at: path, required: true) else { return nil }
+        guard let kind = RoleKind(rawValue: typeText) else {
+            p.add("\(path).type", v["type"], "unknown role type '\(typeText)' (expected output, input or serial)")
+            return nil
+        }
+        switch kind {
+        case .output, .input:
+            p.rejectUnknown(v, at: path, known: lineKeys)
+            var spec = LineSpec()
+            spec.name = p.string(v, "line", at: path)
+            spec.chip = p.string(v, "chip", at: path) ?? defaultChip
+            spec.offset = p.int(v, "offset", at: path, range: 0...1023)
+            if spec.name == nil && spec.offset == nil {
+                p.add("\(path).line", v, "missing: give \"line\" (a gpio-line-names name such as \"GPIO17\") or \"chip\" + \"offset\"")
+            }
+            if spec.name != nil && spec.offset != nil {
+                p.add("\(path).offset", v["offset"], "give either \"line\" or \"offset\", not both")
+            }
+            if spec.offset != nil && spec.chip == nil {
+                p.add("\(path).chip", v, "an offset needs a chip label (\"chip\" here or at the top of the file)")
+            }
+            spec.activeLow = p.bool(v, "active_low", at: path) ?? false
+            if let b = p.string(v, "bias", at: path) {
+                if let bias = Bias(rawValue: b) { spec.bias = bias } else {
+                    p.add("\(path).bias", v["bias"], "'\(b)' is not one of \(Bias.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
+            if kind == .output {
+                spec.initial = p.bool(v, "initial", at: path) ?? false
+                for k in ["debounce_ms", "bias"] where v[k] != nil { p.add("\(path).\(k)", v[k], "only inputs have \(k)") }
+            } else {
+                spec.debounceMilliseconds = p.int(v, "debounce_ms", at: path, range: 0...10_000) ?? 0
+                if v["initial"] != nil { p.add("\(path).initial", v["initial"], "only outputs have an initial value") }
+            }
+            return Role(name: name, kind: kind, line: spec)
+        case .serial:
+            p.rejectUnknown(v, at: path, known: serialKeys)
+            let device = p.string(v, "device", at: path, required: true)
+            if let d = device, !d.hasPrefix("/") && !d.hasPrefix("sim:") {
+                p.add("\(path).device", v["device"], "expected an absolute device path such as /dev/ttyAMA0, got '\(d)'")
+            }
+            var settings = SerialSettings()
+            if let s = p.string(v, "settings", at: path) {
+                switch SerialSettings.parse(s) {
+                case .success(let ok): settings = ok
+                case .failure(let e): p.add("\(path).settings", v["settings"], e.description)
+                }
+            }
+            return Role(name: name, kind: .serial, device: device, settings: settings)
+        }
+    }
+
+    static func checkDuplicateLines(_ roles: [Role], _ root: JSON, _ p: inout Problems) {
+        var byLine: [String: String] = [:]
+        var byDevice: [String: String] = [:]
+        for r in roles {
+            let key: String
+            if let l = r.line {
+                key = l.name.map { "name:\($0)@\(l.chip ?? "*")" } ?? "offset:\(l.offset ?? -1)@\(l.chip ?? "*")"
+                if let other = byLine[key] {
+                    p.add("roles.\(r.name).line", root["roles"]?[r.name], "line \(l.label) is already used by role '\(other)'")
+                } else { byLine[key] = r.name }
+            } else if let d = r.device {
+                if let other = byDevice[d] {
+                    p.add("roles.\(r.name).device", root["roles"]?[r.name], "device \(d) is already used by role '\(other)'")
+                } else { byDevice[d] = r.name }
+            }
+        }
+    }
+}
+
+/// The whole file as text, or nil (errno says why). Small files only (board files, scenarios).
+public func readTextFile(_ path: String, limit: Int = 16 << 20) -> String? {
+    guard let bytes = readFileBytes(path, limit: limit) else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The whole file, or nil (errno says why).
+public func readFileBytes(_ path: String, limit: Int = 64 << 20) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while out.count <= limit {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { return out }
+        out.append(contentsOf: chunk[0..<n])
+    }
+    errno = EFBIG
+    return nil
+}

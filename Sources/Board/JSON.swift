@@ -1,0 +1,317 @@
+// A small JSON reader for board files, scenarios and commands: values remember the line they
+// started on, so every problem can name file, key and line; objects keep their key order.
+// No Foundation (the Board module runs on the kernel and stays small).
+
+/// A parsed JSON value and the 1-based line it starts on.
+public struct JSON: Sendable, Equatable {
+    public indirect enum Value: Sendable, Equatable {
+        case null
+        case bool(Bool)
+        case number(Double)
+        case string(String)
+        case array([JSON])
+        /// Members in file order (duplicates kept: `JSON.parse` reports them).
+        case object([(key: String, value: JSON)])
+
+        public static func == (a: Value, b: Value) -> Bool {
+            switch (a, b) {
+            case (.null, .null): return true
+            case let (.bool(x), .bool(y)): return x == y
+            case let (.number(x), .number(y)): return x == y
+            case let (.string(x), .string(y)): return x == y
+            case let (.array(x), .array(y)): return x == y
+            case let (.object(x), .object(y)):
+                return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+            default: return false
+            }
+        }
+    }
+
+    public var value: Value
+    public var line: Int
+
+    public init(_ value: Value, line: Int = 0) {
+        self.value = value
+        self.line = line
+    }
+
+    public subscript(key: String) -> JSON? {
+        if case .object(let members) = value { return members.first { $0.key == key }?.value }
+        return nil
+    }
+
+    public var string: String? { if case .string(let s) = value { return s }; return nil }
+    public var bool: Bool? { if case .bool(let b) = value { return b }; return nil }
+    public var number: Double? { if case .number(let n) = value { return n }; return nil }
+    public var array: [JSON]? { if case .array(let a) = value { return a }; return nil }
+    public var members: [(key: String, value: JSON)]? { if case .object(let m) = value { return m }; return nil }
+    /// The number if it is a whole number that fits an Int.
+    public var int: Int? {
+        guard let n = number, n == n.rounded(), abs(n) < 9e15 else { return nil }
+        return Int(n)
+    }
+
+    /// What kind of value this is, for messages ("expected a string, found a number").
+    public var kind: String {
+        switch value {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+}
+
+public struct JSONSyntaxError: Error, Equatable, CustomStringConvertible {
+    public let line: Int
+    public let column: Int
+    public let message: String
+    public var description: String { "line \(line), column \(column): \(message)" }
+}
+
+extension JSON {
+    /// Parses one JSON document (RFC 8259). Nesting deeper than `maxDepth` is an error, so
+    /// hostile input cannot exhaust the stack.
+    public static func parse(_ text: String, maxDepth: Int = 64) throws(JSONSyntaxError) -> JSON {
+        var p = Parser(bytes: Array(text.utf8), maxDepth: maxDepth)
+        p.skipSpace()
+        let v = try p.value(depth: 0)
+        p.skipSpace()
+        if p.i < p.bytes.count { throw p.fail("unexpected text after the end of the document") }
+        return v
+    }
+
+    public static func parse(bytes: [UInt8], maxDepth: Int = 64) throws(JSONSyntaxError) -> JSON {
+        var p = Parser(bytes: bytes, maxDepth: maxDepth)
+        p.skipSpace()
+        let v = try p.value(depth: 0)
+        p.skipSpace()
+        if p.i < p.bytes.count { throw p.fail("unexpected text after the end of the document") }
+        return v
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        let maxDepth: Int
+        var i = 0
+        var line = 1
+        var lineStart = 0
+
+        init(bytes: [UInt8], maxDepth: Int) {
+            self.bytes = bytes
+            self.maxDepth = maxDepth
+        }
+
+        func fail(_ m: String) -> JSONSyntaxError {
+            JSONSyntaxError(line: line, column: i - lineStart + 1, message: m)
+        }
+
+        mutating func skipSpace() {
+            while i < bytes.count {
+                switch bytes[i] {
+                case 0x20, 0x09, 0x0D: i += 1
+                case 0x0A: i += 1; line += 1; lineStart = i
+                default: return
+                }
+            }
+        }
+
+        mutating func value(depth: Int) throws(JSONSyntaxError) -> JSON {
+            guard i < bytes.count else { throw fail("unexpected end of the document") }
+            let at = line
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                guard depth < maxDepth else { throw fail("nested deeper than \(maxDepth) levels") }
+                i += 1
+                var members: [(key: String, value: JSON)] = []
+                skipSpace()
+                if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; return JSON(.object(members), line: at) }
+                while true {
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
+                    let k = try string()
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(k)\"") }
+                    i += 1
+                    skipSpace()
+                    members.append((k, try value(depth: depth + 1)))
+                    skipSpace()
+                    guard i < bytes.count else { throw fail("unexpected end of the document inside an object") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; return JSON(.object(members), line: at) }
+                    throw fail("expected ',' or '}' in an object")
+                }
+            case UInt8(ascii: "["):
+                guard depth < maxDepth else { throw fail("nested deeper than \(maxDepth) levels") }
+                i += 1
+                var items: [JSON] = []
+                skipSpace()
+                if i < bytes.count && bytes[i] == UInt8(ascii: "]") { i += 1; return JSON(.array(items), line: at) }
+                while true {
+                    skipSpace()
+                    items.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard i < bytes.count else { throw fail("unexpected end of the document inside an array") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "]") { i += 1; return JSON(.array(items), line: at) }
+                    throw fail("expected ',' or ']' in an array")
+                }
+            case UInt8(ascii: "\""):
+                return JSON(.string(try string()), line: at)
+            case UInt8(ascii: "t"): try word("true"); return JSON(.bool(true), line: at)
+            case UInt8(ascii: "f"): try word("false"); return JSON(.bool(false), line: at)
+            case UInt8(ascii: "n"): try word("null"); return JSON(.null, line: at)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return JSON(.number(try number()), line: at)
+            default:
+                throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[i])))'")
+            }
+        }
+
+        mutating func word(_ w: StaticString) throws(JSONSyntaxError) {
+            let n = w.utf8CodeUnitCount
+            guard i + n <= bytes.count else { throw fail("unexpected end of the document") }
+            for k in 0..<n where bytes[i + k] != w.utf8Start[k] { throw fail("expected \(w)") }
+            i += n
+        }
+
+        mutating func number() throws(JSONSyntaxError) -> Double {
+            let start = i
+            if bytes[i] == UInt8(ascii: "-") { i += 1 }
+            func digits(_ p: inout Parser) -> Int {
+                let s = p.i
+                while p.i < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.i]) { p.i += 1 }
+                return p.i - s
+            }
+            if digits(&self) == 0 { throw fail("expected digits in a number") }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                if digits(&self) == 0 { throw fail("expected digits after '.'") }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                if digits(&self) == 0 { throw fail("expected digits in an exponent") }
+            }
+            let text = String(decoding: bytes[start..<i], as: UTF8.self)
+            guard let d = Double(text) else { throw fail("bad number \(text)") }
+            return d
+        }
+
+        mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+            guard i + 4 <= bytes.count else { throw fail("unexpected end of the document in \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = bytes[i]
+                let d: UInt8
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+                default: throw fail("bad hex digit in \\u escape")
+                }
+                v = v << 4 | UInt32(d)
+                i += 1
+            }
+            return v
+        }
+
+        mutating func string() throws(JSONSyntaxError) -> String {
+            i += 1   // opening quote
+            var out: [UInt8] = []
+            while true {
+                guard i < bytes.count else { throw fail("unterminated string") }
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") { i += 1; break }
+                if c < 0x20 { throw fail("control character in a string (escape it)") }
+                if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+                i += 1
+                guard i < bytes.count else { throw fail("unterminated escape") }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var u = try hex4()
+                    if (0xD800..<0xDC00).contains(u) {
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                            throw fail("unpaired surrogate in \\u escape")
+                        }
+                        i += 2
+                        let lo = try hex4()
+                        guard (0xDC00..<0xE000).contains(lo) else { throw fail("unpaired surrogate in \\u escape") }
+                        u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    guard let scalar = Unicode.Scalar(u) else { throw fail("invalid \\u escape") }
+                    out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                default: throw fail("unknown escape \\\(Character(Unicode.Scalar(e)))")
+                }
+            }
+            guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
+            return s
+        }
+    }
+}
+
+extension JSON {
+    /// Compact JSON text (keys in their order).
+    public var text: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout String) {
+        switch value {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n):
+            if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += "\(n)" }
+        case .string(let s): JSON.quote(s, into: &out)
+        case .array(let a):
+            out += "["
+            for (k, v) in a.enumerated() { if k > 0 { out += "," }; v.write(to: &out) }
+            out += "]"
+        case .object(let m):
+            out += "{"
+            for (k, kv) in m.enumerated() {
+                if k > 0 { out += "," }
+                JSON.quote(kv.key, into: &out)
+                out += ":"
+                kv.value.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    /// Appends `s` as a JSON string literal.
+    public static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        out += "\""
+    }
+}

@@ -1,0 +1,161 @@
+import Kernel
+
+// The devices a firmware sees (embedded-hal 1.0 in spirit): small, typed, throwing errors that
+// name the role, line or device. Every wait goes through the kernel; all of them are
+// @KernelActor, so between two awaits a task owns them and the compiler proves it.
+//
+// A board (LinuxBoard on hardware, SimBoard in simulation) hands them out by role name from its
+// board file; the firmware never knows which board it runs on.
+
+/// A GPIO output (values are logical: active-low is applied by the board).
+@KernelActor
+public protocol OutputLine: AnyObject {
+    var role: String { get }
+    func set(_ value: Bool) throws
+    func get() throws -> Bool
+}
+
+public enum EdgeKind: String, Sendable {
+    case rising, falling, both
+    func matches(_ rising: Bool) -> Bool { self == .both || (self == .rising) == rising }
+}
+
+/// One edge of an input line (logical: a press of an active-low button is `rising`).
+public struct EdgeEvent: Sendable, Equatable {
+    public var rising: Bool
+    /// Kernel time (ns) of the first raw edge of the change (before debouncing).
+    public var time: Int64
+    public init(rising: Bool, time: Int64) {
+        self.rising = rising
+        self.time = time
+    }
+}
+
+/// A GPIO input with debounced edge waits.
+@KernelActor
+public protocol InputLine: AnyObject {
+    var role: String { get }
+    func get() throws -> Bool
+    /// Waits for the next debounced edge of `kind`.
+    func edge(_ kind: EdgeKind) async throws -> EdgeEvent
+}
+
+/// A serial port opened with its settings.
+@KernelActor
+public protocol SerialPort: AnyObject {
+    var role: String { get }
+    var path: String { get }
+    var settings: SerialSettings { get }
+    /// Waits until bytes are there, then copies up to `buffer.count` of them; returns how many
+    /// (0 only for an empty buffer). The caller owns the buffer and reuses it.
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+    /// Queues all of `bytes` for sending, waiting while the output buffer is full.
+    func write(_ bytes: [UInt8]) async throws
+    /// Waits until everything written has left the wire.
+    func drain() async throws
+    func close()
+}
+
+/// A TCP-like byte stream.
+@KernelActor
+public protocol Connection: AnyObject {
+    /// "host:port" as it was dialled.
+    var endpoint: String { get }
+    /// Waits for bytes; returns how many were copied, 0 when the peer closed its side.
+    /// Throws `BoardError.connectionReset` when the connection broke.
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+    /// Sends all of `bytes`, waiting while the send buffer is full.
+    func write(_ bytes: [UInt8]) async throws
+    func close()
+}
+
+@KernelActor
+public protocol Network: AnyObject {
+    /// Connects to `host:port` (a name, an IPv4 or an IPv6 address), giving up after `timeoutMilliseconds`.
+    func connect(host: String, port: Int, timeoutMilliseconds: Int) async throws -> any Connection
+}
+
+/// Wall-clock time for timestamps (snapshots say when they were taken). The kernel's clock
+/// (`Kernel.now`) is for waits; this one is for people.
+@KernelActor
+public protocol WallClock: AnyObject {
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
+    func unixNanoseconds() -> Int64
+}
+
+/// A board: the devices its board file declares, by role.
+@KernelActor
+public protocol Board: AnyObject {
+    var description: BoardDescription { get }
+    func output(_ role: String) throws -> any OutputLine
+    func input(_ role: String) throws -> any InputLine
+    func serial(_ role: String) throws -> any SerialPort
+    var network: any Network { get }
+    var clock: any WallClock { get }
+    /// Releases every line and port (also on errors, so the next start finds nothing busy).
+    func close()
+}
+
+extension Board {
+    /// The role's declaration, or `roleNotDeclared` / `wrongRoleType`.
+    public func declaration(_ role: String, as wanted: RoleKind) throws -> Role {
+        guard let r = description.roles.first(where: { $0.name == role }) else {
+            throw BoardError.roleNotDeclared(role: role, file: description.file)
+        }
+        guard r.kind == wanted else {
+            throw BoardError.wrongRoleType(role: role, file: description.file, declared: r.kind.rawValue, wanted: wanted.rawValue)
+        }
+        return r
+    }
+}
+
+/// ISO 8601 UTC with milliseconds, e.g. "2026-11-22T10:15:30.250Z" (no Foundation needed).
+public func iso8601(unixNanoseconds ns: Int64) -> String {
+    let ms = ns / 1_000_000
+    var days = ms / 86_400_000
+    var rem = ms % 86_400_000
+    if rem < 0 { rem += 86_400_000; days -= 1 }
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+    var y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    if m <= 2 { y += 1 }
+    func p(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+    return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(rem / 3_600_000, 2)):\(p(rem / 60_000 % 60, 2)):\(p(rem / 1000 % 60, 2)).\(p(rem % 1000, 3))Z"
+}
+
+/// Parses "2026-01-01T00:00:00Z" (UTC, optional fraction) to Unix nanoseconds.
+public func parseISO8601(_ s: String) -> Int64? {
+    let b = Array(s.utf8)
+    guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
+    func num(_ r: Range<Int>) -> Int64? {
+        var v: Int64 = 0
+        for i in r { guard (48...57).contains(b[i]) else { return nil }; v = v * 10 + Int64(b[i] - 48) }
+        return v
+    }
+    guard let y = num(0..<4), b[4] == 45, let mo = num(5..<7), b[7] == 45, let d = num(8..<10), b[10] == 84,
+          let h = num(11..<13), b[13] == 58, let mi = num(14..<16), b[16] == 58, let se = num(17..<19),
+          (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
+    var fracNs: Int64 = 0
+    if b[19] == 46 {
+        var scale: Int64 = 100_000_000
+        for i in 20..<(b.count - 1) {
+            guard (48...57).contains(b[i]) else { return nil }
+            fracNs += Int64(b[i] - 48) * scale
+            scale /= 10
+        }
+    } else if b.count != 20 { return nil }
+    let yy = mo <= 2 ? y - 1 : y
+    let era = (yy >= 0 ? yy : yy - 399) / 400
+    let yoe = yy - era * 400
+    let doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146_097 + doe - 719_468
+    return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + fracNs
+}

@@ -1,0 +1,258 @@
+import Board
+import Kernel
+import MQTT
+
+/// A scenario file: steps run in order against a simulated board while the firmware runs
+/// (like Wokwi's automation scenarios). Times are virtual.
+///
+///     {"name": "button toggles the relay",
+///      "steps": [
+///        {"wait": "2s"},
+///        {"press": "button", "hold": "300ms"},
+///        {"expect_pin": "relay", "value": true, "within": "100ms"},
+///        {"wait_serial": "console", "text": "relay on", "timeout": "1s"},
+///        {"network": "down", "for": "30s"},
+///        {"publish": "firmloop/sim-1/cmd", "payload": {"id": "c1", "set": {"relay": false}}},
+///        {"expect_publish": "firmloop/+/ack", "contains": "\"ok\":true", "within": "5s"},
+///        {"at": "10m"}
+///      ]}
+public struct Scenario: Sendable {
+    public enum Action: Sendable {
+        case wait(Int64)
+        case at(Int64)
+        case set(role: String, value: Bool)
+        case press(role: String, hold: Int64, bounce: Int64)
+        case expectPin(role: String, value: Bool, within: Int64)
+        case waitSerial(role: String, text: String, received: Bool, timeout: Int64)
+        case network(down: Bool, length: Int64?)
+        case resetConnections
+        case publish(Publish)
+        case expectPublish(filter: String, contains: String?, within: Int64)
+    }
+
+    public struct Step: Sendable {
+        /// 1-based.
+        public var number: Int
+        public var line: Int
+        public var action: Action
+        /// The step as written, e.g. `expect_pin relay = true`.
+        public var summary: String
+    }
+
+    public var name: String
+    public var file: String
+    public var steps: [Step]
+
+    public static func load(path: String, board: BoardDescription) throws -> Scenario {
+        try parse(try FileProblems.read(path, what: "scenario file"), file: path, board: board)
+    }
+
+    public static func parse(_ text: String, file: String, board: BoardDescription) throws -> Scenario {
+        var p = Problems(file: file)
+        let root = try FileProblems.parseJSON(text, file: file)
+        p.rejectUnknown(root, at: "", known: ["name", "steps", "note"])
+        let name = p.string(root, "name", at: "") ?? file
+        var steps: [Step] = []
+        guard let list = root["steps"]?.array else {
+            p.add("steps", root["steps"] ?? root, "expected an array of steps")
+            try p.check()
+            return Scenario(name: name, file: file, steps: [])
+        }
+        func role(_ s: JSON, _ key: String, _ path: String, _ kind: RoleKind, _ p: inout Problems) -> String? {
+            guard let r = p.string(s, key, at: path, required: true) else { return nil }
+            guard let d = board.role(r) else { p.add("\(path).\(key)", s[key], "no role '\(r)' in \(board.file)"); return nil }
+            if d.kind != kind && !(kind == .input && key == "expect_pin") {
+                p.add("\(path).\(key)", s[key], "role '\(r)' is \(d.kind.rawValue), this step needs \(kind.rawValue)")
+                return nil
+            }
+            return r
+        }
+        for (i, s) in list.enumerated() {
+            let path = "steps[\(i)]"
+            let kinds = ["wait", "at", "set", "press", "expect_pin", "wait_serial", "network", "reset_connections", "publish", "expect_publish"]
+            let present = kinds.filter { s[$0] != nil }
+            guard present.count == 1, let k = present.first else {
+                p.add(path, s, present.isEmpty ? "a step needs one of: \(kinds.joined(separator: ", "))" : "one action per step, found \(present.joined(separator: " and "))")
+                continue
+            }
+            var action: Action? = nil
+            var summary = k
+            switch k {
+            case "wait":
+                p.rejectUnknown(s, at: path, known: ["wait"])
+                if let d = p.duration(s, "wait", at: path) { action = .wait(d); summary = "wait \(DurationText.format(d))" }
+            case "at":
+                p.rejectUnknown(s, at: path, known: ["at"])
+                if let d = p.duration(s, "at", at: path) { action = .at(d); summary = "at \(DurationText.format(d))" }
+            case "set":
+                p.rejectUnknown(s, at: path, known: ["set", "value"])
+                let r = role(s, "set", path, .input, &p)
+                let v = p.bool(s, "value", at: path)
+                if v == nil && s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
+                if let r, let v { action = .set(role: r, value: v); summary = "set \(r) = \(v)" }
+            case "press":
+                p.rejectUnknown(s, at: path, known: ["press", "hold", "bounce"])
+                let r = role(s, "press", path, .input, &p)
+                let hold = p.duration(s, "hold", at: path) ?? 200_000_000
+                let bounce = p.duration(s, "bounce", at: path) ?? 5_000_000
+                if let r { action = .press(role: r, hold: hold, bounce: bounce); summary = "press \(r)" }
+            case "expect_pin":
+                p.rejectUnknown(s, at: path, known: ["expect_pin", "value", "within"])
+                let r = p.string(s, "expect_pin", at: path, required: true)
+                if let r, board.role(r) == nil || board.role(r)?.kind == .serial {
+                    p.add("\(path).expect_pin", s["expect_pin"], "no GPIO role '\(r)' in \(board.file)")
+                }
+                let v = p.bool(s, "value", at: path)
+                if s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
+                let within = p.duration(s, "within", at: path) ?? 0
+                if let r, let v { action = .expectPin(role: r, value: v, within: within); summary = "expect_pin \(r) = \(v)" }
+            case "wait_serial":
+                p.rejectUnknown(s, at: path, known: ["wait_serial", "text", "direction", "timeout"])
+                let r = role(s, "wait_serial", path, .serial, &p)
+                let t = p.string(s, "text", at: path, required: true)
+                let dir = p.string(s, "direction", at: path) ?? "tx"
+                if dir != "tx" && dir != "rx" { p.add("\(path).direction", s["direction"], "expected \"tx\" (the firmware wrote it) or \"rx\" (it received it)") }
+                let timeout = p.duration(s, "timeout", at: path) ?? 10_000_000_000
+                if let r, let t { action = .waitSerial(role: r, text: t, received: dir == "rx", timeout: timeout); summary = "wait_serial \(r) \(dir) \"\(t)\"" }
+            case "network":
+                p.rejectUnknown(s, at: path, known: ["network", "for"])
+                let state = p.string(s, "network", at: path)
+                if let state, state != "down" && state != "up" { p.add("\(path).network", s["network"], "expected \"down\" or \"up\", got \"\(state)\"") }
+                let len = p.duration(s, "for", at: path)
+                if let state, state == "down" || state == "up" { action = .network(down: state == "down", length: len); summary = "network \(state)" + (len.map { " for \(DurationText.format($0))" } ?? "") }
+            case "reset_connections":
+                p.rejectUnknown(s, at: path, known: ["reset_connections"])
+                action = .resetConnections
+            case "publish":
+                p.rejectUnknown(s, at: path, known: ["publish", "payload", "qos", "retain"])
+                let topic = p.string(s, "publish", at: path, required: true)
+                if let topic, !Topic.isValidName(topic) { p.add("\(path).publish", s["publish"], "'\(topic)' is not a valid topic name") }
+                let payload: [UInt8]
+                if let pl = s["payload"] { payload = Array((pl.string ?? pl.text).utf8) } else { payload = [] }
+                let qos = p.int(s, "qos", at: path, range: 0...1) ?? 1
+                let retain = p.bool(s, "retain", at: path) ?? false
+                if let topic { action = .publish(Publish(topic: topic, payload: payload, qos: UInt8(qos), retain: retain)); summary = "publish \(topic)" }
+            case "expect_publish":
+                p.rejectUnknown(s, at: path, known: ["expect_publish", "contains", "within"])
+                let f = p.string(s, "expect_publish", at: path, required: true)
+                if let f, !Topic.isValidFilter(f) { p.add("\(path).expect_publish", s["expect_publish"], "'\(f)' is not a valid topic filter") }
+                let c = p.string(s, "contains", at: path)
+                let within = p.duration(s, "within", at: path) ?? 10_000_000_000
+                if let f { action = .expectPublish(filter: f, contains: c, within: within); summary = "expect_publish \(f)" + (c.map { " containing \($0)" } ?? "") }
+            default: break
+            }
+            if let action { steps.append(Step(number: i + 1, line: s.line, action: action, summary: summary)) }
+        }
+        try p.check()
+        return Scenario(name: name, file: file, steps: steps)
+    }
+}
+
+/// A scenario step whose expectation did not hold.
+public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
+    public let scenario: String
+    public let file: String
+    public let step: Int
+    public let line: Int
+    public let summary: String
+    public let expected: String
+    public let seen: String
+    public let time: Int64
+
+    public var description: String {
+        "\(file):\(line): scenario '\(scenario)' failed at step \(step) (\(summary)) at t=\(DurationText.format(time)): expected \(expected), saw \(seen)"
+    }
+}
+
+extension Scenario {
+    /// Runs the steps in order on `board` (as a task beside the firmware); throws
+    /// `ScenarioFailure` at the first expectation that does not hold.
+    @KernelActor
+    public func run(on board: SimBoard) async throws {
+        for step in steps {
+            board.scenarioStep = step.number
+            board.log.record(.step, "step \(step.number): \(step.summary)")
+            let started = Kernel.now
+            func fail(_ expected: String, _ seen: String) -> ScenarioFailure {
+                ScenarioFailure(scenario: name, file: file, step: step.number, line: step.line, summary: step.summary,
+                                expected: expected, seen: seen, time: Kernel.now - board.origin)
+            }
+            switch step.action {
+            case .wait(let d):
+                try await sleep(until: started + d)
+            case .at(let t):
+                try await sleep(until: max(started, board.origin + t))
+            case .set(let role, let value):
+                try board.line(role).drive(value)
+            case .press(let role, let hold, let bounce):
+                var rng = SeededRandom(seed: board.seed, stream: "scenario.press.\(step.number)")
+                try await board.line(role).press(hold: hold, bounce: bounce, rng: &rng)
+            case .expectPin(let role, let value, let within):
+                let line = try board.line(role)
+                let deadline = started + within
+                while line.value != value && Kernel.now < deadline { try await line.changed.wait(until: deadline) }
+                if line.value != value {
+                    throw fail("\(role) = \(value)" + (within > 0 ? " within \(DurationText.format(within))" : ""), "\(role) = \(line.value)")
+                }
+            case .waitSerial(let role, let text, let received, let timeout):
+                let u = try board.uart(role)
+                let since = received ? u.rxTail.total : u.txTail.total
+                let deadline = started + timeout
+                let needle = Array(text.utf8)
+                while true {
+                    let tail = received ? u.rxTail : u.txTail
+                    if tail.contains(needle, since: since) { break }
+                    if Kernel.now >= deadline {
+                        let recent = String(decoding: tail.bytes.suffix(60), as: UTF8.self)
+                        throw fail("\"\(text)\" on \(role) (\(received ? "received" : "sent by the firmware")) within \(DurationText.format(timeout))",
+                                   tail.total == since ? "nothing" : "\"…\(recent)\"")
+                    }
+                    try await u.activity.wait(until: deadline)
+                }
+            case .network(let down, let length):
+                board.simNetwork.setDown(down)
+                if let length {
+                    let net = board.simNetwork
+                    _ = spawn("sim.scenario.network") {
+                        try await sleep(until: started + length)
+                        net.setDown(!down)
+                    }
+                }
+            case .resetConnections:
+                board.simNetwork.resetAll()
+            case .publish(let p):
+                board.broker.inject(p)
+            case .expectPublish(let filter, let contains, let within):
+                let b = board.broker
+                let first = b.received
+                let deadline = started + within
+                let needle = contains.map { Array($0.utf8) }
+                func found() -> Bool {
+                    let base = b.received - b.recent.count
+                    for (i, m) in b.recent.enumerated() where base + i >= first && Topic.matches(filter: filter, topic: m.publish.topic) {
+                        guard let n = needle else { return true }
+                        if ByteTail.find(n, in: m.publish.payload) { return true }
+                    }
+                    return false
+                }
+                while !found() {
+                    if Kernel.now >= deadline {
+                        let last = b.recent.last.map { "last message on \($0.publish.topic): \(String(decoding: $0.publish.payload.prefix(80), as: UTF8.self))" } ?? "no messages"
+                        throw fail("a message on \(filter)" + (contains.map { " containing \($0)" } ?? "") + " within \(DurationText.format(within))",
+                                   b.received == first ? "none (\(last))" : "\(b.received - first) other message(s) (\(last))")
+                    }
+                    try await b.published.wait(until: deadline)
+                }
+            }
+        }
+    }
+}
+
+extension ByteTail {
+    static func find(_ needle: [UInt8], in hay: [UInt8]) -> Bool {
+        guard needle.count <= hay.count else { return needle.isEmpty }
+        if needle.isEmpty { return true }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        return false
+    }
+}

@@ -1,0 +1,252 @@
+import Board
+import Kernel
+
+/// What a simulated UART receives: an NMEA log replayed one epoch (one burst of sentences) per
+/// period, generated garbage, bit errors, or a mix; all chance from one seeded stream.
+public struct UARTSourceConfig: Sendable {
+    /// The log's bytes with `#` comment lines removed, cut into epochs.
+    public var epochs: [[UInt8]] = []
+    public var periodNanoseconds: Int64 = 1_000_000_000
+    public var loop = true
+    /// Chance per byte of one flipped bit.
+    public var byteErrorRate = 0.0
+    /// Bursts of 1-80 random bytes per hour (between epochs when replaying).
+    public var garbagePerHour = 0.0
+    /// The receive FIFO's interrupt level: the reader wakes when this many bytes wait, or 4
+    /// character times after the line went quiet. 16 is a Pi's PL011 (32-byte FIFO, interrupt
+    /// at half full); a 16550A is usually set to 8.
+    public var rxTrigger = 16
+    /// The tty layer's buffer: bytes beyond this while nobody reads are lost (counted).
+    public var rxBuffer = 4096
+
+    public init() {}
+
+    /// An NMEA log's bytes as a receiver sends them: `#` lines (gpsd's comments) dropped,
+    /// everything else byte for byte, cut into epochs: a new epoch starts at a sentence whose
+    /// UTC time (GGA, RMC, GLL, ZDA, GNS) differs from the current epoch's, or after 40 lines.
+    public static func nmeaEpochs(_ file: [UInt8]) -> [[UInt8]] {
+        var epochs: [[UInt8]] = []
+        var current: [UInt8] = []
+        var currentTime: ArraySlice<UInt8>? = nil
+        var lines = 0
+        var i = 0
+        while i < file.count {
+            var j = i
+            while j < file.count && file[j] != 0x0A { j += 1 }
+            let end = j < file.count ? j + 1 : j
+            let line = file[i..<end]
+            i = end
+            if line.first == UInt8(ascii: "#") { continue }
+            if let t = sentenceTime(line) {
+                if let c = currentTime, c != t, !current.isEmpty { epochs.append(current); current = []; lines = 0 }
+                currentTime = t
+            }
+            if lines >= 40 { epochs.append(current); current = []; lines = 0 }
+            current.append(contentsOf: line)
+            lines += 1
+        }
+        if !current.isEmpty { epochs.append(current) }
+        return epochs
+    }
+
+    /// The hhmmss field of sentences that carry a time of fix.
+    static func sentenceTime(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard line.count > 7, line.first == UInt8(ascii: "$") else { return nil }
+        let s = line.startIndex
+        let type = String(decoding: line[(s + 3)..<(s + 6)], as: UTF8.self)
+        let field: Int
+        switch type {
+        case "GGA", "RMC", "ZDA", "GNS": field = 1
+        case "GLL": field = 5
+        default: return nil
+        }
+        var k = 0, start = s
+        for idx in line.indices where line[idx] == UInt8(ascii: ",") || line[idx] == UInt8(ascii: "*") {
+            if k == field { return idx > start + 1 ? line[(start + 1)..<idx] : nil }
+            k += 1
+            start = idx
+        }
+        return nil
+    }
+}
+
+/// A simulated UART: the world's byte stream paced at the port's baud rate in (virtual) time,
+/// delivered the way a 16550 and the tty layer deliver it; what the firmware writes is paced out
+/// the same way and kept for scenario steps.
+@KernelActor
+public final class SimUART: SerialPort {
+    public let role: String
+    public let path: String
+    public let settings: SerialSettings
+    public let config: UARTSourceConfig
+    let log: EventLog
+    private var rng: SeededRandom
+    let charNs: Int64
+    /// Kernel time the world started: epoch k begins at origin + k × period.
+    let origin: Int64
+
+    private var burst: [UInt8] = []
+    private var burstStart: Int64 = 0
+    private var pos = 0
+    private var epoch = 0
+    private var lastStart: Int64 = 0
+    private var nextBitError = 0.0
+    var isOpen = false
+
+    /// Bytes handed to the firmware, and bytes lost to a full buffer.
+    public private(set) var delivered = 0
+    public private(set) var overruns = 0
+    /// The last bytes received and sent (for `wait_serial` steps), with running totals.
+    public private(set) var rxTail = ByteTail()
+    public private(set) var txTail = ByteTail()
+    /// Woken on every read or write.
+    public let activity = Notify()
+    private var txDoneAt: Int64 = 0
+
+    init(role: String, path: String, settings: SerialSettings, config: UARTSourceConfig, seed: UInt64, log: EventLog, origin: Int64) {
+        self.origin = origin
+        burstStart = origin
+        lastStart = origin
+        self.role = role
+        self.path = path
+        self.settings = settings
+        self.config = config
+        self.log = log
+        rng = SeededRandom(seed: seed, stream: "uart." + role)
+        charNs = settings.characterNanoseconds
+        nextBitError = config.byteErrorRate > 0 ? rng.exponential(mean: 1 / config.byteErrorRate) : .infinity
+    }
+
+    /// Called when the firmware opens the port: what the line carried before is gone.
+    func opened() {
+        isOpen = true
+        let now = Kernel.now
+        if !config.epochs.isEmpty, pos >= burst.count {
+            epoch = max(epoch, Int((now - origin + config.periodNanoseconds - 1) / config.periodNanoseconds))
+        }
+        lastStart = max(lastStart, now)
+    }
+
+    public func close() { isOpen = false }
+
+    private func nextBurst() -> Bool {
+        let prevEnd = burstStart + Int64(burst.count) * charNs
+        var bytes: [UInt8] = []
+        var start: Int64
+        if !config.epochs.isEmpty {
+            if !config.loop && epoch >= config.epochs.count { return false }
+            start = origin + Int64(epoch) * config.periodNanoseconds
+            bytes = config.epochs[epoch % config.epochs.count]
+            epoch += 1
+            let perEpoch = config.garbagePerHour * Double(config.periodNanoseconds) / 3.6e12
+            if rng.chance(perEpoch) { bytes = garbage() + bytes }
+        } else if config.garbagePerHour > 0 {
+            start = lastStart + Int64(rng.exponential(mean: 3.6e12 / config.garbagePerHour))
+            bytes = garbage()
+        } else {
+            return false
+        }
+        if config.byteErrorRate > 0 {
+            var k = 0
+            while Double(k) + nextBitError < Double(bytes.count) {
+                k += Int(nextBitError)
+                bytes[k] ^= 1 << UInt8(rng.int(in: 0...(settings.dataBits - 1)))
+                k += 1
+                nextBitError = rng.exponential(mean: 1 / config.byteErrorRate)
+            }
+            nextBitError -= Double(bytes.count - k)
+        }
+        burstStart = max(start, prevEnd)
+        lastStart = burstStart
+        burst = bytes
+        pos = 0
+        return true
+    }
+
+    private func garbage() -> [UInt8] {
+        (0..<rng.int(in: 1...80)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        guard isOpen else { throw BoardError.closed(what: "serial port \(path) (role '\(role)')") }
+        if buffer.count == 0 { return 0 }
+        while true {
+            if pos >= burst.count && !nextBurst() {
+                try await sleep(until: .max)   // the stream has ended: nothing will come
+            }
+            let n = burst.count
+            let now = Kernel.now
+            let arrived = now < burstStart ? 0 : min(n, Int((now - burstStart) / charNs))
+            let ready = pos + config.rxTrigger <= n
+                ? burstStart + Int64(pos + config.rxTrigger) * charNs
+                : burstStart + Int64(n + 4) * charNs
+            if now >= ready && arrived > pos {
+                if arrived - pos > config.rxBuffer {
+                    let lost = arrived - pos - config.rxBuffer
+                    pos += lost
+                    overruns += lost
+                    log.record(.uartOverrun, role, value: Int64(lost))
+                }
+                let k = min(arrived - pos, buffer.count)
+                let from = pos
+                burst.withUnsafeBytes { b in
+                    let chunk = UnsafeRawBufferPointer(rebasing: b[from..<(from + k)])
+                    buffer.baseAddress!.copyMemory(from: chunk.baseAddress!, byteCount: k)
+                    rxTail.append(chunk)
+                    log.record(.uartRx, role, rawBytes: chunk)
+                }
+                pos += k
+                delivered += k
+                activity.notifyAll()
+                return k
+            }
+            try await sleep(until: ready)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) async throws {
+        guard isOpen else { throw BoardError.closed(what: "serial port \(path) (role '\(role)')") }
+        let room = Int64(config.rxBuffer) * charNs
+        // The output buffer holds `rxBuffer` bytes' worth of wire time: wait while it is full.
+        while txDoneAt - Kernel.now > room { try await sleep(until: txDoneAt - room) }
+        txDoneAt = max(Kernel.now, txDoneAt) + Int64(bytes.count) * charNs
+        txTail.append(bytes)
+        log.record(.uartTx, role, bytes: bytes)
+        activity.notifyAll()
+    }
+
+    public func drain() async throws {
+        try await sleep(until: txDoneAt)
+    }
+}
+
+/// The last bytes of a stream (bounded) and how many there were in all.
+public struct ByteTail: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var total = 0
+    static let keep = 8192
+
+    mutating func append(_ b: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: b)
+        total += b.count
+        if bytes.count > 2 * Self.keep { bytes.removeFirst(bytes.count - Self.keep) }
+    }
+
+    mutating func append(_ b: [UInt8]) {
+        bytes.append(contentsOf: b)
+        total += b.count
+        if bytes.count > 2 * Self.keep { bytes.removeFirst(bytes.count - Self.keep) }
+    }
+
+    /// Whether `text` occurs in the bytes after the first `since` of the stream.
+    public func contains(_ text: [UInt8], since: Int) -> Bool {
+        let from = max(0, bytes.count - (total - since))
+        guard text.count > 0, bytes.count - from >= text.count else { return text.isEmpty }
+        var i = from
+        while i + text.count <= bytes.count {
+            if bytes[i] == text[0] && bytes[i..<(i + text.count)].elementsEqual(text) { return true }
+            i += 1
+        }
+        return false
+    }
+}

@@ -1,0 +1,136 @@
+import Board
+import Glibc
+import Kernel
+
+/// One simulated run: a board file's world, a seed, a firmware, optionally a scenario and a
+/// trace file, on the kernel's virtual clock. `firmloop simulate`, the tests and `make bench`
+/// all run simulations through this.
+public struct Simulation: Sendable {
+    public var board: BoardDescription
+    public var seed: UInt64
+    /// Virtual time to run. With a scenario the run ends when the scenario does; reaching the
+    /// duration first fails it.
+    public var durationNanoseconds: Int64
+    public var scenario: Scenario?
+    public var tracePath: String?
+    /// Called now and then (at most every 200 ms of real time) with the fraction done.
+    public var progress: (@Sendable (Double) -> Void)?
+
+    public init(board: BoardDescription, seed: UInt64, durationNanoseconds: Int64, scenario: Scenario? = nil, tracePath: String? = nil) {
+        self.board = board
+        self.seed = seed
+        self.durationNanoseconds = durationNanoseconds
+        self.scenario = scenario
+        self.tracePath = tracePath
+    }
+
+    public struct Report: Sendable {
+        public var digest = ""
+        public var events = 0
+        public var virtualNanoseconds: Int64 = 0
+        public var realNanoseconds: Int64 = 0
+        public var tasks: [TaskStats] = []
+        public var uarts: [(role: String, delivered: Int, overruns: Int)] = []
+        public var outputs: [(role: String, value: Bool)] = []
+        public var network = (connects: 0, refused: 0, timeouts: 0, resets: 0, outages: 0)
+        public var broker = (connects: 0, messages: 0, protocolErrors: 0, dropped: 0)
+        public var scenarioPassed: Bool?
+        /// Why the run failed (a scenario step, the firmware, a kernel deadlock), or nil.
+        public var failure: String?
+
+        public var speedup: Double { Double(virtualNanoseconds) / Double(max(realNanoseconds, 1)) }
+    }
+
+    struct Finished: Error {}
+
+    final class Shared: @unchecked Sendable {
+        var report = Report()
+        var trace: ChromeTrace?
+    }
+
+    /// Runs the simulation on a new virtual-clock kernel (so not from inside one) and reports.
+    /// `firmware` gets the board and runs until cancelled.
+    public func run(firmware: @escaping @Sendable @KernelActor (SimBoard) async throws -> Void) throws -> Report {
+        let shared = Shared()
+        let sim = self
+        var options = KernelOptions(clock: .virtual(start: 0), budgetMilliseconds: 1000)
+        options.shutdownGraceMilliseconds = 2000
+        options.onFinish = { stats in shared.report.tasks = stats }
+        if tracePath != nil {
+            options.onJob = { job in KernelActor.assumeIsolated { shared.trace?.job(job) } }
+        }
+        let realStart = monotonicNanoseconds()
+        do {
+            try Kernel.run(options) {
+                let log = EventLog()
+                if let path = sim.tracePath { shared.trace = try ChromeTrace(path: path); log.trace = shared.trace }
+                let board = try SimBoard(sim.board, seed: sim.seed, log: log)
+                defer {
+                    var r = shared.report
+                    r.digest = log.digest
+                    r.events = log.count
+                    r.virtualNanoseconds = Kernel.now - board.origin
+                    r.uarts = board.uarts.sorted { $0.key < $1.key }.map { ($0.key, $0.value.delivered, $0.value.overruns) }
+                    r.outputs = board.lines.sorted { $0.key < $1.key }.filter { $0.value.isOutput }.map { ($0.key, $0.value.value) }
+                    r.network = board.simNetwork.stats
+                    r.broker = (board.broker.connects, board.broker.received, board.broker.protocolErrors, board.broker.dropped)
+                    shared.report = r
+                    shared.trace?.finish()
+                    board.close()
+                }
+                board.start()
+                do {
+                    try await withGroup("simulation") { g in
+                        g.spawn("firmware") { try await firmware(board) }
+                        if let sc = sim.scenario {
+                            g.spawn("scenario") {
+                                try await sc.run(on: board)
+                                shared.report.scenarioPassed = true
+                                throw Finished()
+                            }
+                        }
+                        g.spawn("sim.clock") {
+                            try await sleep(until: board.origin + sim.durationNanoseconds)
+                            if let sc = sim.scenario {
+                                let step = board.scenarioStep
+                                throw ScenarioFailure(scenario: sc.name, file: sc.file, step: step, line: sc.steps.first { $0.number == step }?.line ?? 0,
+                                                      summary: sc.steps.first { $0.number == step }?.summary ?? "",
+                                                      expected: "the scenario to finish within \(DurationText.format(sim.durationNanoseconds))",
+                                                      seen: "it still at this step", time: Kernel.now - board.origin)
+                            }
+                            throw Finished()
+                        }
+                        if let progress = sim.progress {
+                            g.spawn("sim.progress") {
+                                var shown = monotonicNanoseconds()
+                                let t = every(ms: 60_000)
+                                while true {
+                                    _ = try await t.tick()
+                                    let now = monotonicNanoseconds()
+                                    if now - shown >= 200_000_000 {
+                                        shown = now
+                                        progress(Double(Kernel.now - board.origin) / Double(sim.durationNanoseconds))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } catch is Finished {
+                } catch let f as ScenarioFailure {
+                    shared.report.scenarioPassed = false
+                    shared.report.failure = f.description
+                }
+            }
+        } catch {
+            shared.report.failure = "\(error)"
+        }
+        shared.report.realNanoseconds = monotonicNanoseconds() - realStart
+        return shared.report
+    }
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}

@@ -1,0 +1,256 @@
+import Board
+import Kernel
+import MQTT
+
+/// A simulated world as a board file's "sim" section describes it (all optional):
+///
+///     "sim": {
+///       "start": "2026-01-01T00:00:00Z",
+///       "inputs":  {"button": {"presses": [{"at": "5s", "hold": "300ms"}], "presses_per_hour": 4,
+///                              "hold": "200ms", "bounce": "8ms"}},
+///       "uarts":   {"gps_uart": {"nmea": "nmea/neo-m8n.log", "rate_hz": 1, "loop": true,
+///                                "byte_error_rate": 1e-5, "garbage_per_hour": 6, "rx_trigger": 16}},
+///       "network": {"broker": "127.0.0.1:1883", "latency": "20ms", "jitter": "10ms", "loss": 0.001,
+///                   "refuse": 0.01, "resets_per_hour": 0.5, "outages": [{"at": "2h", "for": "30s"}],
+///                   "outages_per_day": 2, "outage_length": "45s"}
+///     }
+///
+/// Paths are relative to the board file. Any board file can be simulated: roles without a
+/// "sim" entry get an idle input, a silent UART, a perfect network.
+public struct WorldConfig: Sendable {
+    public struct Press: Sendable { public var at: Int64; public var hold: Int64; public var bounce: Int64 }
+    public struct InputScript: Sendable {
+        public var presses: [Press] = []
+        public var pressesPerHour = 0.0
+        public var hold: Int64 = 200_000_000
+        public var bounce: Int64 = 5_000_000
+    }
+
+    public var startUnixNanoseconds: Int64 = 1_767_225_600_000_000_000   // 2026-01-01T00:00:00Z
+    public var inputs: [String: InputScript] = [:]
+    public var uarts: [String: UARTSourceConfig] = [:]
+    public var network = NetworkFaults()
+    /// Where the in-process broker listens ("*:1883": any host, port 1883).
+    public var brokerEndpoints = ["127.0.0.1:1883", "localhost:1883", "[::1]:1883"]
+
+    public init() {}
+
+    public static func parse(_ board: BoardDescription) throws -> WorldConfig {
+        var w = WorldConfig()
+        guard let sim = board.sim else { return w }
+        var p = Problems(file: board.file)
+        let dir = board.file.contains("/") ? String(board.file[..<board.file.lastIndex(of: "/")!]) : "."
+        p.rejectUnknown(sim, at: "sim", known: ["start", "inputs", "uarts", "network", "note"])
+        if let s = p.string(sim, "start", at: "sim") {
+            if let t = parseISO8601(s) { w.startUnixNanoseconds = t } else { p.add("sim.start", sim["start"], "expected UTC time like 2026-01-01T00:00:00Z, got '\(s)'") }
+        }
+        for m in sim["inputs"]?.members ?? [] {
+            let path = "sim.inputs.\(m.key)"
+            guard board.role(m.key)?.kind == .input else { p.add(path, m.value, "no input role '\(m.key)' on this board"); continue }
+            p.rejectUnknown(m.value, at: path, known: ["presses", "presses_per_hour", "hold", "bounce"])
+            var s = InputScript()
+            s.hold = p.duration(m.value, "hold", at: path) ?? s.hold
+            s.bounce = p.duration(m.value, "bounce", at: path) ?? s.bounce
+            s.pressesPerHour = p.number(m.value, "presses_per_hour", at: path) ?? 0
+            for (i, e) in (m.value["presses"]?.array ?? []).enumerated() {
+                let ep = "\(path).presses[\(i)]"
+                p.rejectUnknown(e, at: ep, known: ["at", "hold", "bounce"])
+                guard let at = p.duration(e, "at", at: ep, required: true) else { continue }
+                s.presses.append(Press(at: at, hold: p.duration(e, "hold", at: ep) ?? s.hold, bounce: p.duration(e, "bounce", at: ep) ?? s.bounce))
+            }
+            s.presses.sort { $0.at < $1.at }
+            w.inputs[m.key] = s
+        }
+        for m in sim["uarts"]?.members ?? [] {
+            let path = "sim.uarts.\(m.key)"
+            guard board.role(m.key)?.kind == .serial else { p.add(path, m.value, "no serial role '\(m.key)' on this board"); continue }
+            p.rejectUnknown(m.value, at: path, known: ["nmea", "rate_hz", "loop", "byte_error_rate", "garbage_per_hour", "rx_trigger"])
+            var u = UARTSourceConfig()
+            if let f = p.string(m.value, "nmea", at: path) {
+                let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
+                if let bytes = readFileBytes(full) {
+                    u.epochs = UARTSourceConfig.nmeaEpochs(bytes)
+                    if u.epochs.isEmpty { p.add("\(path).nmea", m.value["nmea"], "\(full) holds no sentences") }
+                } else {
+                    p.add("\(path).nmea", m.value["nmea"], "cannot read \(full)")
+                }
+            }
+            if let hz = p.number(m.value, "rate_hz", at: path) {
+                if hz > 0 && hz <= 100 { u.periodNanoseconds = Int64(1e9 / hz) } else { p.add("\(path).rate_hz", m.value["rate_hz"], "expected 0 < rate_hz <= 100") }
+            }
+            u.loop = p.bool(m.value, "loop", at: path) ?? true
+            u.byteErrorRate = p.fraction(m.value, "byte_error_rate", at: path) ?? 0
+            u.garbagePerHour = p.number(m.value, "garbage_per_hour", at: path) ?? 0
+            u.rxTrigger = p.int(m.value, "rx_trigger", at: path, range: 1...64) ?? 16
+            w.uarts[m.key] = u
+        }
+        if let n = sim["network"] {
+            let path = "sim.network"
+            p.rejectUnknown(n, at: path, known: ["broker", "latency", "jitter", "loss", "refuse", "resets_per_hour", "outages", "outages_per_day", "outage_length"])
+            if let b = p.string(n, "broker", at: path) { w.brokerEndpoints = [b] }
+            w.network.latencyNanoseconds = p.duration(n, "latency", at: path) ?? w.network.latencyNanoseconds
+            w.network.jitterNanoseconds = p.duration(n, "jitter", at: path) ?? 0
+            w.network.loss = p.fraction(n, "loss", at: path) ?? 0
+            w.network.refuse = p.fraction(n, "refuse", at: path) ?? 0
+            w.network.resetsPerHour = p.number(n, "resets_per_hour", at: path) ?? 0
+            w.network.randomOutagesPerDay = p.number(n, "outages_per_day", at: path) ?? 0
+            w.network.randomOutageLength = p.duration(n, "outage_length", at: path) ?? w.network.randomOutageLength
+            for (i, o) in (n["outages"]?.array ?? []).enumerated() {
+                let op = "\(path).outages[\(i)]"
+                p.rejectUnknown(o, at: op, known: ["at", "for"])
+                if let at = p.duration(o, "at", at: op, required: true), let len = p.duration(o, "for", at: op, required: true) {
+                    w.network.outages.append((at, len))
+                }
+            }
+        }
+        try p.check()
+        return w
+    }
+}
+
+/// The simulated board: every role of a board file as a simulated device in a seeded world.
+/// Runs on whatever clock the kernel has: virtual for `firmloop simulate` and tests (a day in
+/// seconds), real for `make run`.
+@KernelActor
+public final class SimBoard: Board {
+    public let description: BoardDescription
+    public let world: WorldConfig
+    public let seed: UInt64
+    public let log: EventLog
+    /// Kernel time the world started (schedules in the world are relative to it).
+    public let origin: Int64
+    public private(set) var lines: [String: SimLine] = [:]
+    public private(set) var uarts: [String: SimUART] = [:]
+    public let simNetwork: SimNetwork
+    public let broker: Broker
+    private let wall: SimWallClock
+    /// The network the firmware gets: the simulated one, unless another (real sockets) is given.
+    public let network: any Network
+    private var claimed = Set<String>()
+    /// The scenario step running (0 before the first).
+    public internal(set) var scenarioStep = 0
+    private var worldTasks: [any AnyTaskHandle] = []
+
+    public var clock: any WallClock { wall }
+
+    public init(_ description: BoardDescription, seed: UInt64, log: EventLog = EventLog(), network: (any Network)? = nil) throws {
+        self.description = description
+        world = try WorldConfig.parse(description)
+        self.seed = seed
+        self.log = log
+        origin = Kernel.now
+        wall = SimWallClock(start: world.startUnixNanoseconds, origin: origin)
+        simNetwork = SimNetwork(faults: world.network, seed: seed, log: log)
+        broker = Broker(log: log)
+        self.network = network ?? simNetwork
+        for r in description.roles {
+            switch r.kind {
+            case .output, .input:
+                lines[r.name] = SimLine(role: r.name, spec: r.line!, isOutput: r.kind == .output, log: log)
+            case .serial:
+                uarts[r.name] = SimUART(role: r.name, path: r.device ?? "sim:\(r.name)", settings: r.settings ?? SerialSettings(),
+                                        config: world.uarts[r.name] ?? UARTSourceConfig(), seed: seed, log: log, origin: origin)
+            }
+        }
+    }
+
+    /// Starts the world's own tasks: input scripts, network faults, the broker's listener.
+    public func start() {
+        let broker = self.broker
+        for ep in world.brokerEndpoints {
+            simNetwork.listen(ep) { conn in
+                _ = spawn("sim.broker") { await broker.serve(conn) }
+            }
+        }
+        let net = simNetwork, origin = self.origin
+        worldTasks.append(spawn("sim.network") { try await net.runFaults(origin: origin) })
+        for (role, script) in world.inputs.sorted(by: { $0.key < $1.key }) {
+            guard let line = lines[role] else { continue }
+            let seed = self.seed
+            worldTasks.append(spawn("sim.input") {
+                try await SimBoard.play(script, on: line, origin: origin, rng: SeededRandom(seed: seed, stream: "input." + role))
+            })
+        }
+    }
+
+    /// Stops the world's tasks (the kernel would cancel them at the end of the run anyway).
+    public func stop() {
+        for t in worldTasks { t.cancel() }
+        worldTasks.removeAll()
+    }
+
+    static func play(_ s: WorldConfig.InputScript, on line: SimLine, origin: Int64, rng: SeededRandom) async throws {
+        var rng = rng
+        var scripted = s.presses[...]
+        var nextRandom: Int64 = s.pressesPerHour > 0 ? origin + Int64(rng.exponential(mean: 3.6e12 / s.pressesPerHour)) : .max
+        while true {
+            let t: Int64, hold: Int64, bounce: Int64
+            if let p = scripted.first, origin + p.at <= nextRandom {
+                scripted = scripted.dropFirst()
+                (t, hold, bounce) = (origin + p.at, p.hold, p.bounce)
+            } else if nextRandom != .max {
+                (t, hold, bounce) = (nextRandom, s.hold, s.bounce)
+                nextRandom = t + hold + 2 * bounce + Int64(rng.exponential(mean: 3.6e12 / s.pressesPerHour))
+            } else {
+                return
+            }
+            try await sleep(until: max(t, Kernel.now))
+            try await line.press(hold: hold, bounce: bounce, rng: &rng)
+        }
+    }
+
+    // MARK: Board
+
+    private func claim(_ role: String) throws {
+        guard claimed.insert(role).inserted else {
+            throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
+        }
+    }
+
+    public func output(_ role: String) throws -> any OutputLine {
+        _ = try declaration(role, as: .output)
+        try claim(role)
+        return lines[role]!
+    }
+
+    public func input(_ role: String) throws -> any InputLine {
+        let r = try declaration(role, as: .input)
+        try claim(role)
+        return try DebouncedInput(lines[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
+    }
+
+    public func serial(_ role: String) throws -> any SerialPort {
+        let r = try declaration(role, as: .serial)
+        let u = uarts[role]!
+        if u.isOpen { throw BoardError.deviceBusy(path: r.device ?? role, role: role) }
+        u.opened()
+        return u
+    }
+
+    public func close() {
+        claimed.removeAll()
+        for u in uarts.values { u.close() }
+    }
+
+    /// Scenario and test access to a line by role.
+    public func line(_ role: String) throws -> SimLine {
+        guard let l = lines[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
+        return l
+    }
+
+    public func uart(_ role: String) throws -> SimUART {
+        guard let u = uarts[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
+        return u
+    }
+}
+
+@KernelActor
+final class SimWallClock: WallClock {
+    let start: Int64
+    let origin: Int64
+    init(start: Int64, origin: Int64) {
+        self.start = start
+        self.origin = origin
+    }
+    func unixNanoseconds() -> Int64 { start + (Kernel.now - origin) }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Board
+import Firmware
+import Glibc
+import Kernel
+import SimBoard
+
+/// `firmloop simulate`: the firmware on the simulated board in virtual time.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the firmware on the simulated board in virtual time (a day in seconds), seeded and reproducible.",
+        discussion: """
+            The same board file + seed + duration gives the same run byte for byte: compare the \
+            digest printed at the end. With --scenario, the run ends when the scenario does and \
+            fails (exit 1) at the first step whose expectation does not hold.
+            """)
+
+    @Option(help: "Board file (any board can be simulated; its \"sim\" section describes the world).")
+    var board = "boards/sim.json"
+
+    @Option(help: "Seed for every fault, bounce and noise byte.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Virtual time to run: 90s, 10m, 24h, 7d.")
+    var duration = "24h"
+
+    @Option(help: "Scenario file: steps to drive and check (see boards/README.md).")
+    var scenario: String?
+
+    @Option(help: "Write the event log as Chrome trace JSON (open in ui.perfetto.dev).")
+    var trace: String?
+
+    func run() throws {
+        let desc: BoardDescription
+        let sc: Scenario?
+        do {
+            desc = try BoardDescription.load(path: board)
+            sc = try scenario.map { try Scenario.load(path: $0, board: desc) }
+        } catch {
+            writeErr("firmloop simulate: \(error)\n")
+            throw ExitCode(2)
+        }
+        guard let ns = DurationText.parse(duration), ns > 0 else {
+            writeErr("firmloop simulate: --duration \(duration): expected a duration such as 90s, 10m, 24h\n")
+            throw ExitCode(2)
+        }
+        var sim = Simulation(board: desc, seed: seed, durationNanoseconds: ns, scenario: sc, tracePath: trace)
+        let tty = isatty(2) != 0
+        if tty {
+            sim.progress = { (f: Double) in
+                let w = 30, n = Int(min(1, f) * Double(w))
+                writeErr("\r[\(String(repeating: "#", count: n))\(String(repeating: ".", count: w - n))] \(Int(f * 100))%")
+            }
+        }
+        say("firmloop simulate: \(desc.board) (\(desc.file)), seed \(seed), \(sc.map { "scenario '\($0.name)', up to " } ?? "")\(DurationText.format(ns)) virtual")
+        let r = try sim.run { board in try await DemoFirmware(board: board).run() }
+        if tty { writeErr("\r\u{1B}[K") }
+        report(r)
+        if let f = r.failure {
+            writeErr("firmloop simulate: FAILED: \(f)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    func report(_ r: Simulation.Report) {
+        let speed = r.speedup >= 100 ? "\(Int(r.speedup))×" : "\(Double(Int(r.speedup * 10)) / 10)×"
+        say("simulated \(DurationText.format(r.virtualNanoseconds)) in \(ms(r.realNanoseconds)) ms real (\(speed) real time)")
+        if let p = r.scenarioPassed { say("scenario: \(p ? "passed" : "FAILED")") }
+        for u in r.uarts { say("uart \(u.role): \(u.delivered) bytes delivered, \(u.overruns) lost to overruns") }
+        say("outputs: " + r.outputs.map { "\($0.role)=\($0.value ? 1 : 0)" }.joined(separator: " "))
+        let n = r.network
+        say("network: \(n.connects) connects, \(n.refused) refused, \(n.timeouts) timed out, \(n.resets) resets, \(n.outages) outages")
+        say("broker: \(r.broker.connects) client connects, \(r.broker.messages) messages, \(r.broker.protocolErrors) protocol errors")
+        printStats(r.tasks)
+        say("\nevents: \(r.events)  digest: \(r.digest)")
+    }
+}
+
+func writeErr(_ s: String) {
+    var t = s
+    t.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
+}
