@@ -35,10 +35,12 @@ let package = Package(
         .target(name: "CAllocCount"),
         .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware"],
                           path: "bench/Sources/firmloop-bench"),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount"], exclude: ["traces"]),
-        .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel"]),
+        // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
+        .target(name: "KernelTestSupport", dependencies: ["Kernel"], path: "Tests/Support"),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
+        .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
-        .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware"]),
+        .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

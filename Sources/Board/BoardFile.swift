@@ -35,6 +35,17 @@ public struct LineSpec: Sendable, Equatable {
     /// Inputs: a change counts once the line has been stable this long.
     public var debounceMilliseconds = 0
 
+    public init(name: String? = nil, chip: String? = nil, offset: Int? = nil, activeLow: Bool = false, bias: Bias = .asIs,
+                initial: Bool = false, debounceMilliseconds: Int = 0) {
+        self.name = name
+        self.chip = chip
+        self.offset = offset
+        self.activeLow = activeLow
+        self.bias = bias
+        self.initial = initial
+        self.debounceMilliseconds = debounceMilliseconds
+    }
+
     /// "GPIO17", "GPIO17 on pinctrl-rp1", "pinctrl-rp1 line 17": for messages.
     public var label: String {
         if let n = name { return chip.map { "\(n) on \($0)" } ?? n }

@@ -195,13 +195,19 @@ extension Scenario {
                     throw fail("\(role) = \(value)" + (within > 0 ? " within \(DurationText.format(within))" : ""), "\(role) = \(line.value)")
                 }
             case .waitSerial(let role, let text, let received, let timeout):
+                // Like Wokwi's wait-serial: the text may have come any time since the previous
+                // match on this port and direction (or the start), and the next wait reads on from it.
                 let u = try board.uart(role)
-                let since = received ? u.rxTail.total : u.txTail.total
+                let key = role + (received ? ".rx" : ".tx")
+                let since = board.serialCursors[key] ?? 0
                 let deadline = started + timeout
                 let needle = Array(text.utf8)
                 while true {
                     let tail = received ? u.rxTail : u.txTail
-                    if tail.contains(needle, since: since) { break }
+                    if let end = tail.find(needle, since: since) {
+                        board.serialCursors[key] = end
+                        break
+                    }
                     if Kernel.now >= deadline {
                         let recent = String(decoding: tail.bytes.suffix(60), as: UTF8.self)
                         throw fail("\"\(text)\" on \(role) (\(received ? "received" : "sent by the firmware")) within \(DurationText.format(timeout))",
@@ -223,15 +229,17 @@ extension Scenario {
             case .publish(let p):
                 board.broker.inject(p)
             case .expectPublish(let filter, let contains, let within):
+                // Any message since the previous expect_publish's match (or the start) counts.
                 let b = board.broker
-                let first = b.received
+                let first = board.publishCursor
                 let deadline = started + within
                 let needle = contains.map { Array($0.utf8) }
                 func found() -> Bool {
                     let base = b.received - b.recent.count
                     for (i, m) in b.recent.enumerated() where base + i >= first && Topic.matches(filter: filter, topic: m.publish.topic) {
-                        guard let n = needle else { return true }
-                        if ByteTail.find(n, in: m.publish.payload) { return true }
+                        if let n = needle, !ByteTail.find(n, in: m.publish.payload) { continue }
+                        board.publishCursor = base + i + 1
+                        return true
                     }
                     return false
                 }

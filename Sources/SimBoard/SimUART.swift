@@ -238,15 +238,16 @@ public struct ByteTail: Sendable {
         if bytes.count > 2 * Self.keep { bytes.removeFirst(bytes.count - Self.keep) }
     }
 
-    /// Whether `text` occurs in the bytes after the first `since` of the stream.
-    public func contains(_ text: [UInt8], since: Int) -> Bool {
+    /// Where `text` first ends (a stream offset) in the bytes after the first `since`, or nil.
+    public func find(_ text: [UInt8], since: Int) -> Int? {
         let from = max(0, bytes.count - (total - since))
-        guard text.count > 0, bytes.count - from >= text.count else { return text.isEmpty }
+        let base = total - bytes.count
+        if text.isEmpty { return since }
         var i = from
         while i + text.count <= bytes.count {
-            if bytes[i] == text[0] && bytes[i..<(i + text.count)].elementsEqual(text) { return true }
+            if bytes[i] == text[0] && bytes[i..<(i + text.count)].elementsEqual(text) { return base + i + text.count }
             i += 1
         }
-        return false
+        return nil
     }
 }

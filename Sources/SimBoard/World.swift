@@ -129,6 +129,10 @@ public final class SimBoard: Board {
     private var claimed = Set<String>()
     /// The scenario step running (0 before the first).
     public internal(set) var scenarioStep = 0
+    /// Where each `wait_serial` left off, per "role.tx" / "role.rx".
+    var serialCursors: [String: Int] = [:]
+    /// The broker message number after the last `expect_publish` match.
+    var publishCursor = 0
     private var worldTasks: [any AnyTaskHandle] = []
 
     public var clock: any WallClock { wall }
@@ -152,6 +156,11 @@ public final class SimBoard: Board {
                                         config: world.uarts[r.name] ?? UARTSourceConfig(), seed: seed, log: log, origin: origin)
             }
         }
+    }
+
+    /// Checks a board file's "sim" section without building a board (throws `FileProblems`).
+    public nonisolated static func validate(_ description: BoardDescription) throws {
+        _ = try WorldConfig.parse(description)
     }
 
     /// Starts the world's own tasks: input scripts, network faults, the broker's listener.

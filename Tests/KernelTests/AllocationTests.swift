@@ -1,5 +1,6 @@
 import CAllocCount
 import Glibc
+import KernelTestSupport
 import Testing
 @testable import Kernel
 

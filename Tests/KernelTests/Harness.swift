@@ -3,18 +3,7 @@ import Synchronization
 import Testing
 @testable import Kernel
 
-/// One kernel per process: Swift Testing runs tests in parallel, so every test that starts a
-/// kernel goes through here and waits its turn.
-private let kernelTurn = Mutex<Void>(())
-
-func kernelTest<T: Sendable>(
-    virtual: Bool = true, options: KernelOptions? = nil,
-    _ body: @escaping @Sendable @KernelActor () async throws -> T
-) throws -> T {
-    try kernelTurn.withLock { _ in
-        try Kernel.run(options ?? KernelOptions(clock: virtual ? .virtual() : .monotonic), body)
-    }
-}
+import KernelTestSupport
 
 /// Collects "t=<ms> <text>" lines for exact-trace tests (MicroPython's .exp files).
 @KernelActor
@@ -38,19 +27,6 @@ func expectTrace(_ lines: [String], _ name: String, sourceLocation: SourceLocati
     #expect(lines == want, "trace \(name) differs:\n--- expected\n\(want.joined(separator: "\n"))\n--- got\n\(lines.joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
 
-func readFile(_ path: String) -> String? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n <= 0 { break }
-        bytes += buf[0..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
 /// A non-blocking AF_UNIX socketpair.
 func socketPair() -> (Int32, Int32) {
     var fds: [Int32] = [0, 0]
@@ -59,10 +35,3 @@ func socketPair() -> (Int32, Int32) {
     return (fds[0], fds[1])
 }
 
-/// A value behind a Mutex, for results handed back from other threads and callbacks.
-final class Locked<Value: Sendable>: Sendable {
-    private let m: Mutex<Value>
-    init(_ v: Value) { m = Mutex(v) }
-    func get() -> Value { m.withLock { $0 } }
-    func set(_ v: Value) { m.withLock { $0 = v } }
-}

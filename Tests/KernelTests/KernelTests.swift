@@ -2,6 +2,7 @@ import CAllocCount
 import CSystem
 import Glibc
 import Synchronization
+import KernelTestSupport
 import Testing
 @testable import Kernel
 

@@ -1,4 +1,5 @@
 import Glibc
+import KernelTestSupport
 import Testing
 @testable import Kernel
 

@@ -1,3 +1,4 @@
+import KernelTestSupport
 import Testing
 @testable import Kernel
 
