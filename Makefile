@@ -10,10 +10,10 @@ SHIM       := .build/alloccount.so
 
 .PHONY: run test bench deps bench-deps clean
 
-## make run: the kernel demo on the simulated board (the firmware replaces it in a later issue).
+## make run: the demo firmware on the simulated board in real time (Ctrl-C stops).
 run: deps
 	$(SWIFT) build -c release --product firmloop
-	.build/release/firmloop demo
+	.build/release/firmloop run --board boards/sim.json
 
 ## make test: every test, release build.
 test: deps

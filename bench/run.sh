@@ -26,5 +26,5 @@ for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl uvloop --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   done
 done
-FIRMLOOP_BENCH=virtual_24h $pin .build/release/firmloop-bench | tee -a "$out"
+FIRMLOOP_BENCH=virtual_24h,sim_24h $pin .build/release/firmloop-bench | tee -a "$out"
 python3 bench/summary.py "$out"

@@ -56,4 +56,9 @@ p = get("sleep_lateness", 1, "firmloop", "p99_us")
 if p is not None: floor("sleep(10 ms) p99 lateness <= 150 us", p <= 150, f"{p} us (goal 100 us)")
 v = get("virtual_24h", 3, "firmloop", "wall_ms")
 if v is not None: print(f"  virtual time: 24 h of three 1 s tickers in {v} ms ({86_400_000 / v:,.0f}x real time)")
+s = get("sim_24h", None, "firmloop", "wall_ms")
+if s is not None:
+    print("\nfloors (board-layer issue)")
+    floor("simulated board >= 10,000x real time (24 h in <= 8.64 s)", 86_400_000 / s >= 10_000,
+          f"24 h of boards/sim.json in {s} ms ({86_400_000 / s:,.0f}x real time)")
 print(f"\n{sum(checks)} of {len(checks)} floors met")

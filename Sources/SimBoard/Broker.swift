@@ -78,7 +78,7 @@ public final class Broker {
             conn.close()
             if let s = session {
                 if s.connection === client { s.connection = nil }
-                log.record(.brokerDisconnect, s.clientID)
+                log.record(.brokerDisconnect, "\(s.clientID): \(reason)")
                 if clean { sessions[s.clientID] = nil }
             }
             if let w = will {
@@ -198,7 +198,6 @@ public final class Broker {
                 break loop
             }
         }
-        _ = reason
     }
 
     private func send(_ c: ClientConnection, _ p: Packet) {

@@ -39,6 +39,8 @@ public struct Simulation: Sendable {
         public var failure: String?
 
         public var speedup: Double { Double(virtualNanoseconds) / Double(max(realNanoseconds, 1)) }
+
+        public init() {}
     }
 
     struct Finished: Error {}
