@@ -85,9 +85,17 @@ public final class SimUART: SerialPort {
     /// Kernel time the world started: epoch k begins at origin + k × period.
     let origin: Int64
 
-    private var burst: [UInt8] = []
-    private var burstStart: Int64 = 0
+    /// A stretch of bytes on the wire: byte j's stop bit ends at start + (j + 1) × character time.
+    private struct Burst {
+        var start: Int64
+        var bytes: ArraySlice<UInt8>
+    }
+    /// The front burst is being read (from `pos`); the ones behind it were generated ahead, so
+    /// the bytes that have arrived (and wait in the tty buffer) are all known.
+    private var queue: [Burst] = []
     private var pos = 0
+    private var generatedEnd: Int64
+    private var exhausted = false
     private var epoch = 0
     private var lastStart: Int64 = 0
     private var nextBitError = 0.0
@@ -105,7 +113,7 @@ public final class SimUART: SerialPort {
 
     init(role: String, path: String, settings: SerialSettings, config: UARTSourceConfig, seed: UInt64, log: EventLog, origin: Int64) {
         self.origin = origin
-        burstStart = origin
+        generatedEnd = origin
         lastStart = origin
         self.role = role
         self.path = path
@@ -121,7 +129,7 @@ public final class SimUART: SerialPort {
     func opened() {
         isOpen = true
         let now = Kernel.now
-        if !config.epochs.isEmpty, pos >= burst.count {
+        if !config.epochs.isEmpty, queue.isEmpty {
             epoch = max(epoch, Int((now - origin + config.periodNanoseconds - 1) / config.periodNanoseconds))
         }
         lastStart = max(lastStart, now)
@@ -129,12 +137,13 @@ public final class SimUART: SerialPort {
 
     public func close() { isOpen = false }
 
-    private func nextBurst() -> Bool {
-        let prevEnd = burstStart + Int64(burst.count) * charNs
+    /// Appends the next burst of the stream to the queue; false when the stream has ended.
+    private func generate() -> Bool {
+        if exhausted { return false }
         var bytes: [UInt8] = []
         var start: Int64
         if !config.epochs.isEmpty {
-            if !config.loop && epoch >= config.epochs.count { return false }
+            if !config.loop && epoch >= config.epochs.count { exhausted = true; return false }
             start = origin + Int64(epoch) * config.periodNanoseconds
             bytes = config.epochs[epoch % config.epochs.count]
             epoch += 1
@@ -144,6 +153,7 @@ public final class SimUART: SerialPort {
             start = lastStart + Int64(rng.exponential(mean: 3.6e12 / config.garbagePerHour))
             bytes = garbage()
         } else {
+            exhausted = true
             return false
         }
         if config.byteErrorRate > 0 {
@@ -156,11 +166,49 @@ public final class SimUART: SerialPort {
             }
             nextBitError -= Double(bytes.count - k)
         }
-        burstStart = max(start, prevEnd)
-        lastStart = burstStart
-        burst = bytes
-        pos = 0
+        let at = max(start, generatedEnd)
+        queue.append(Burst(start: at, bytes: bytes[...]))
+        generatedEnd = at + Int64(bytes.count) * charNs
+        lastStart = at
         return true
+    }
+
+    private func arrived(_ b: Burst, _ now: Int64) -> Int {
+        now < b.start ? 0 : min(b.bytes.count, Int((now - b.start) / charNs))
+    }
+
+    /// A reader that fell behind: everything that arrived and was not read waits in the tty
+    /// buffer; what does not fit in `rxBuffer` is lost, newest first, as n_tty drops it, and
+    /// counted. The kept bytes and the ones still to come stay on their original schedule.
+    /// Bursts are generated up to `now` one at a time and trimmed as they come, so a reader
+    /// that never reads costs at most the buffer's worth of memory.
+    private func dropOverflow(_ now: Int64) {
+        while true {
+            trim(now)
+            guard let last = queue.last, last.start <= now, generate() else { return }
+        }
+    }
+
+    private func trim(_ now: Int64) {
+        var backlog = 0
+        for (i, b) in queue.enumerated() { backlog += max(0, arrived(b, now) - (i == 0 ? pos : 0)) }
+        guard backlog > config.rxBuffer else { return }
+        var keep = config.rxBuffer, lost = 0
+        var out: [Burst] = []
+        for (i, b) in queue.enumerated() {
+            let from = i == 0 ? pos : 0
+            let arr = arrived(b, now)
+            let kept = min(keep, max(0, arr - from))
+            keep -= kept
+            lost += max(0, arr - from - kept)
+            let base = b.bytes.startIndex
+            if kept > 0 { out.append(Burst(start: b.start + Int64(from) * charNs, bytes: b.bytes[(base + from)..<(base + from + kept)])) }
+            if arr < b.bytes.count { out.append(Burst(start: b.start + Int64(arr) * charNs, bytes: b.bytes[(base + arr)...])) }
+        }
+        queue = out
+        pos = 0
+        overruns += lost
+        log.record(.uartOverrun, role, value: Int64(lost))
     }
 
     private func garbage() -> [UInt8] {
@@ -171,26 +219,31 @@ public final class SimUART: SerialPort {
         guard isOpen else { throw BoardError.closed(what: "serial port \(path) (role '\(role)')") }
         if buffer.count == 0 { return 0 }
         while true {
-            if pos >= burst.count && !nextBurst() {
-                try await sleep(until: .max)   // the stream has ended: nothing will come
+            while let f = queue.first, pos >= f.bytes.count {
+                queue.removeFirst()
+                pos = 0
             }
-            let n = burst.count
+            if queue.isEmpty {
+                if !generate() { try await sleep(until: .max) }   // the stream has ended: nothing will come
+                continue
+            }
             let now = Kernel.now
-            let arrived = now < burstStart ? 0 : min(n, Int((now - burstStart) / charNs))
+            // Usually the front burst is still arriving and all the backlog is in it: no need to
+            // look at the bursts behind it.
+            if now >= queue[0].start + Int64(queue[0].bytes.count) * charNs || arrived(queue[0], now) - pos > config.rxBuffer {
+                dropOverflow(now)
+            }
+            let b = queue[0]
+            let n = b.bytes.count
+            let got = arrived(b, now)
             let ready = pos + config.rxTrigger <= n
-                ? burstStart + Int64(pos + config.rxTrigger) * charNs
-                : burstStart + Int64(n + 4) * charNs
-            if now >= ready && arrived > pos {
-                if arrived - pos > config.rxBuffer {
-                    let lost = arrived - pos - config.rxBuffer
-                    pos += lost
-                    overruns += lost
-                    log.record(.uartOverrun, role, value: Int64(lost))
-                }
-                let k = min(arrived - pos, buffer.count)
+                ? b.start + Int64(pos + config.rxTrigger) * charNs
+                : b.start + Int64(n + 4) * charNs
+            if now >= ready && got > pos {
+                let k = min(got - pos, buffer.count)
                 let from = pos
-                burst.withUnsafeBytes { b in
-                    let chunk = UnsafeRawBufferPointer(rebasing: b[from..<(from + k)])
+                b.bytes.withUnsafeBytes { raw in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[from..<(from + k)])
                     buffer.baseAddress!.copyMemory(from: chunk.baseAddress!, byteCount: k)
                     rxTail.append(chunk)
                     log.record(.uartRx, role, rawBytes: chunk)

@@ -317,3 +317,35 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
         ])
     }
 }
+
+@Suite struct SimUARTOverrunTests {
+    /// A reader that stops reading for 10 s loses what does not fit in the 4 KiB tty buffer,
+    /// newest first, and the loss is counted; then the stream goes on on its schedule.
+    @Test func aReaderThatFallsBehindLosesTheNewestBytesAndTheyAreCounted() throws {
+        let d = try board("""
+            {"board": "t", "roles": {"gps": {"type": "serial", "device": "sim:gps", "settings": "9600 8N1"}},
+             "sim": {"uarts": {"gps": {"nmea": "\(repositoryRoot)/boards/nmea/neo-m8n.log"}}}}
+            """)
+        let epochs = UARTSourceConfig.nmeaEpochs(Array(readFile("\(repositoryRoot)/boards/nmea/neo-m8n.log")!.utf8))
+        let (got, overruns) = try kernelTest {
+            let b = try SimBoard(d, seed: 1)
+            let port = try b.serial("gps")
+            let u = try b.uart("gps")
+            try await sleep(ms: 10_500)    // epochs 0-9 have arrived and the 11th has begun
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 1)
+            defer { buf.deallocate() }
+            var got: [UInt8] = []
+            while got.count < 4096 {
+                let n = try await port.read(into: buf)
+                got += buf[0..<n]
+            }
+            return (got, u.overruns)
+        }
+        let stream = epochs.flatMap { $0 }
+        let first10 = epochs.prefix(10).reduce(0) { $0 + $1.count }
+        let c = 10 * 1_000_000_000 / 9600
+        let arrivedOf11th = 500_000_000 / c
+        #expect(Array(got.prefix(4096)) == Array(stream.prefix(4096)), "the oldest bytes are kept")
+        #expect(overruns == first10 + min(arrivedOf11th, epochs[10].count) - 4096)
+    }
+}
