@@ -29,7 +29,9 @@ final class SimPipe {
     var offset = 0
     var buffered = 0
     var lastArrival: Int64 = 0
-    var finished = false
+    /// When the writer's FIN reaches the reader (after the data before it); nil while open,
+    /// .max while an outage holds it.
+    var finAt: Int64? = nil
     var reset = false
     let changed = Notify()
     static let window = 65536
@@ -43,10 +45,18 @@ final class SimPipe {
         changed.notifyAll()
     }
 
+    func finish(at: Int64) {
+        let t = max(at, lastArrival)
+        lastArrival = t
+        finAt = t
+        changed.notifyAll()
+    }
+
     /// Segments held while the link was down get their arrival time now.
     func release(at: Int64) {
         for i in head..<segments.count where segments[i].at == .max { segments[i].at = at }
         if lastArrival == .max { lastArrival = at }
+        if finAt == .max { finAt = at }
         changed.notifyAll()
     }
 }
@@ -87,8 +97,9 @@ public final class SimConnection: Connection {
                     return k
                 }
                 try await p.changed.wait(until: seg.at)
-            } else if p.finished {
-                return 0
+            } else if let fin = p.finAt {
+                if fin <= Kernel.now { return 0 }
+                try await p.changed.wait(until: fin)
             } else {
                 try await p.changed.wait()
             }
@@ -99,7 +110,7 @@ public final class SimConnection: Connection {
         let p = outbound
         while true {
             if p.reset { throw BoardError.connectionReset(endpoint: endpoint) }
-            if isClosed || p.finished { throw BoardError.closed(what: "connection to \(endpoint)") }
+            if isClosed || p.finAt != nil { throw BoardError.closed(what: "connection to \(endpoint)") }
             if p.buffered == 0 || p.buffered + bytes.count <= SimPipe.window { break }
             try await p.changed.wait()
         }
@@ -112,8 +123,7 @@ public final class SimConnection: Connection {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        outbound.finished = true
-        outbound.changed.notifyAll()
+        outbound.finish(at: network.arrival())
         inbound.changed.notifyAll()
         network.log.record(.netClose, id)
         network.forget(self)

@@ -349,3 +349,52 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
         #expect(overruns == first10 + min(arrivedOf11th, epochs[10].count) - 4096)
     }
 }
+
+@Suite struct BrokerSessionTests {
+    typealias TestClient = SimNetworkTests.TestClient
+
+    @Test func keepAliveExpiryPublishesTheWillAndPersistentSessionsKeepTheirMessages() throws {
+        let d = try board(SimNetworkTests.boardJSON)
+        let log = try kernelTest { () async throws -> [String] in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            var log: [String] = []
+            @KernelActor func note(_ s: String) { log.append("t=\(Kernel.nowMilliseconds) \(s)") }
+            let will = Will(topic: "firmloop/d/status", payload: Array("offline".utf8))
+            // A persistent session that subscribes, then goes silent past 1.5 × keep alive.
+            let c1 = TestClient(try await b.network.connect(host: "127.0.0.1", port: 1883, timeoutMilliseconds: 1000))
+            try await c1.send(.connect(Connect(clientID: "d", cleanSession: false, keepAliveSeconds: 2, will: will)))
+            note("\(try await c1.receive())")
+            try await c1.send(.subscribe(id: 1, filters: [Subscription("firmloop/d/cmd", qos: 1)]))
+            note("\(try await c1.receive())")
+            do { note("unexpected \(try await c1.receive())") } catch { note("c1 closed by the broker") }
+            note("recent: " + b.broker.recent.map { "\($0.client) \($0.publish.topic)" }.joined(separator: ", "))
+            // While it is away, a command comes; it waits in the session.
+            b.broker.inject(Publish(topic: "firmloop/d/cmd", payload: Array("on".utf8), qos: 1))
+            let c2 = TestClient(try await b.network.connect(host: "127.0.0.1", port: 1883, timeoutMilliseconds: 1000))
+            try await c2.send(.connect(Connect(clientID: "d", cleanSession: false, keepAliveSeconds: 60)))
+            note("\(try await c2.receive())")
+            let p = try await c2.receive()
+            if case .publish(let m) = p { note("queued \(m.topic) \(String(decoding: m.payload, as: UTF8.self)) id \(m.packetID ?? 0)") }
+            // No PUBACK, and a second connection with the same id takes the session over:
+            // the message is sent again with DUP, and the first connection is closed.
+            let c3 = TestClient(try await b.network.connect(host: "127.0.0.1", port: 1883, timeoutMilliseconds: 1000))
+            try await c3.send(.connect(Connect(clientID: "d", cleanSession: false, keepAliveSeconds: 60)))
+            note("\(try await c3.receive())")
+            if case .publish(let m) = try await c3.receive() { note("again dup=\(m.dup) id \(m.packetID ?? 0)") }
+            do { note("unexpected \(try await c2.receive())") } catch { note("c2 closed by the take-over") }
+            return log
+        }
+        #expect(log == [
+            "t=80 connack(sessionPresent: false, returnCode: 0)",
+            "t=120 suback(id: 1, returnCodes: [1])",
+            "t=3120 c1 closed by the broker",     // SUBSCRIBE arrived at 100, + 1.5 × 2 s, FIN 20 ms later
+            "t=3120 recent: (will of d) firmloop/d/status",
+            "t=3200 connack(sessionPresent: true, returnCode: 0)",
+            "t=3200 queued firmloop/d/cmd on id 1",
+            "t=3280 connack(sessionPresent: true, returnCode: 0)",
+            "t=3280 again dup=true id 1",
+            "t=3280 c2 closed by the take-over",
+        ])
+    }
+}
