@@ -42,6 +42,18 @@ func simulate(_ file: String = "\(repositoryRoot)/boards/sim.json", seed: UInt64
         #expect(a.tasks.first { $0.name == "button" }!.switches > 1)
     }
 
+    /// Any board file can be simulated; the firmware uses the roles there are.
+    @Test(arguments: ["host-serial", "raspberrypi-4b", "raspberrypi-5"])
+    func boardsWithSomeRolesAndNoWorldRun(_ name: String) throws {
+        let r = try simulate("\(repositoryRoot)/boards/\(name).json", seed: 3, duration: "1h")
+        #expect(r.failure == nil)
+        #expect(r.virtualNanoseconds == 3_600_000_000_000)
+        #expect(r.uarts.map(\.role) == ["gps_uart"])
+        #expect(r.uarts.first?.delivered == 0)   // no "sim" section: a silent GPS
+        #expect(r.tasks.contains { $0.name == "gps" })
+        #expect(r.tasks.contains { $0.name == "heartbeat" } == (name != "host-serial"))
+    }
+
     @Test func aScenarioThatExpectsTheWrongPinFailsSayingWhichStepWhatAndWhat() throws {
         let r = try simulate("quiet", seed: 1, duration: "1m", scenario: """
             {"name": "relay follows the button",
