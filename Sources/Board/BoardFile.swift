@@ -85,9 +85,7 @@ public struct BoardDescription: Sendable {
         var p = Problems(file: file)
         let root = try FileProblems.parseJSON(text, file: file)
         guard root.members != nil else {
-            p.add("", root, "expected a JSON object at the top, found \(root.kind)")
-            try p.check()
-            fatalError("unreachable")
+            throw FileProblems.one(file, line: root.line, "expected a JSON object at the top, found \(root.kind)")
         }
         p.rejectUnknown(root, at: "", known: ["board", "description", "chip", "roles", "sim"])
         let board = p.string(root, "board", at: "", required: true) ?? ""

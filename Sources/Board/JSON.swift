@@ -75,12 +75,7 @@ extension JSON {
     /// Parses one JSON document (RFC 8259). Nesting deeper than `maxDepth` is an error, so
     /// hostile input cannot exhaust the stack.
     public static func parse(_ text: String, maxDepth: Int = 64) throws(JSONSyntaxError) -> JSON {
-        var p = Parser(bytes: Array(text.utf8), maxDepth: maxDepth)
-        p.skipSpace()
-        let v = try p.value(depth: 0)
-        p.skipSpace()
-        if p.i < p.bytes.count { throw p.fail("unexpected text after the end of the document") }
-        return v
+        try parse(bytes: Array(text.utf8), maxDepth: maxDepth)
     }
 
     public static func parse(bytes: [UInt8], maxDepth: Int = 64) throws(JSONSyntaxError) -> JSON {

@@ -61,7 +61,7 @@ public struct Scenario: Sendable {
         func role(_ s: JSON, _ key: String, _ path: String, _ kind: RoleKind, _ p: inout Problems) -> String? {
             guard let r = p.string(s, key, at: path, required: true) else { return nil }
             guard let d = board.role(r) else { p.add("\(path).\(key)", s[key], "no role '\(r)' in \(board.file)"); return nil }
-            if d.kind != kind && !(kind == .input && key == "expect_pin") {
+            if d.kind != kind {
                 p.add("\(path).\(key)", s[key], "role '\(r)' is \(d.kind.rawValue), this step needs \(kind.rawValue)")
                 return nil
             }
