@@ -27,8 +27,11 @@ let package = Package(
         .target(name: "MQTT"),
         .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board"]),
+        // libgpiod v1.6 (Debian's libgpiod-dev; `make` installs it): used only by LinuxBoard/GPIOD.swift.
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"]),
         .executableTarget(name: "firmloop", dependencies: [
-            "Kernel", "Board", "SimBoard", "Firmware",
+            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "KernelTestSupport"]),
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,12 +8,16 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
     case wrongRoleType(role: String, file: String, declared: String, wanted: String)
     case chipNotFound(label: String, role: String)
     case lineNotFound(name: String, chip: String?, role: String)
+    case ambiguousLine(name: String, chips: [String], role: String)
+    case noGPIOChips(line: String, role: String)
     case offsetOutOfRange(chip: String, offset: Int, lines: Int, role: String)
     case lineBusy(line: String, consumer: String, role: String)
     case deviceAbsent(path: String, role: String)
     case permissionDenied(path: String, group: String?, role: String)
     case deviceBusy(path: String, role: String)
     case unsupportedSpeed(path: String, baud: Int)
+    /// The driver kept other settings than asked (read back with tcgetattr).
+    case unsupportedSettings(path: String, wanted: String, got: String)
     case connectFailed(endpoint: String, reason: String)
     case connectTimedOut(endpoint: String, milliseconds: Int)
     case connectionReset(endpoint: String)
@@ -27,6 +31,9 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .chipNotFound(let l, let r): return "role '\(r)': no GPIO chip labelled '\(l)' on this machine"
         case .lineNotFound(let n, let c, let r):
             return "role '\(r)': no GPIO line named '\(n)'" + (c.map { " on chip '\($0)'" } ?? " on any chip")
+        case .ambiguousLine(let n, let cs, let r):
+            return "role '\(r)': a line named '\(n)' is on several chips (\(cs.joined(separator: ", "))): give the chip label in the board file"
+        case .noGPIOChips(let l, let r): return "role '\(r)': line \(l) not found: this machine has no GPIO chips (no /dev/gpiochip*)"
         case .offsetOutOfRange(let c, let o, let n, let r): return "role '\(r)': chip '\(c)' has \(n) lines, no offset \(o)"
         case .lineBusy(let l, let c, let r): return "role '\(r)': line '\(l)' is in use by '\(c)'"
         case .deviceAbsent(let p, let r): return "role '\(r)': serial device \(p) does not exist"
@@ -34,6 +41,7 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
             return "role '\(r)': permission denied opening \(p)" + (g.map { " (add your user to the '\($0)' group)" } ?? "")
         case .deviceBusy(let p, let r): return "role '\(r)': serial device \(p) is busy (opened exclusively by another program)"
         case .unsupportedSpeed(let p, let b): return "\(p): speed \(b) baud is not supported"
+        case .unsupportedSettings(let p, let w, let g): return "\(p): the device does not take \(w) (its driver kept \(g))"
         case .connectFailed(let e, let why): return "connect to \(e) failed: \(why)"
         case .connectTimedOut(let e, let ms): return "connect to \(e) timed out after \(ms) ms"
         case .connectionReset(let e): return "connection to \(e) was reset"

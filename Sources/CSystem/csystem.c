@@ -90,3 +90,21 @@ double fl_ticks_init(void) {
     return 1.0;
 #endif
 }
+
+#include <pty.h>
+#include <fcntl.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+
+int fl_openpty(char *name, unsigned long len) {
+    int m, s;
+    char path[128];
+    if (openpty(&m, &s, path, NULL, NULL) != 0) return -errno;
+    close(s);
+    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
+    fcntl(m, F_SETFD, FD_CLOEXEC);
+    strncpy(name, path, len - 1);
+    name[len - 1] = 0;
+    return m;
+}

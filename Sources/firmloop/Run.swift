@@ -2,13 +2,23 @@ import ArgumentParser
 import Board
 import Firmware
 import Kernel
+import LinuxBoard
 import SimBoard
+import Synchronization
 
-/// `firmloop run`: the firmware in real time. Today on the simulated board (`boards/sim.json`,
-/// what `make run` uses); real GPIO and serial come with the Linux board backend.
+/// A value behind a Mutex, handed out of the kernel.
+final class Locked<Value: Sendable>: Sendable {
+    private let m: Mutex<Value>
+    init(_ v: Value) { m = Mutex(v) }
+    func get() -> Value { m.withLock { $0 } }
+    func set(_ v: Value) { m.withLock { $0 = v } }
+}
+
+/// `firmloop run`: the firmware in real time, on the simulated board (`boards/sim.json`, what
+/// `make run` uses) or on the machine's GPIO and serial ports (any other board file).
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the firmware in real time on a board (the simulated board: boards/sim.json).")
+        abstract: "Run the firmware in real time: on this machine's GPIO and serial ports, or on the simulated board (boards/sim.json).")
 
     @Option(help: "Board file.")
     var board = "boards/sim.json"
@@ -28,22 +38,28 @@ struct Run: ParsableCommand {
             writeErr("firmloop run: \(error)\n")
             throw ExitCode(2)
         }
-        let real = desc.roles.filter { r in (r.kind == .serial && !(r.device ?? "").hasPrefix("sim:")) || (r.kind != .serial && r.line?.chip != "sim") }
-        if !real.isEmpty {
-            writeErr("""
-                firmloop run: \(board) describes real hardware (roles \(real.map(\.name).joined(separator: ", "))), and this \
-                build has no Linux board backend (libgpiod, termios) yet.
-                Try the firmware on this board's roles in simulation: firmloop simulate --board \(board)
-
-                """)
-            throw ExitCode(2)
-        }
+        // A board whose devices are all simulated ("sim:" devices, chip "sim") runs on the
+        // simulated board; any other on the machine's GPIO chips and serial ports.
+        let simulated = desc.roles.allSatisfy { r in r.kind == .serial ? (r.device ?? "").hasPrefix("sim:") : r.line?.chip == "sim" }
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
-        say("firmloop run: \(desc.board) (\(desc.file)) in real time, seed \(seed). " + (seconds > 0 ? "\(seconds) s." : "Ctrl-C stops."))
-        do { try Kernel.run(KernelOptions(onFinish: { printStats($0) })) {
-            let b = try SimBoard(desc, seed: seed)
-            b.start()
+        say("firmloop run: \(desc.board) (\(desc.file)) " + (simulated ? "simulated in real time, seed \(seed). " : "on this machine. ")
+            + (seconds > 0 ? "\(seconds) s." : "Ctrl-C stops."))
+        let failed = Locked<String?>(nil)
+        do { try Kernel.run(KernelOptions(onFinish: { if failed.get() == nil { printStats($0) } })) {
+            let b: any Board
+            do {
+                if simulated {
+                    let s = try SimBoard(desc, seed: seed)
+                    s.start()
+                    b = s
+                } else {
+                    b = try LinuxBoard(desc)
+                }
+            } catch {
+                failed.set("\(error)")
+                throw Stop()
+            }
             defer { b.close() }
             let fw = DemoFirmware(board: b)
             try await withGroup("run") { g in
@@ -52,9 +68,7 @@ struct Run: ParsableCommand {
                     let t = every(ms: 1000)
                     while true {
                         let n = try await t.tick()
-                        let outs = b.lines.sorted { $0.key < $1.key }.filter { $0.value.isOutput }
-                            .map { "\($0.key)=\($0.value.value ? 1 : 0)" }.joined(separator: " ")
-                        say("t=\(n)s  \(outs)  presses=\(fw.presses)  gps: \(fw.gpsBytes) B, \(fw.gpsLines) lines  events=\(b.log.count)")
+                        say("t=\(n)s  presses=\(fw.presses)  gps: \(fw.gpsBytes) B, \(fw.gpsLines) lines  samples=\(fw.samples)")
                     }
                 }
                 g.spawn("stop") {
@@ -67,5 +81,9 @@ struct Run: ParsableCommand {
                 }
             }
         } } catch is Stop {}
+        if let f = failed.get() {
+            writeErr("firmloop run: \(desc.file): \(f)\n")
+            throw ExitCode(1)
+        }
     }
 }

@@ -56,4 +56,9 @@ int64_t fl_process_cpu_ns(void);
 long fl_set_timer_slack(unsigned long ns);
 /// The calling thread's kernel thread id (gettid).
 int fl_gettid(void);
+/// openpty(3): a pseudo-terminal pair for serial tests. Returns the master fd (non-blocking,
+/// close-on-exec) and writes the slave's path into `name`; the slave fd itself is closed.
+/// -errno on failure.
+int fl_openpty(char *name, unsigned long len);
+
 #endif

@@ -1,0 +1,167 @@
+// Every libgpiod call lives in this file (libgpiod v1.6, Debian's libgpiod-dev). Raspberry Pi
+// OS trixie ships libgpiod v2, whose API differs: a v2 backend is one more file like this one
+// behind the same small types (`GPIOChip`, `GPIOLineInfo`, `GPIORequest`).
+
+import Board
+import CGPIOD
+import Glibc
+
+/// One line as the chip describes it (for lookups and `firmloop probe`).
+public struct GPIOLineInfo: Sendable, Equatable {
+    public var offset: Int
+    public var name: String?
+    public var consumer: String?
+    public var isOutput: Bool
+    public var isUsed: Bool
+    public var activeLow: Bool
+}
+
+/// A chip: its name ("gpiochip0"), label ("pinctrl-rp1") and lines.
+public struct GPIOChipInfo: Sendable, Equatable {
+    public var name: String
+    public var label: String
+    public var lines: [GPIOLineInfo]
+}
+
+/// An open GPIO chip.
+public final class GPIOChip {
+    let chip: OpaquePointer
+    public let name: String
+    public let label: String
+
+    init(_ c: OpaquePointer) {
+        chip = c
+        name = String(cString: gpiod_chip_name(c))
+        label = String(cString: gpiod_chip_label(c))
+    }
+
+    deinit { gpiod_chip_close(chip) }
+
+    /// Opens the chip labelled `label`; nil if no chip has that label.
+    public static func open(label: String) throws -> GPIOChip? {
+        errno = 0
+        if let c = gpiod_chip_open_by_label(label) { return GPIOChip(c) }
+        if errno == ENOENT || errno == 0 { return nil }
+        throw BoardError.system(call: "gpiod_chip_open_by_label", errno: errno, what: "chip '\(label)'")
+    }
+
+    /// Every chip on the machine (/dev/gpiochip*), in order.
+    public static func all() -> [GPIOChip] {
+        guard let it = gpiod_chip_iter_new() else { return [] }
+        defer { gpiod_chip_iter_free_noclose(it) }
+        var out: [GPIOChip] = []
+        while let c = gpiod_chip_iter_next_noclose(it) { out.append(GPIOChip(c)) }
+        return out
+    }
+
+    public var lineCount: Int { Int(gpiod_chip_num_lines(chip)) }
+
+    public func info() -> GPIOChipInfo {
+        var lines: [GPIOLineInfo] = []
+        for o in 0..<lineCount {
+            guard let l = gpiod_chip_get_line(chip, UInt32(o)) else { continue }
+            lines.append(GPIOLineInfo(
+                offset: o,
+                name: gpiod_line_name(l).map { String(cString: $0) },
+                consumer: gpiod_line_consumer(l).map { String(cString: $0) },
+                isOutput: gpiod_line_direction(l) == Int32(GPIOD_LINE_DIRECTION_OUTPUT),
+                isUsed: gpiod_line_is_used(l),
+                activeLow: gpiod_line_active_state(l) == Int32(GPIOD_LINE_ACTIVE_STATE_LOW)))
+        }
+        return GPIOChipInfo(name: name, label: label, lines: lines)
+    }
+
+    /// Requests line `offset` as `consumer`: an output with its initial value, or an input with
+    /// both edges' events (their fd joins the kernel's epoll set).
+    public func request(offset: Int, output: Bool, initial: Bool, activeLow: Bool, bias: Bias,
+                        consumer: String, what: String, role: String) throws -> GPIORequest {
+        guard let l = gpiod_chip_get_line(chip, UInt32(offset)) else {
+            throw BoardError.system(call: "gpiod_chip_get_line", errno: errno, what: what)
+        }
+        var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+        switch bias {
+        case .pullUp: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
+        case .pullDown: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
+        case .disabled: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
+        case .asIs: break
+        }
+        let r = output
+            ? gpiod_line_request_output_flags(l, consumer, flags, initial ? 1 : 0)
+            : gpiod_line_request_both_edges_events_flags(l, consumer, flags)
+        if r != 0 {
+            let e = errno
+            if e == EBUSY {
+                throw BoardError.lineBusy(line: what, consumer: gpiod_line_consumer(l).map { String(cString: $0) } ?? "another program", role: role)
+            }
+            throw BoardError.system(call: output ? "gpiod_line_request_output_flags" : "gpiod_line_request_both_edges_events_flags", errno: e, what: what)
+        }
+        return GPIORequest(line: l, chip: self, what: what, events: !output)
+    }
+}
+
+/// A requested line; released on `release()` or deinit (so no line stays busy after an error).
+public final class GPIORequest {
+    let line: OpaquePointer
+    /// Keeps the chip (and so the line) open while requested.
+    let chip: GPIOChip
+    public let what: String
+    /// The edge-event fd (inputs), non-blocking.
+    public let eventFD: Int32
+    private var released = false
+
+    init(line: OpaquePointer, chip: GPIOChip, what: String, events: Bool) {
+        self.line = line
+        self.chip = chip
+        self.what = what
+        if events {
+            let fd = gpiod_line_event_get_fd(line)
+            if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+            eventFD = fd
+        } else {
+            eventFD = -1
+        }
+    }
+
+    deinit { release() }
+
+    public func release() {
+        guard !released else { return }
+        released = true
+        gpiod_line_release(line)
+    }
+
+    public func get() throws -> Bool {
+        let v = gpiod_line_get_value(line)
+        if v < 0 { throw BoardError.system(call: "gpiod_line_get_value", errno: errno, what: what) }
+        return v == 1
+    }
+
+    public func set(_ value: Bool) throws {
+        if gpiod_line_set_value(line, value ? 1 : 0) != 0 {
+            throw BoardError.system(call: "gpiod_line_set_value", errno: errno, what: what)
+        }
+    }
+
+    /// Reads the edge events waiting on the fd (up to 16); empty when none (EAGAIN).
+    public func readEvents() throws -> [GPIOEvent] {
+        var buf = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
+        let n = gpiod_line_event_read_fd_multiple(eventFD, &buf, 16)
+        if n < 0 {
+            if errno == EAGAIN || errno == EINTR { return [] }
+            throw BoardError.system(call: "gpiod_line_event_read_fd_multiple", errno: errno, what: what)
+        }
+        return buf.prefix(Int(n)).map { e in
+            GPIOEvent(rising: e.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE),
+                      seconds: Int64(e.ts.tv_sec), nanoseconds: Int64(e.ts.tv_nsec))
+        }
+    }
+}
+
+/// One edge as the kernel reported it (the type is the logical level after the edge).
+public struct GPIOEvent: Sendable, Equatable {
+    public var rising: Bool
+    public var seconds: Int64
+    public var nanoseconds: Int64
+    /// The event's timestamp in nanoseconds (CLOCK_MONOTONIC, the kernel clock's source).
+    public var time: Int64 { seconds * 1_000_000_000 + nanoseconds }
+}

@@ -1,0 +1,86 @@
+import Board
+import Glibc
+import Kernel
+
+/// A board on real hardware: GPIO lines through libgpiod, serial ports through termios, TCP
+/// through sockets. Everything the board file declares is found and requested when the board
+/// is made, so a missing chip, line or device fails at once, naming it; on any failure, and on
+/// `close()`, every line and port taken so far is released (no "busy" on the next start).
+@KernelActor
+public final class LinuxBoard: Board {
+    public let description: BoardDescription
+    public let network: any Network = LinuxNetwork()
+    public let clock: any WallClock = RealtimeClock()
+    private var outputs: [String: LinuxOutput] = [:]
+    private var edges: [String: LinuxEdges] = [:]
+    private var ports: [String: LinuxSerialPort] = [:]
+    private var handedOut = Set<String>()
+
+    public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
+        self.description = description
+        let gpioRoles = description.roles.filter { $0.kind != .serial }
+        do {
+            if !gpioRoles.isEmpty {
+                let chips = GPIOChip.all()
+                let infos = chips.map { $0.info() }
+                for r in gpioRoles {
+                    let spec = r.line!
+                    let (c, o) = try LineLookup.resolve(spec, role: r.name, chips: infos).get()
+                    let what = "\(spec.label) (\(chips[c].name) line \(o))"
+                    let req = try chips[c].request(offset: o, output: r.kind == .output, initial: spec.initial, activeLow: spec.activeLow,
+                                                   bias: spec.bias, consumer: consumer, what: what, role: r.name)
+                    if r.kind == .output { outputs[r.name] = LinuxOutput(role: r.name, request: req) } else { edges[r.name] = LinuxEdges(role: r.name, request: req) }
+                }
+            }
+            for r in description.roles(of: .serial) {
+                ports[r.name] = try LinuxSerialPort(path: r.device!, settings: r.settings ?? SerialSettings(), role: r.name)
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func handOut(_ role: String) throws {
+        guard handedOut.insert(role).inserted else {
+            throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
+        }
+    }
+
+    public func output(_ role: String) throws -> any OutputLine {
+        _ = try declaration(role, as: .output)
+        try handOut(role)
+        return outputs[role]!
+    }
+
+    public func input(_ role: String) throws -> any InputLine {
+        let r = try declaration(role, as: .input)
+        try handOut(role)
+        return try DebouncedInput(edges[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
+    }
+
+    public func serial(_ role: String) throws -> any SerialPort {
+        let r = try declaration(role, as: .serial)
+        guard handedOut.insert(role).inserted else { throw BoardError.deviceBusy(path: r.device ?? role, role: role) }
+        return ports[role]!
+    }
+
+    public func close() {
+        for p in ports.values { p.close() }
+        for e in edges.values { e.close() }
+        for o in outputs.values { o.request.release() }
+        ports.removeAll()
+        edges.removeAll()
+        outputs.removeAll()
+        handedOut.removeAll()
+    }
+}
+
+@KernelActor
+final class RealtimeClock: WallClock {
+    func unixNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}

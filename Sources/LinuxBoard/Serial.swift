@@ -1,0 +1,161 @@
+import Board
+import Glibc
+import Kernel
+
+/// A serial port through termios: opened `O_RDWR|O_NOCTTY|O_NONBLOCK`, exclusive (`TIOCEXCL`,
+/// plus `flock`, which binds root too), raw, at one of the standard speeds, reads and writes
+/// driven by the kernel's epoll set; the settings it found are restored on close.
+@KernelActor
+public final class LinuxSerialPort: SerialPort {
+    public let role: String
+    public let path: String
+    public let settings: SerialSettings
+    let fd: Int32
+    private var saved: termios
+    private var isOpen = true
+
+    /// Opens and configures `path`; errors name the device and say what to do.
+    public init(path: String, settings: SerialSettings, role: String) throws {
+        self.role = role
+        self.path = path
+        self.settings = settings
+        guard let speed = Self.speeds[settings.baud] else { throw BoardError.unsupportedSpeed(path: path, baud: settings.baud) }
+        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { throw Self.openError(errno, path: path, role: role) }
+        var ok = false
+        defer { if !ok { Glibc.close(fd) } }
+        if ioctl(fd, UInt(TIOCEXCL)) != 0 && errno != ENOTTY {
+            throw BoardError.system(call: "ioctl(TIOCEXCL)", errno: errno, what: path)
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EWOULDBLOCK { throw BoardError.deviceBusy(path: path, role: role) }
+            throw BoardError.system(call: "flock", errno: errno, what: path)
+        }
+        var t = termios()
+        if tcgetattr(fd, &t) != 0 {
+            throw errno == ENOTTY ? BoardError.system(call: "tcgetattr", errno: ENOTTY, what: "\(path) (not a serial device)")
+                                  : BoardError.system(call: "tcgetattr", errno: errno, what: path)
+        }
+        saved = t
+        Self.configure(&t, settings, speed: speed)
+        if tcsetattr(fd, TCSANOW, &t) != 0 { throw BoardError.system(call: "tcsetattr", errno: errno, what: path) }
+        // Drivers change what they cannot do without saying so: read it back.
+        var back = termios()
+        if tcgetattr(fd, &back) != 0 || cfgetospeed(&back) != speed || cfgetispeed(&back) != speed {
+            throw BoardError.unsupportedSpeed(path: path, baud: settings.baud)
+        }
+        let kept = Self.frame(back)
+        if kept != Self.frame(t) {
+            throw BoardError.unsupportedSettings(path: path, wanted: settings.description, got: "\(settings.baud) \(kept)")
+        }
+        _ = tcflush(fd, TCIOFLUSH)
+        self.fd = fd
+        ok = true
+    }
+
+    /// termios speed constants for the standard rates.
+    nonisolated static let speeds: [Int: speed_t] = [
+        1200: speed_t(B1200), 1800: speed_t(B1800), 2400: speed_t(B2400), 4800: speed_t(B4800), 9600: speed_t(B9600),
+        19200: speed_t(B19200), 38400: speed_t(B38400), 57600: speed_t(B57600), 115200: speed_t(B115200),
+        230400: speed_t(B230400), 460800: speed_t(B460800), 500000: speed_t(B500000), 576000: speed_t(B576000),
+        921600: speed_t(B921600),
+    ]
+
+    /// Raw mode (cfmakeraw), the frame, flow control, VMIN = 1 and VTIME = 0. With O_NONBLOCK
+    /// that makes "no data yet" EAGAIN (wait in epoll) and a read of 0 mean the device hung up
+    /// (unplugged, or a pty's other end closed); with VMIN = 0 both would read as 0.
+    nonisolated static func configure(_ t: inout termios, _ s: SerialSettings, speed: speed_t) {
+        cfmakeraw(&t)
+        t.c_cflag |= tcflag_t(CLOCAL | CREAD)
+        t.c_cflag &= ~tcflag_t(CSIZE)
+        switch s.dataBits {
+        case 5: t.c_cflag |= tcflag_t(CS5)
+        case 6: t.c_cflag |= tcflag_t(CS6)
+        case 7: t.c_cflag |= tcflag_t(CS7)
+        default: t.c_cflag |= tcflag_t(CS8)
+        }
+        t.c_cflag &= ~tcflag_t(PARENB | PARODD)
+        if s.parity != .none {
+            t.c_cflag |= tcflag_t(PARENB)
+            if s.parity == .odd { t.c_cflag |= tcflag_t(PARODD) }
+        }
+        if s.stopBits == 2 { t.c_cflag |= tcflag_t(CSTOPB) } else { t.c_cflag &= ~tcflag_t(CSTOPB) }
+        if s.rtsCts { t.c_cflag |= tcflag_t(CRTSCTS) } else { t.c_cflag &= ~tcflag_t(CRTSCTS) }
+        t.c_iflag &= ~tcflag_t(IXON | IXOFF | IXANY)
+        withUnsafeMutableBytes(of: &t.c_cc) { cc in
+            cc[Int(VMIN)] = 1
+            cc[Int(VTIME)] = 0
+        }
+        cfsetispeed(&t, speed)
+        cfsetospeed(&t, speed)
+    }
+
+    /// The frame a termios holds, as "8N1" (+ " rtscts").
+    nonisolated static func frame(_ t: termios) -> String {
+        let bits: [tcflag_t: Int] = [tcflag_t(CS5): 5, tcflag_t(CS6): 6, tcflag_t(CS7): 7, tcflag_t(CS8): 8]
+        let c = t.c_cflag
+        let parity = c & tcflag_t(PARENB) == 0 ? "N" : (c & tcflag_t(PARODD) != 0 ? "O" : "E")
+        return "\(bits[c & tcflag_t(CSIZE)] ?? 8)\(parity)\(c & tcflag_t(CSTOPB) != 0 ? 2 : 1)" + (c & tcflag_t(CRTSCTS) != 0 ? " rtscts" : "")
+    }
+
+    nonisolated static func openError(_ e: Int32, path: String, role: String) -> BoardError {
+        switch e {
+        case ENOENT, ENODEV, ENXIO: return .deviceAbsent(path: path, role: role)
+        case EACCES, EPERM:
+            var st = stat()
+            var group: String? = nil
+            if stat(path, &st) == 0, let g = getgrgid(st.st_gid) { group = String(cString: g.pointee.gr_name) }
+            return .permissionDenied(path: path, group: group, role: role)
+        case EBUSY: return .deviceBusy(path: path, role: role)
+        default: return .system(call: "open", errno: e, what: path)
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        while true {
+            guard isOpen else { throw BoardError.closed(what: "serial port \(path)") }
+            if buffer.count == 0 { return 0 }
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 { return n }
+            if n == 0 { throw BoardError.system(call: "read", errno: EIO, what: "\(path) (the device or its other end went away)") }
+            switch errno {
+            case EAGAIN, EINTR: try await readable(fd)
+            case EIO, ENODEV, ENXIO: throw BoardError.system(call: "read", errno: errno, what: "\(path) (the device or its other end went away)")
+            default: throw BoardError.system(call: "read", errno: errno, what: path)
+            }
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) async throws {
+        var off = 0
+        while off < bytes.count {
+            guard isOpen else { throw BoardError.closed(what: "serial port \(path)") }
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n > 0 { off += n; continue }
+            switch errno {
+            case EAGAIN, EINTR: try await writable(fd)
+            default: throw BoardError.system(call: "write", errno: errno, what: path)
+            }
+        }
+    }
+
+    /// Waits (on the kernel's clock, not in tcdrain) until the output queue is empty.
+    public func drain() async throws {
+        while isOpen {
+            var queued: Int32 = 0
+            if ioctl(fd, UInt(TIOCOUTQ), &queued) != 0 || queued <= 0 { return }
+            let ms = max(1, Int(Int64(queued) * settings.characterNanoseconds / 1_000_000))
+            try await sleep(ms: ms)
+        }
+    }
+
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        _ = tcsetattr(fd, TCSANOW, &saved)
+        _ = ioctl(fd, UInt(TIOCNXCL))
+        closeDescriptor(fd)
+    }
+
+
+}
