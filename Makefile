@@ -27,9 +27,11 @@ bench: deps bench-deps $(SHIM)
 
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain (swift.org/install/linux)"; exit 1; }
-	@missing=""; for p in gcc make python3; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in gcc make python3 pkg-config; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	pkg-config --exists libgpiod 2>/dev/null || missing="$$missing libgpiod"; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq build-essential python3 python3-venv; fi
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    build-essential python3 python3-venv pkg-config libgpiod-dev; fi
 
 # uvloop from PyPI into a private venv (Debian's python refuses system-wide pip installs).
 bench-deps: $(BENCH_PY)

@@ -7,7 +7,7 @@ struct Firmloop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
-        subcommands: [Run.self, Simulate.self, Demo.self])
+        subcommands: [Run.self, Simulate.self, Probe.self, Demo.self])
 }
 
 /// `firmloop demo`: the kernel at work until the firmware exists (make run).

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Board
+import Glibc
+import LinuxBoard
+
+/// `firmloop probe`: what this machine has (GPIO chips and lines like gpioinfo, serial ports)
+/// and, for a board file, whether each role resolves here.
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List GPIO chips, lines and serial ports, and check a board file's roles against them.",
+        discussion: "Exits 1 when the machine has no GPIO chip (and a board needs one, or none was given) or a role does not resolve.")
+
+    @Option(help: "Board file whose roles to check.")
+    var board: String?
+
+    @Flag(help: "List every line of every chip (default: named or used lines only).")
+    var all = false
+
+    func run() throws {
+        var failed = false
+        let chips = GPIOChip.all().map { $0.info() }
+        if chips.isEmpty {
+            say("GPIO: no GPIO chips on this machine (no /dev/gpiochip*)")
+        }
+        for c in chips {
+            say("\(c.name) [\(c.label)] \(c.lines.count) lines")
+            for l in c.lines where all || l.name != nil || l.isUsed {
+                let name = l.name.map { "\"\($0)\"" } ?? "unnamed"
+                let used = l.isUsed ? "used by \"\(l.consumer ?? "?")\"" : "unused"
+                say("  line \(String(l.offset).padding(3, left: true)): \(name.padding(14)) \((l.isOutput ? "output" : "input").padding(6)) \(used)\(l.activeLow ? " active-low" : "")")
+            }
+        }
+        let ports = serialPorts()
+        say(ports.isEmpty ? "serial: no serial ports found" : "serial: " + ports.joined(separator: "  "))
+        guard let path = board else {
+            if chips.isEmpty { throw ExitCode(1) }
+            return
+        }
+        let d: BoardDescription
+        do { d = try BoardDescription.load(path: path) } catch {
+            writeErr("firmloop probe: \(error)\n")
+            throw ExitCode(2)
+        }
+        say("\n\(d.file) (\(d.board)):")
+        for r in d.roles {
+            switch r.kind {
+            case .output, .input:
+                let spec = r.line!
+                switch LineLookup.resolve(spec, role: r.name, chips: chips) {
+                case .success(let (c, o)):
+                    let line = chips[c].lines[o]
+                    let busy = line.isUsed ? "  in use by \"\(line.consumer ?? "?")\"" : ""
+                    if line.isUsed { failed = true }
+                    say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> \(chips[c].name) line \(o)\(busy.isEmpty ? "  ok" : busy)")
+                case .failure(let e):
+                    failed = true
+                    say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> MISSING: \(e)")
+                }
+            case .serial:
+                let dev = r.device ?? "?"
+                say("  \(r.name.padding(12)) \((dev + " " + (r.settings?.description ?? "")).padding(24)) -> \(serialStatus(dev, role: r.name, failed: &failed))")
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Present and usable, or why not (without opening it: opening a tty can reset the device on it).
+    func serialStatus(_ path: String, role: String, failed: inout Bool) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            failed = true
+            return "MISSING: \(BoardError.deviceAbsent(path: path, role: role))"
+        }
+        if access(path, R_OK | W_OK) != 0 {
+            failed = true
+            let group = getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) }
+            return "NO ACCESS: \(BoardError.permissionDenied(path: path, group: group, role: role))"
+        }
+        var target = [CChar](repeating: 0, count: 256)
+        let n = readlink(path, &target, 255)
+        return n > 0 ? "ok (-> \(String(cString: target)))" : "ok"
+    }
+
+    /// /dev/ttyS* (only those with a UART behind them), ttyAMA*, serial*, ttyUSB*, ttyACM*.
+    func serialPorts() -> [String] {
+        guard let dir = opendir("/dev") else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let e = readdir(dir) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if n.hasPrefix("ttyS") {
+                // Most PCs have ttyS0-31 nodes with nothing behind them: the uart type says.
+                guard let t = readTextFile("/sys/class/tty/\(n)/type"), Int(t.filter(\.isNumber)) ?? 0 != 0 else { continue }
+            } else if !(n.hasPrefix("ttyAMA") || n.hasPrefix("serial") || n.hasPrefix("ttyUSB") || n.hasPrefix("ttyACM")) {
+                continue
+            }
+            if n == "serial" { continue }   // the /dev/serial/by-id directory
+            out.append("/dev/" + n)
+        }
+        return out.sorted()
+    }
+}
