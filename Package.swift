@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "KernelTestSupport"]),
+        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "KernelTestSupport"]),
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,7 +7,7 @@ struct Firmloop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
-        subcommands: [Run.self, Simulate.self, Probe.self, Demo.self])
+        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Demo.self])
 }
 
 /// `firmloop demo`: the kernel at work until the firmware exists (make run).
@@ -141,8 +141,8 @@ enum StopSignal {
 }
 
 /// One line to stdout, unbuffered, so it interleaves with the kernel's stderr reports in order.
-func say(_ line: String) {
-    var l = line + "\n"
+func say(_ line: String, newline: Bool = true) {
+    var l = newline ? line + "\n" : line
     l.withUTF8 { b in
         var off = 0
         while off < b.count {

@@ -1,0 +1,253 @@
+// NMEA 0183 from a GPS receiver: a bounded line framer and a parser for the sentences that
+// carry a fix (GGA, RMC, GSA, VTG, GLL) from the GP, GN, GL, GA and BD talkers. Garbage,
+// binary noise, overlong lines and bad checksums are counted, never fatal.
+
+/// Splits a byte stream into lines of at most `maxLine` bytes. A line starts at `$` (bytes
+/// before it are noise: counted, dropped), ends at CR or LF (either, or both). An overlong
+/// line is dropped and counted, and framing resyncs at the next `$`. Memory: `maxLine` bytes.
+public struct LineFramer: Sendable {
+    public let maxLine: Int
+    private var line: [UInt8] = []
+    private var inLine = false
+    private var overlong = false
+    /// Lines handed out, lines dropped for length, bytes outside any line.
+    public private(set) var lines = 0
+    public private(set) var dropped = 0
+    public private(set) var noise = 0
+
+    public init(maxLine: Int = 120) {
+        self.maxLine = maxLine
+        line.reserveCapacity(maxLine)
+    }
+
+    /// Feeds bytes; calls `onLine` with each complete line (without CR/LF).
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onLine: (ArraySlice<UInt8>) -> Void) {
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "$"), UInt8(ascii: "!"):
+                if inLine && !line.isEmpty && !overlong { noise += line.count }   // a line cut short: resync here
+                line.removeAll(keepingCapacity: true)
+                line.append(b)
+                inLine = true
+                overlong = false
+            case 0x0D, 0x0A:
+                if inLine {
+                    if overlong { dropped += 1 } else if line.count > 1 {
+                        lines += 1
+                        onLine(line[...])
+                    }
+                }
+                inLine = false
+                overlong = false
+                line.removeAll(keepingCapacity: true)
+            default:
+                if !inLine { noise += 1; continue }
+                if overlong { continue }
+                if line.count >= maxLine { overlong = true; continue }
+                line.append(b)
+            }
+        }
+    }
+}
+
+/// The latest position as the receiver reported it. Fields stay nil until a sentence gives them.
+public struct Fix: Sendable, Equatable {
+    /// 1: no fix, 2: 2D, 3: 3D (gpsd's TPV mode); 0 before any sentence said.
+    public var mode = 0
+    public var lat: Double?
+    public var lon: Double?
+    /// Altitude above mean sea level, metres (GGA).
+    public var alt: Double?
+    /// Speed over ground, m/s.
+    public var speed: Double?
+    /// Course over ground, degrees true.
+    public var track: Double?
+    /// UTC time of the fix "hh:mm:ss.ss", with the date "yyyy-mm-ddT" in front once an RMC gave it.
+    public var time: String?
+    public var satellites: Int?
+    public var hdop: Double?
+
+    public init() {}
+}
+
+/// Parses sentences into `fix`. Counts what it could not use.
+public struct NMEAParser: Sendable {
+    public private(set) var fix = Fix()
+    /// Sentences with a good checksum, and those parsed into the fix.
+    public private(set) var good = 0
+    public private(set) var used = 0
+    /// Lines that were not NMEA, failed the checksum or had a broken field.
+    public private(set) var bad = 0
+    private var date: String?
+
+    public init() {}
+
+    /// Parses one line (from `$` to before CR/LF). Returns true when the fix changed.
+    @discardableResult
+    public mutating func parse(_ line: ArraySlice<UInt8>) -> Bool {
+        guard let body = Self.checked(line) else { bad += 1; return false }
+        good += 1
+        let f = body.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+        guard let head = f.first, head.count == 5 || head.count == 6 else { bad += 1; return false }
+        let talker = String(decoding: head.prefix(2), as: UTF8.self)
+        guard ["GP", "GN", "GL", "GA", "BD", "GB"].contains(talker) else { return false }
+        let type = String(decoding: head.suffix(3), as: UTF8.self)
+        let before = fix
+        let ok: Bool
+        switch type {
+        case "GGA": ok = gga(f)
+        case "RMC": ok = rmc(f)
+        case "GSA": ok = gsa(f)
+        case "VTG": ok = vtg(f)
+        case "GLL": ok = gll(f)
+        default: return false
+        }
+        if !ok { bad += 1; fix = before; return false }
+        used += 1
+        return fix != before
+    }
+
+    /// The sentence between `$` and `*` if its checksum (XOR of those bytes) matches.
+    static func checked(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard line.first == UInt8(ascii: "$"), let star = line.lastIndex(of: UInt8(ascii: "*")),
+              line.endIndex - star >= 3 else { return nil }
+        let body = line[(line.startIndex + 1)..<star]
+        var sum: UInt8 = 0
+        for b in body {
+            guard b >= 0x20 && b < 0x7F else { return nil }
+            sum ^= b
+        }
+        guard let hi = hex(line[star + 1]), let lo = hex(line[star + 2]), hi << 4 | lo == sum else { return nil }
+        return body
+    }
+
+    static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        default: return nil
+        }
+    }
+
+    typealias Fields = [ArraySlice<UInt8>]
+
+    static func field(_ f: Fields, _ i: Int) -> String? {
+        guard i < f.count, !f[i].isEmpty else { return nil }
+        return String(decoding: f[i], as: UTF8.self)
+    }
+
+    static func number(_ f: Fields, _ i: Int) -> Double?? {
+        guard let s = field(f, i) else { return .some(nil) }    // empty: no value
+        guard let d = Double(s), d.isFinite else { return nil }   // garbage: a bad sentence
+        return .some(d)
+    }
+
+    /// ddmm.mmmm + hemisphere → signed degrees; .some(nil) when empty, nil when broken.
+    static func coordinate(_ f: Fields, _ i: Int, degreeDigits: Int) -> Double?? {
+        guard let s = field(f, i) else { return .some(nil) }
+        guard let hemi = field(f, i + 1), let v = Double(s), v >= 0 else { return nil }
+        let deg = (v / 100).rounded(.down)
+        let min = v - deg * 100
+        guard min < 60, deg <= (degreeDigits == 2 ? 90 : 180) else { return nil }
+        let d = deg + min / 60
+        switch hemi {
+        case "N", "E": return .some(d)
+        case "S", "W": return .some(-d)
+        default: return nil
+        }
+    }
+
+    static func time(_ f: Fields, _ i: Int) -> String?? {
+        guard let s = field(f, i) else { return .some(nil) }
+        let b = Array(s.utf8)
+        guard b.count >= 6, b.prefix(6).allSatisfy({ $0 >= 48 && $0 <= 57 }), Double(s) != nil else { return nil }
+        let hh = String(decoding: b[0..<2], as: UTF8.self), mm = String(decoding: b[2..<4], as: UTF8.self)
+        let ss = String(decoding: b[4...], as: UTF8.self)
+        guard Int(hh)! < 24, Int(mm)! < 60, (Double(ss) ?? 99) < 61 else { return nil }
+        return .some("\(hh):\(mm):\(ss)")
+    }
+
+    mutating func setPosition(_ lat: Double??, _ lon: Double??) -> Bool {
+        guard let lat, let lon else { return false }
+        if let la = lat, let lo = lon { fix.lat = la; fix.lon = lo }
+        return true
+    }
+
+    mutating func setTime(_ t: String??) -> Bool {
+        guard let t else { return false }
+        if let t { fix.time = (date.map { $0 + "T" } ?? "") + t }
+        return true
+    }
+
+    // $--GGA,time,lat,N,lon,W,quality,sats,hdop,alt,M,sep,M,age,station
+    mutating func gga(_ f: Fields) -> Bool {
+        guard f.count >= 10, let q = Int(Self.field(f, 6) ?? "0"),
+              let sats = Self.number(f, 7), let hdop = Self.number(f, 8), let alt = Self.number(f, 9) else { return false }
+        guard setTime(Self.time(f, 1)) else { return false }
+        if q == 0 {
+            fix.mode = 1
+            return true
+        }
+        guard setPosition(Self.coordinate(f, 2, degreeDigits: 2), Self.coordinate(f, 4, degreeDigits: 3)) else { return false }
+        if let s = sats { fix.satellites = Int(s) }
+        if let h = hdop { fix.hdop = h }
+        if let a = alt {
+            fix.alt = a
+            if fix.mode < 3 { fix.mode = 3 }
+        } else if fix.mode < 2 {
+            fix.mode = 2
+        }
+        return true
+    }
+
+    // $--RMC,time,status,lat,N,lon,W,knots,track,ddmmyy,magvar,E[,mode]
+    mutating func rmc(_ f: Fields) -> Bool {
+        guard f.count >= 10, let speed = Self.number(f, 7), let track = Self.number(f, 8) else { return false }
+        if let d = Self.field(f, 9) {
+            let b = Array(d.utf8)
+            guard b.count == 6, b.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
+            let yy = Int(String(decoding: b[4..<6], as: UTF8.self))!
+            date = "\(yy < 80 ? 2000 + yy : 1900 + yy)-\(String(decoding: b[2..<4], as: UTF8.self))-\(String(decoding: b[0..<2], as: UTF8.self))"
+        }
+        guard setTime(Self.time(f, 1)) else { return false }
+        if Self.field(f, 2) != "A" {
+            fix.mode = 1
+            return true
+        }
+        guard setPosition(Self.coordinate(f, 3, degreeDigits: 2), Self.coordinate(f, 5, degreeDigits: 3)) else { return false }
+        if let s = speed { fix.speed = s * 0.514444 }
+        if let t = track { fix.track = t }
+        if fix.mode < 2 { fix.mode = 2 }
+        return true
+    }
+
+    // $--GSA,A,mode,prn...(12),pdop,hdop,vdop
+    mutating func gsa(_ f: Fields) -> Bool {
+        guard f.count >= 18, let m = Int(Self.field(f, 2) ?? "1"), (1...3).contains(m) else { return false }
+        fix.mode = m
+        if case .some(.some(let h)) = Self.number(f, 16) { fix.hdop = h }
+        return true
+    }
+
+    // $--VTG,track,T,mag,M,knots,N,kmh,K[,mode]
+    mutating func vtg(_ f: Fields) -> Bool {
+        guard f.count >= 8, let track = Self.number(f, 1), let kmh = Self.number(f, 7) else { return false }
+        if let t = track { fix.track = t }
+        if let k = kmh { fix.speed = k / 3.6 }
+        return true
+    }
+
+    // $--GLL,lat,N,lon,W,time,status[,mode]
+    mutating func gll(_ f: Fields) -> Bool {
+        guard f.count >= 7 else { return false }
+        guard setTime(Self.time(f, 5)) else { return false }
+        if Self.field(f, 6) != "A" {
+            fix.mode = 1
+            return true
+        }
+        guard setPosition(Self.coordinate(f, 1, degreeDigits: 2), Self.coordinate(f, 3, degreeDigits: 3)) else { return false }
+        if fix.mode < 2 { fix.mode = 2 }
+        return true
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Board
+import Firmware
+import Glibc
+import Kernel
+import LinuxBoard
+
+/// `firmloop uart DEVICE`: a serial monitor; with --nmea, one JSON line per fix.
+struct UART: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "uart",
+        abstract: "Show what a serial port receives; with --nmea, each GPS fix as a JSON line.")
+
+    @Argument(help: "Serial device, e.g. /dev/ttyUSB0 or /dev/serial0.")
+    var device: String
+
+    @Option(help: "Baud rate (1200-921600).")
+    var baud = 9600
+
+    @Option(help: "Data bits, parity, stop bits, e.g. 8N1, 7E1; add \" rtscts\" for flow control.")
+    var frame = "8N1"
+
+    @Flag(help: "Parse NMEA 0183 and print each fix as JSON (mode, lat, lon, alt, time, sats).")
+    var nmea = false
+
+    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
+    var seconds = 0
+
+    func run() throws {
+        let settings: SerialSettings
+        switch SerialSettings.parse("\(baud) \(frame)") {
+        case .success(let s): settings = s
+        case .failure(let e):
+            writeErr("firmloop uart: \(e)\n")
+            throw ExitCode(2)
+        }
+        let stop = StopSignal.install()
+        let (device, nmea, seconds) = (self.device, self.nmea, self.seconds)
+        let failed = Locked<String?>(nil)
+        do { try Kernel.run {
+            let port: LinuxSerialPort
+            do { port = try LinuxSerialPort(path: device, settings: settings, role: "uart") } catch {
+                failed.set("\(error)")
+                return
+            }
+            defer { port.close() }
+            writeErr("firmloop uart: \(device) at \(settings); " + (seconds > 0 ? "\(seconds) s\n" : "Ctrl-C stops\n"))
+            try await withGroup("uart") { g in
+                g.spawn("monitor") {
+                    var framer = LineFramer()
+                    var parser = NMEAParser()
+                    // One line per fix: an epoch's sentences all update it; it is printed when
+                    // the next epoch (another time of fix) begins, and at the end.
+                    var pending: Fix? = nil
+                    defer {
+                        if let p = pending { say(fixJSON(p)) }
+                        if nmea {
+                            writeErr("lines \(framer.lines), bad sentences \(parser.bad), used \(parser.used), overlong \(framer.dropped), noise bytes \(framer.noise)\n")
+                        }
+                    }
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+                    defer { buf.deallocate() }
+                    while true {
+                        let n = try await port.read(into: buf)
+                        let chunk = UnsafeRawBufferPointer(rebasing: buf[0..<n])
+                        if !nmea {
+                            say(printable(chunk), newline: false)
+                            continue
+                        }
+                        framer.feed(chunk) { line in
+                            guard parser.parse(line), parser.fix.time != nil else { return }
+                            if let p = pending, p.time != parser.fix.time { say(fixJSON(p)) }
+                            pending = parser.fix
+                        }
+                    }
+                }
+                g.spawn("stop") {
+                    if seconds > 0 {
+                        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
+                    } else {
+                        try await stop.wait()
+                    }
+                    throw Stop()
+                }
+            }
+        } } catch is Stop {}
+        if let f = failed.get() {
+            writeErr("firmloop uart: \(f)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A fix as one JSON line (gpsd TPV names): mode, lat, lon, alt, time, sats; speed, track, hdop when known.
+func fixJSON(_ f: Fix) -> String {
+    var parts = ["\"mode\":\(f.mode)"]
+    func num(_ k: String, _ v: Double?, _ digits: Int) {
+        guard let v else { parts.append("\"\(k)\":null"); return }
+        var s = String(format6(v, digits))
+        if s == "-0" { s = "0" }
+        parts.append("\"\(k)\":\(s)")
+    }
+    num("lat", f.lat, 9)
+    num("lon", f.lon, 9)
+    num("alt", f.alt, 3)
+    parts.append(f.time.map { "\"time\":\"\($0)\"" } ?? "\"time\":null")
+    parts.append(f.satellites.map { "\"sats\":\($0)" } ?? "\"sats\":null")
+    if f.speed != nil { num("speed", f.speed, 3) }
+    if f.track != nil { num("track", f.track, 2) }
+    if f.hdop != nil { num("hdop", f.hdop, 2) }
+    return "{" + parts.joined(separator: ",") + "}"
+}
+
+/// `v` with at most `digits` decimals, trailing zeros trimmed (no Foundation formatter).
+func format6(_ v: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let r = (v * scale).rounded() / scale
+    var s = "\(r)"
+    if s.contains("e") { return String(Int64(r)) }
+    if s.hasSuffix(".0") { s.removeLast(2) }
+    return s
+}
+
+/// Bytes as text, other bytes as \xNN.
+func printable(_ b: UnsafeRawBufferPointer) -> String {
+    var s = ""
+    for c in b {
+        if c == 0x0A || c == 0x0D || c == 0x09 || (c >= 0x20 && c < 0x7F) { s.unicodeScalars.append(Unicode.Scalar(c)) } else {
+            let h = String(c, radix: 16)
+            s += "\\x" + (h.count == 1 ? "0" : "") + h
+        }
+    }
+    return s
+}
