@@ -154,6 +154,9 @@ public final class LinuxSerialPort: SerialPort {
         isOpen = false
         _ = tcsetattr(fd, TCSANOW, &saved)
         _ = ioctl(fd, UInt(TIOCNXCL))
+        // Unlock explicitly: a copy of the descriptor (a child between fork and exec) would
+        // otherwise keep the lock, and the next open would find the port busy.
+        _ = flock(fd, LOCK_UN)
         closeDescriptor(fd)
     }
 

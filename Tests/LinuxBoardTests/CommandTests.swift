@@ -7,8 +7,16 @@ import Testing
 /// Runs the `firmloop` built beside this test binary; returns (exit status, stdout + stderr).
 /// `when` runs once the output contains its marker (the tool is ready for input).
 /// `interrupt`: SIGINT (a user's Ctrl-C) once the output holds that text that many times.
+///
+/// It takes the kernel turn: a child between fork and exec holds copies of this process's
+/// descriptors, which must not overlap with the serial tests opening and closing ports.
 func firmloop(_ args: [String], when: (marker: String, action: () -> Void)? = nil,
               interrupt: (marker: String, count: Int)? = nil) throws -> (status: Int32, output: String) {
+    try withKernelTurn { try spawnFirmloop(args, when: when, interrupt: interrupt) }
+}
+
+private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -> Void)?,
+                           interrupt: (marker: String, count: Int)?) throws -> (status: Int32, output: String) {
     var exe = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &exe, 4095)
     try #require(n > 0)
