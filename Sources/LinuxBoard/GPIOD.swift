@@ -37,14 +37,6 @@ public final class GPIOChip {
 
     deinit { gpiod_chip_close(chip) }
 
-    /// Opens the chip labelled `label`; nil if no chip has that label.
-    public static func open(label: String) throws -> GPIOChip? {
-        errno = 0
-        if let c = gpiod_chip_open_by_label(label) { return GPIOChip(c) }
-        if errno == ENOENT || errno == 0 { return nil }
-        throw BoardError.system(call: "gpiod_chip_open_by_label", errno: errno, what: "chip '\(label)'")
-    }
-
     /// Every chip on the machine (/dev/gpiochip*), in order.
     public static func all() -> [GPIOChip] {
         guard let it = gpiod_chip_iter_new() else { return [] }
