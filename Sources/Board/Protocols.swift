@@ -109,6 +109,23 @@ extension Board {
     }
 }
 
+/// The roles a board has handed out: each opens once, like a line or port on hardware (a
+/// second open is "busy", naming the role), until the board is closed.
+public struct RoleClaims: Sendable {
+    private var taken = Set<String>()
+    public init() {}
+
+    /// Marks `role` handed out; a line role twice is `lineBusy`, a serial role `deviceBusy`.
+    public mutating func take(_ role: Role) throws {
+        guard taken.insert(role.name).inserted else {
+            if role.kind == .serial { throw BoardError.deviceBusy(path: role.device ?? role.name, role: role.name) }
+            throw BoardError.lineBusy(line: role.name, consumer: "firmloop (already opened)", role: role.name)
+        }
+    }
+
+    public mutating func releaseAll() { taken.removeAll() }
+}
+
 /// ISO 8601 UTC with milliseconds, e.g. "2026-11-22T10:15:30.250Z" (no Foundation needed).
 public func iso8601(unixNanoseconds ns: Int64) -> String {
     let ms = ns / 1_000_000

@@ -14,7 +14,7 @@ public final class LinuxBoard: Board {
     private var outputs: [String: LinuxOutput] = [:]
     private var edges: [String: LinuxEdges] = [:]
     private var ports: [String: LinuxSerialPort] = [:]
-    private var handedOut = Set<String>()
+    private var claims = RoleClaims()
 
     public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
         self.description = description
@@ -41,27 +41,19 @@ public final class LinuxBoard: Board {
         }
     }
 
-    private func handOut(_ role: String) throws {
-        guard handedOut.insert(role).inserted else {
-            throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
-        }
-    }
-
     public func output(_ role: String) throws -> any OutputLine {
-        _ = try declaration(role, as: .output)
-        try handOut(role)
+        try claims.take(try declaration(role, as: .output))
         return outputs[role]!
     }
 
     public func input(_ role: String) throws -> any InputLine {
         let r = try declaration(role, as: .input)
-        try handOut(role)
+        try claims.take(r)
         return try DebouncedInput(edges[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
     }
 
     public func serial(_ role: String) throws -> any SerialPort {
-        let r = try declaration(role, as: .serial)
-        guard handedOut.insert(role).inserted else { throw BoardError.deviceBusy(path: r.device ?? role, role: role) }
+        try claims.take(try declaration(role, as: .serial))
         return ports[role]!
     }
 
@@ -72,7 +64,7 @@ public final class LinuxBoard: Board {
         ports.removeAll()
         edges.removeAll()
         outputs.removeAll()
-        handedOut.removeAll()
+        claims.releaseAll()
     }
 }
 

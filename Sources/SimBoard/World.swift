@@ -126,7 +126,7 @@ public final class SimBoard: Board {
     private let wall: SimWallClock
     /// The network the firmware gets: the simulated one, unless another (real sockets) is given.
     public let network: any Network
-    private var claimed = Set<String>()
+    private var claims = RoleClaims()
     /// The scenario step running (0 before the first).
     public internal(set) var scenarioStep = 0
     /// Where each `wait_serial` left off, per "role.tx" / "role.rx".
@@ -210,21 +210,14 @@ public final class SimBoard: Board {
 
     // MARK: Board
 
-    private func claim(_ role: String) throws {
-        guard claimed.insert(role).inserted else {
-            throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
-        }
-    }
-
     public func output(_ role: String) throws -> any OutputLine {
-        _ = try declaration(role, as: .output)
-        try claim(role)
+        try claims.take(try declaration(role, as: .output))
         return lines[role]!
     }
 
     public func input(_ role: String) throws -> any InputLine {
         let r = try declaration(role, as: .input)
-        try claim(role)
+        try claims.take(r)
         return try DebouncedInput(lines[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
     }
 
@@ -237,7 +230,7 @@ public final class SimBoard: Board {
     }
 
     public func close() {
-        claimed.removeAll()
+        claims.releaseAll()
         for u in uarts.values { u.close() }
     }
 

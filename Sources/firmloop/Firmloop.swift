@@ -65,20 +65,25 @@ struct Demo: ParsableCommand {
                         try await readings.send("crunch done off the kernel (\(r))")
                     }
                 }
-                g.spawn("stop") {
-                    if seconds > 0 {
-                        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
-                    } else {
-                        try await stop.wait()
-                    }
-                    throw Stop()   // ends the group: every other task is cancelled
-                }
+                g.spawn("stop") { try await stopOn(stop, after: seconds) }
             }
         } } catch is Stop {}
     }
 }
 
 struct Stop: Error {}
+
+/// Waits for SIGINT/SIGTERM (or `seconds`, if > 0), then throws `Stop`: in a task group, that
+/// ends the group and cancels every other task, which is how the commands stop cleanly.
+@KernelActor
+func stopOn(_ stop: Signal, after seconds: Int) async throws {
+    if seconds > 0 {
+        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
+    } else {
+        try await stop.wait()
+    }
+    throw Stop()
+}
 
 /// About `ms` milliseconds of arithmetic.
 func crunch(_ ms: Int64) -> UInt64 {

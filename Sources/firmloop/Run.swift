@@ -71,14 +71,7 @@ struct Run: ParsableCommand {
                         say("t=\(n)s  presses=\(fw.presses)  gps: \(fw.gpsBytes) B, \(fw.gpsLines) lines  samples=\(fw.samples)")
                     }
                 }
-                g.spawn("stop") {
-                    if seconds > 0 {
-                        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
-                    } else {
-                        try await stop.wait()
-                    }
-                    throw Stop()
-                }
+                g.spawn("stop") { try await stopOn(stop, after: seconds) }
             }
         } } catch is Stop {}
         if let f = failed.get() {

@@ -74,14 +74,7 @@ struct UART: ParsableCommand {
                         }
                     }
                 }
-                g.spawn("stop") {
-                    if seconds > 0 {
-                        do { try await withTimeout(ms: seconds * 1000) { try await stop.wait() } } catch is TimeoutError {}
-                    } else {
-                        try await stop.wait()
-                    }
-                    throw Stop()
-                }
+                g.spawn("stop") { try await stopOn(stop, after: seconds) }
             }
         } } catch is Stop {}
         if let f = failed.get() {
