@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Board", dependencies: ["Kernel"]),
         .target(name: "MQTT"),
         .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
-        .target(name: "Firmware", dependencies: ["Kernel", "Board"]),
+        .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT"]),
         // libgpiod v1.6 (Debian's libgpiod-dev; `make` installs it): used only by LinuxBoard/GPIOD.swift.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"]),
@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "KernelTestSupport"]),
-        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "KernelTestSupport"]),
+        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "KernelTestSupport"]),
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

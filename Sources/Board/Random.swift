@@ -1,6 +1,7 @@
 import Glibc
 
-/// The simulation's one source of chance. Every fault, bounce and noise byte comes from a
+/// Seeded chance: the simulation's one source of it, and the firmware's backoff jitter (seeded,
+/// so a simulated run stays reproducible). Every fault, bounce and noise byte comes from a
 /// `SeededRandom` derived from the run's seed and the name of what uses it, so the same board
 /// file + seed + duration gives the same run byte for byte, and adding a new fault source does
 /// not shift the draws of the others. SplitMix64: fast, tiny state, good enough for faults.

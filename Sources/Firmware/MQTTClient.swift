@@ -1,0 +1,293 @@
+import Board
+import Kernel
+import MQTT
+
+/// The firmware's MQTT 3.1.1 client, written on the kernel (no Swift MQTT client fits a
+/// single-thread poll loop). It keeps one connection up: CONNECT with keep alive, credentials
+/// and a last will; an `online` message once connected; SUBSCRIBE; QoS 1 PUBLISH with an
+/// in-flight window and PUBACK tracking; un-acknowledged messages re-sent with DUP after a
+/// reconnect; PINGREQ so the broker never times us out; reconnects with exponential backoff and
+/// jitter (1 s doubling to 60 s, as Paho). A broker that sends malformed or unexpected packets
+/// is disconnected and counted; nothing it sends can crash the client or grow its memory
+/// beyond `maxPacket`.
+///
+/// Messages come from `enqueue` (the outbox) and leave through `onAck` once the broker has
+/// acknowledged them; what the broker sends on subscribed topics goes to `onMessage`.
+@KernelActor
+public final class MQTTClient {
+    public struct Config: Sendable {
+        public var host: String
+        public var port: Int
+        public var clientID: String
+        public var keepAliveSeconds: UInt16 = 30
+        public var username: String?
+        public var password: [UInt8]?
+        public var will: Will?
+        /// Published (QoS 1, retained) after every successful CONNECT.
+        public var online: (topic: String, payload: [UInt8])?
+        public var subscriptions: [Subscription] = []
+        /// Un-acknowledged publishes allowed at once.
+        public var window = 16
+        public var connectTimeoutMilliseconds = 10_000
+        public var backoffMinMilliseconds = 1000
+        public var backoffMaxMilliseconds = 60_000
+        /// Seed for the backoff's jitter.
+        public var seed: UInt64 = 0
+        public var maxPacket = 256 * 1024
+
+        public init(host: String, port: Int, clientID: String) {
+            self.host = host
+            self.port = port
+            self.clientID = clientID
+        }
+    }
+
+    public enum State: Sendable, Equatable { case disconnected, connecting, online }
+
+    public struct Stats: Sendable, Equatable {
+        public var connects = 0
+        public var connectFailures = 0
+        public var disconnects = 0
+        public var published = 0
+        public var resent = 0
+        public var acked = 0
+        public var received = 0
+        public var pings = 0
+        public var protocolErrors = 0
+    }
+
+    struct Outgoing {
+        var id: UInt64
+        var publish: Publish
+    }
+
+    public let config: Config
+    public private(set) var state: State = .disconnected
+    public private(set) var stats = Stats()
+    /// Why the last connection ended (or the last connect failed).
+    public private(set) var lastError: String?
+    /// Called with the caller's id when the broker has acknowledged a message.
+    public var onAck: (UInt64) -> Void = { _ in }
+    /// Called for every message the broker sends on a subscribed topic.
+    public var onMessage: (Publish) -> Void = { _ in }
+    /// Called on every state change.
+    public var onState: (State) -> Void = { _ in }
+
+    private var queue: [Outgoing] = []
+    private var queueHead = 0
+    /// In flight by packet id, and the order they were sent in (re-sent in that order).
+    private var inflight: [UInt16: Outgoing] = [:]
+    private var inflightOrder: [UInt16] = []
+    private var nextPacketID: UInt16 = 1
+    /// Control packets (PUBACK, PINGREQ, ...) waiting for the writer.
+    private var control: [[UInt8]] = []
+    /// The current connection's incoming bytes (at most one packet, `maxPacket`, buffered).
+    private var decoder = Decoder()
+    private let wake = Notify()
+    private var rng: SeededRandom
+    private var lastSent: Int64 = 0
+    private var lastHeard: Int64 = 0
+    private static let onlineID = UInt64.max
+
+    public init(_ config: Config) {
+        self.config = config
+        rng = SeededRandom(seed: config.seed, stream: "mqtt.backoff." + config.clientID)
+    }
+
+    /// Messages waiting to be sent, and sent but not acknowledged.
+    public var pending: Int { queue.count - queueHead }
+    public var inFlight: Int { inflight.count }
+
+    /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged.
+    public func enqueue(id: UInt64, topic: String, payload: [UInt8], retain: Bool = false) {
+        if queueHead > 64 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+        queue.append(Outgoing(id: id, publish: Publish(topic: topic, payload: payload, qos: 1, retain: retain)))
+        wake.notifyAll()
+    }
+
+    private func setState(_ s: State) {
+        guard s != state else { return }
+        state = s
+        onState(s)
+    }
+
+    /// Keeps the connection up until cancelled.
+    public func run(network: any Network) async throws {
+        var attempt = 0
+        while true {
+            setState(.connecting)
+            do {
+                let conn = try await network.connect(host: config.host, port: config.port, timeoutMilliseconds: config.connectTimeoutMilliseconds)
+                defer { conn.close() }
+                try await session(conn) { attempt = 0 }
+            } catch is CancellationError {
+                setState(.disconnected)
+                throw CancellationError()
+            } catch {
+                lastError = "\(error)"
+                if state == .online { stats.disconnects += 1 } else { stats.connectFailures += 1 }
+            }
+            setState(.disconnected)
+            // Exponential backoff with jitter: 1, 2, 4, ... 60 s, each scaled by 0.5-1.0.
+            let base = min(config.backoffMaxMilliseconds, config.backoffMinMilliseconds << min(attempt, 16))
+            attempt += 1
+            try await sleep(ms: Int(Double(base) * (0.5 + 0.5 * rng.unit())))
+        }
+    }
+
+    // MARK: one connection
+
+    struct ProtocolViolation: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private func session(_ conn: any Connection, connected: () -> Void) async throws {
+        decoder = Decoder(maxPacket: config.maxPacket)
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { buf.deallocate() }
+        var c = Connect(clientID: config.clientID, cleanSession: false, keepAliveSeconds: config.keepAliveSeconds, will: config.will,
+                        username: config.username, password: config.password)
+        c.protocolLevel = 4
+        try await conn.write(Packet.connect(c).bytes)
+        let ack = try await withTimeout(ms: config.connectTimeoutMilliseconds) { () async throws -> Packet in
+            while true {
+                if let p = try decoder.next() { return p }
+                let n = try await conn.read(into: buf)
+                if n == 0 { throw ProtocolViolation(description: "the broker closed the connection before CONNACK") }
+                decoder.append(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            }
+        }
+        guard case .connack(_, let rc) = ack else {
+            stats.protocolErrors += 1
+            throw ProtocolViolation(description: "expected CONNACK, got \(ack.name)")
+        }
+        guard rc == 0 else {
+            let why = ConnectReturnCode(rawValue: rc).map { "\($0)" } ?? "return code \(rc)"
+            throw ProtocolViolation(description: "the broker refused the connection: \(why)")
+        }
+        stats.connects += 1
+        connected()
+        lastHeard = Kernel.now
+        lastSent = Kernel.now
+        control.removeAll()
+        setState(.online)
+        if let o = config.online {
+            // Retained, ahead of everything else; not reported through onAck.
+            send(Outgoing(id: Self.onlineID, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false, first: true)
+        }
+        if !config.subscriptions.isEmpty {
+            control.append(Packet.subscribe(id: takePacketID(), filters: config.subscriptions).bytes)
+        }
+        // Whatever the last connection left un-acknowledged goes again, in order, with DUP.
+        for id in inflightOrder { if var o = inflight[id] { o.publish.dup = true; o.publish.packetID = id; control.append(Packet.publish(o.publish).bytes); stats.resent += 1 } }
+        try await withGroup("mqtt") { g in
+            g.spawn("mqtt.rx") { try await self.reader(conn, buf) }
+            g.spawn("mqtt.tx") { try await self.writer(conn) }
+            g.spawn("mqtt.ping") { try await self.pinger() }
+        }
+    }
+
+    private func takePacketID() -> UInt16 {
+        while inflight[nextPacketID] != nil || nextPacketID == 0 { nextPacketID &+= 1 }
+        defer { nextPacketID &+= 1 }
+        return nextPacketID
+    }
+
+    private func send(_ o: Outgoing, dup: Bool, first: Bool = false) {
+        let id = takePacketID()
+        var p = o.publish
+        p.packetID = id
+        p.dup = dup
+        inflight[id] = o
+        inflightOrder.append(id)
+        if first { control.insert(Packet.publish(p).bytes, at: 0) } else { control.append(Packet.publish(p).bytes) }
+        if o.id != Self.onlineID { stats.published += 1 }
+    }
+
+    /// The one task that writes (packets must not interleave on the stream).
+    private func writer(_ conn: any Connection) async throws {
+        while true {
+            while inflight.count < config.window && queueHead < queue.count {
+                send(queue[queueHead], dup: false)
+                queueHead += 1
+            }
+            if control.isEmpty {
+                try await wake.wait()
+                continue
+            }
+            let batch = control
+            control.removeAll(keepingCapacity: true)
+            var bytes: [UInt8] = []
+            for b in batch { bytes += b }
+            try await conn.write(bytes)
+            lastSent = Kernel.now
+        }
+    }
+
+    private func reader(_ conn: any Connection, _ buf: UnsafeMutableRawBufferPointer) async throws {
+        while true {
+            let packet: Packet
+            do {
+                guard let p = try decoder.next() else {
+                    let n = try await conn.read(into: buf)
+                    if n == 0 { throw ProtocolViolation(description: "the broker closed the connection") }
+                    decoder.append(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                    continue
+                }
+                packet = p
+            } catch let e as MQTTError {
+                stats.protocolErrors += 1
+                throw ProtocolViolation(description: "from the broker: \(e)")
+            }
+            lastHeard = Kernel.now
+            switch packet {
+            case .puback(let id):
+                guard let o = inflight.removeValue(forKey: id) else { continue }   // a late duplicate ack
+                if let i = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: i) }
+                if o.id != Self.onlineID {
+                    stats.acked += 1
+                    onAck(o.id)
+                }
+                wake.notifyAll()
+            case .publish(let p):
+                stats.received += 1
+                if p.qos >= 1, let id = p.packetID {
+                    control.append((p.qos == 1 ? Packet.puback(id) : Packet.pubrec(id)).bytes)
+                    wake.notifyAll()
+                }
+                onMessage(p)
+            case .pubrel(let id):
+                control.append(Packet.pubcomp(id).bytes)
+                wake.notifyAll()
+            case .suback(_, let codes):
+                if codes.contains(0x80) { lastError = "the broker refused a subscription" }
+            case .pingresp, .unsuback:
+                break
+            default:
+                stats.protocolErrors += 1
+                throw ProtocolViolation(description: "the broker sent \(packet.name), which a client never receives")
+            }
+        }
+    }
+
+    /// PINGREQ when nothing was sent for half the keep alive; gives up on a broker silent for
+    /// 1.5 keep alives (its answer to our PINGREQ is overdue).
+    private func pinger() async throws {
+        let k = Int64(config.keepAliveSeconds) * 1_000_000_000
+        guard k > 0 else { return }
+        while true {
+            try await sleep(until: max(lastSent + k / 2, Kernel.now + 1_000_000))
+            if Kernel.now - lastHeard > k * 3 / 2 {
+                throw ProtocolViolation(description: "no answer from the broker for \(k * 3 / 2 / 1_000_000_000) s")
+            }
+            if Kernel.now - lastSent >= k / 2 {
+                control.append(Packet.pingreq.bytes)
+                stats.pings += 1
+                wake.notifyAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Board
+import Firmware
+import Kernel
+import KernelTestSupport
+import MQTT
+import SimBoard
+import Testing
+
+/// A sim board whose network has the given faults, and the in-process broker on 127.0.0.1:1883.
+func simBoard(network: String = #""latency": "20ms""#) throws -> BoardDescription {
+    try BoardDescription.parse("""
+        {"board": "t", "roles": {"led": {"type": "output", "line": "GPIO1"}},
+         "sim": {"network": {"broker": "127.0.0.1:1883", \(network)}}}
+        """, file: "t.json")
+}
+
+func config(_ id: String = "dev-1") -> MQTTClient.Config {
+    var c = MQTTClient.Config(host: "127.0.0.1", port: 1883, clientID: id)
+    c.keepAliveSeconds = 10
+    c.will = Will(topic: "firmloop/\(id)/status", payload: Array("offline".utf8))
+    c.online = ("firmloop/\(id)/status", Array("online".utf8))
+    c.subscriptions = [Subscription("firmloop/\(id)/cmd", qos: 1)]
+    c.seed = 1
+    return c
+}
+
+@Suite struct MQTTClientTests {
+    @Test func everyMessageIsAcknowledgedOnceInOrderWithinTheWindow() throws {
+        let d = try simBoard()
+        let (acks, topics, maxInFlight) = try kernelTest { () async throws -> ([UInt64], [String], Int) in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            let c = MQTTClient(config())
+            var acks: [UInt64] = []
+            var maxInFlight = 0
+            c.onAck = { acks.append($0) }
+            b.broker.onPublish.append { _ in maxInFlight = max(maxInFlight, c.inFlight) }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            for i in 1...100 { c.enqueue(id: UInt64(i), topic: "firmloop/dev-1/snapshot", payload: Array("{\"seq\":\(i)}".utf8)) }
+            while acks.count < 100 { try await sleep(ms: 100) }
+            run.cancel()
+            return (acks, b.broker.recent.map(\.publish.topic), maxInFlight)
+        }
+        #expect(acks == Array(1...100))
+        #expect(topics.first == "firmloop/dev-1/status")              // online, before the backlog
+        #expect(topics.filter { $0.hasSuffix("/snapshot") }.count == 100)   // each once: no faults, no duplicates
+        #expect(maxInFlight <= 16)
+    }
+
+    @Test func resetsAndOutagesLoseNothingAndResendWithDUP() throws {
+        let d = try simBoard(network: #""latency": "20ms", "loss": 0.01, "resets_per_hour": 120, "outages": [{"at": "30s", "for": "45s"}]"#)
+        let (acked, seen, dups, stats) = try kernelTest { () async throws -> (Set<UInt64>, Set<String>, Int, MQTTClient.Stats) in
+            let b = try SimBoard(d, seed: 3)
+            b.start()
+            let c = MQTTClient(config())
+            var acked = Set<UInt64>()
+            c.onAck = { acked.insert($0) }
+            var seen = Set<String>()
+            var dups = 0
+            b.broker.onPublish.append { m in
+                if m.publish.topic.hasSuffix("/snapshot") { seen.insert(String(decoding: m.publish.payload, as: UTF8.self)) }
+                if m.publish.dup { dups += 1 }
+            }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            // One message a second for 5 minutes of resets and a 45 s outage.
+            for i in 1...300 {
+                c.enqueue(id: UInt64(i), topic: "firmloop/dev-1/snapshot", payload: Array("\(i)".utf8))
+                try await sleep(ms: 1000)
+            }
+            while acked.count < 300 { try await sleep(ms: 1000) }
+            run.cancel()
+            return (acked, seen, dups, c.stats)
+        }
+        #expect(acked == Set(1...300))
+        #expect(seen == Set((1...300).map { "\($0)" }))   // the broker got every one (some twice)
+        #expect(stats.connects >= 3, "\(stats)")            // resets and the outage forced reconnects
+        #expect(stats.acked == 300)
+        #expect(dups == stats.resent)
+    }
+
+    @Test func commandsArriveAndAreAcknowledged() throws {
+        let d = try simBoard()
+        let got = try kernelTest { () async throws -> [String] in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            let c = MQTTClient(config())
+            var got: [String] = []
+            c.onMessage = { got.append("\($0.topic) \(String(decoding: $0.payload, as: UTF8.self))") }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            while c.state != .online { try await sleep(ms: 10) }
+            try await sleep(ms: 100)   // SUBSCRIBE has reached the broker
+            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(#"{"id":"c1","set":{"relay":true}}"#.utf8), qos: 1))
+            b.broker.inject(Publish(topic: "firmloop/other/cmd", payload: Array("not for us".utf8), qos: 1))
+            try await sleep(ms: 200)
+            run.cancel()
+            return got
+        }
+        #expect(got == [#"firmloop/dev-1/cmd {"id":"c1","set":{"relay":true}}"#])
+    }
+
+    @Test func pingsKeepAnIdleConnectionUp() throws {
+        let d = try simBoard()
+        let (stats, brokerConnects) = try kernelTest { () async throws -> (MQTTClient.Stats, Int) in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            let c = MQTTClient(config())
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            try await sleep(ms: 10 * 60 * 1000)   // ten idle minutes, keep alive 10 s
+            run.cancel()
+            return (c.stats, b.broker.connects)
+        }
+        #expect(stats.connects == 1 && brokerConnects == 1)
+        #expect(stats.pings >= 100 && stats.pings <= 121, "\(stats)")   // one per 5 s of silence
+        #expect(stats.disconnects == 0)
+    }
+
+    @Test func backoffDoublesFromOneSecondToSixtyWithJitter() throws {
+        let d = try simBoard()
+        let attempts = try kernelTest { () async throws -> [Int64] in
+            let b = try SimBoard(d, seed: 1)   // nothing listens on port 1884
+            var cfg = config()
+            cfg.port = 1884
+            let c = MQTTClient(cfg)
+            var attempts: [Int64] = []
+            c.onState = { if $0 == .connecting { attempts.append(Kernel.nowMilliseconds) } }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            try await sleep(ms: 10 * 60 * 1000)
+            run.cancel()
+            return attempts
+        }
+        let gaps = zip(attempts.dropFirst(), attempts).map { $0 - $1 - 40 }   // minus the refused connect's round trip
+        let bases: [Int64] = [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
+        for (g, base) in zip(gaps, bases) { #expect(g >= base / 2 && g <= base, "gap \(g) for base \(base): \(gaps)") }
+        #expect(gaps.count >= 9)
+    }
+
+    @Test func aBrokerThatSendsGarbageIsDroppedAndCounted() throws {
+        let d = try simBoard()
+        let stats = try kernelTest { () async throws -> MQTTClient.Stats in
+            let b = try SimBoard(d, seed: 1)
+            // A "broker" that answers CONNECT with a CONNACK, then a packet a client never gets.
+            b.simNetwork.listen("127.0.0.1:1883") { conn in
+                _ = spawn("liar") {
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
+                    defer { buf.deallocate() }
+                    _ = try await conn.read(into: buf)
+                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes + Packet.subscribe(id: 1, filters: [Subscription("#", qos: 0)]).bytes)
+                    _ = try? await conn.read(into: buf)
+                }
+            }
+            let c = MQTTClient(config())
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            try await sleep(ms: 5000)
+            run.cancel()
+            return c.stats
+        }
+        #expect(stats.protocolErrors >= 2, "\(stats)")   // each connection dropped, then retried
+        #expect(stats.connects == stats.protocolErrors)
+    }
+}
