@@ -174,6 +174,7 @@ public final class MQTTClient {
         lastSent = Kernel.now
         control.removeAll()
         setState(.online)
+        let leftover = inflightOrder   // un-acknowledged from the last connection
         if let o = config.online {
             // Retained, ahead of everything else; not reported through onAck.
             send(Outgoing(id: Self.onlineID, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false, first: true)
@@ -182,7 +183,7 @@ public final class MQTTClient {
             control.append(Packet.subscribe(id: takePacketID(), filters: config.subscriptions).bytes)
         }
         // Whatever the last connection left un-acknowledged goes again, in order, with DUP.
-        for id in inflightOrder { if var o = inflight[id] { o.publish.dup = true; o.publish.packetID = id; control.append(Packet.publish(o.publish).bytes); stats.resent += 1 } }
+        for id in leftover { if var o = inflight[id] { o.publish.dup = true; o.publish.packetID = id; control.append(Packet.publish(o.publish).bytes); stats.resent += 1 } }
         try await withGroup("mqtt") { g in
             g.spawn("mqtt.rx") { try await self.reader(conn, buf) }
             g.spawn("mqtt.tx") { try await self.writer(conn) }

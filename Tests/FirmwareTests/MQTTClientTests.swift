@@ -43,6 +43,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         }
         #expect(acks == Array(1...100))
         #expect(topics.first == "firmloop/dev-1/status")              // online, before the backlog
+        #expect(topics.filter { $0.hasSuffix("/status") }.count == 1)
         #expect(topics.filter { $0.hasSuffix("/snapshot") }.count == 100)   // each once: no faults, no duplicates
         #expect(maxInFlight <= 16)
     }

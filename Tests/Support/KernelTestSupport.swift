@@ -50,3 +50,149 @@ public let repositoryRoot: String = {
     parts.removeLast(3)   // Tests/Support/KernelTestSupport.swift
     return parts.joined(separator: "/")
 }()
+
+/// A program the tests start (mosquitto, mosquitto_sub): stdout and stderr go to `output`.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    private var status: Int32?
+
+    public init(_ path: String, _ args: [String], output: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // A clean signal state: the test runner's threads may block SIGTERM, and a child
+        // inherits that mask (mosquitto would then never stop).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, path, &actions, &attr, argv, environ)
+        guard r == 0 else { throw SpawnError(message: "cannot start \(path): \(String(cString: strerror(r)))") }
+        self.pid = pid
+    }
+
+    /// Waits for the program to exit; its exit status (128 + signal if killed).
+    @discardableResult
+    public func wait() -> Int32 {
+        if let s = status { return s }
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        let s = (st & 0x7F) == 0 ? (st >> 8) & 0xFF : 128 + (st & 0x7F)
+        status = s
+        return s
+    }
+
+    /// SIGTERM, and SIGKILL if it is still there 5 s later.
+    @discardableResult
+    public func terminate() -> Int32 {
+        if status == nil {
+            kill(pid, SIGTERM)
+            if !waitUntil(seconds: 5, { hasExited }) { kill(pid, SIGKILL) }
+        }
+        return wait()
+    }
+
+    public var hasExited: Bool {
+        if status != nil { return true }
+        var st: Int32 = 0
+        if waitpid(pid, &st, WNOHANG) == pid {
+            status = (st & 0x7F) == 0 ? (st >> 8) & 0xFF : 128 + (st & 0x7F)
+            return true
+        }
+        return false
+    }
+}
+
+public struct SpawnError: Error, CustomStringConvertible {
+    public let description: String
+    public init(message: String) { description = message }
+}
+
+/// Polls `condition` every 10 ms until it holds or `seconds` pass (for an outside program to
+/// get ready: a bounded wait for a state, not a sleep that hopes).
+public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    let end = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 + seconds
+    while !condition() {
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        if Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 > end { return false }
+        usleep(10_000)
+    }
+    return true
+}
+
+/// A free TCP port on 127.0.0.1 (bound, noted, released).
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+    _ = withUnsafePointer(to: &a) { bind(fd, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self), socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &a) { getsockname(fd, UnsafeMutableRawPointer($0).assumingMemoryBound(to: sockaddr.self), &len) }
+    return Int(UInt16(bigEndian: a.sin_port))
+}
+
+/// A real mosquitto on 127.0.0.1 and a free port, started for a test (anonymous, no
+/// persistence, logging to a file the test can watch).
+public final class Mosquitto: @unchecked Sendable {
+    public let port: Int
+    public let dir: String
+    public let log: String
+    let process: ChildProcess
+
+    public static var path: String? {
+        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].first { access($0, X_OK) == 0 }
+    }
+
+    public init() throws {
+        guard let exe = Mosquitto.path else { throw SpawnError(message: "mosquitto is not installed (make test installs it)") }
+        port = freeLoopbackPort()
+        var template = Array("/tmp/firmloop-mosquitto-XXXXXX".utf8CString)
+        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        // The log goes to stderr (unbuffered), a file opened before mosquitto drops root for its own user.
+        log = dir + "/mosquitto.log"
+        let conf = dir + "/mosquitto.conf"
+        let text = "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type all\nconnection_messages true\n"
+        let f = fopen(conf, "w")
+        fputs(text, f)
+        fclose(f)
+        process = try ChildProcess(exe, ["-c", conf], output: log)
+        let port = self.port
+        guard waitUntil(seconds: 10, { canConnect(port) }) else {
+            process.terminate()
+            throw SpawnError(message: "mosquitto did not listen on 127.0.0.1:\(port): \(readFile(log) ?? "")")
+        }
+    }
+
+    /// Whether the log has a line containing `text`.
+    public func logged(_ text: String) -> Bool { readFile(log)?.contains(text) ?? false }
+
+    public func stop() {
+        process.terminate()
+    }
+
+    deinit { process.terminate() }
+}
+
+func canConnect(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = UInt16(port).bigEndian
+    a.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+    return withUnsafePointer(to: &a) { connect(fd, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self), socklen_t(MemoryLayout<sockaddr_in>.size)) } == 0
+}
