@@ -23,7 +23,7 @@ public final class LinuxSerialPort: SerialPort {
         let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw Self.openError(errno, path: path, role: role) }
         var ok = false
-        defer { if !ok { Glibc.close(fd) } }
+        defer { if !ok { Self.letGo(fd); Glibc.close(fd) } }
         if ioctl(fd, UInt(TIOCEXCL)) != 0 && errno != ENOTTY {
             throw BoardError.system(call: "ioctl(TIOCEXCL)", errno: errno, what: path)
         }
@@ -90,6 +90,14 @@ public final class LinuxSerialPort: SerialPort {
         cfsetospeed(&t, speed)
     }
 
+    /// Gives up exclusivity before the descriptor closes. Explicitly: a copy of it (a child
+    /// process between fork and exec) would otherwise keep the port exclusive and locked, and
+    /// the next open would find it busy.
+    nonisolated static func letGo(_ fd: Int32) {
+        _ = ioctl(fd, UInt(TIOCNXCL))
+        _ = flock(fd, LOCK_UN)
+    }
+
     /// The frame a termios holds, as "8N1" (+ " rtscts").
     nonisolated static func frame(_ t: termios) -> String {
         let bits: [tcflag_t: Int] = [tcflag_t(CS5): 5, tcflag_t(CS6): 6, tcflag_t(CS7): 7, tcflag_t(CS8): 8]
@@ -153,10 +161,7 @@ public final class LinuxSerialPort: SerialPort {
         guard isOpen else { return }
         isOpen = false
         _ = tcsetattr(fd, TCSANOW, &saved)
-        _ = ioctl(fd, UInt(TIOCNXCL))
-        // Unlock explicitly: a copy of the descriptor (a child between fork and exec) would
-        // otherwise keep the lock, and the next open would find the port busy.
-        _ = flock(fd, LOCK_UN)
+        Self.letGo(fd)
         closeDescriptor(fd)
     }
 

@@ -52,6 +52,7 @@ public let repositoryRoot: String = {
 }()
 
 /// A program the tests start (mosquitto, mosquitto_sub): stdout and stderr go to `output`.
+/// Starting one takes the kernel turn, so not from inside `kernelTest`.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?
@@ -76,7 +77,9 @@ public final class ChildProcess: @unchecked Sendable {
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, path, &actions, &attr, argv, environ)
+        // In the kernel turn: between fork and exec the child holds copies of this process's
+        // descriptors, which must not overlap a serial test opening and closing ports.
+        let r = withKernelTurn { posix_spawn(&pid, path, &actions, &attr, argv, environ) }
         guard r == 0 else { throw SpawnError(message: "cannot start \(path): \(String(cString: strerror(r)))") }
         self.pid = pid
     }
