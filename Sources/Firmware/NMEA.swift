@@ -79,6 +79,12 @@ public struct NMEAParser: Sendable {
     /// Lines that were not NMEA, failed the checksum or had a broken field.
     public private(set) var bad = 0
     private var date: String?
+    /// The fix time of the last GGA that had an altitude: a 3D fix for that epoch, whatever a
+    /// GSA says (receivers such as the Garmin 25LP and MTK3329 report "2" in GSA then; gpsd
+    /// keeps 3D too).
+    private var altitudeTime: String?
+    /// The time of day of the epoch being read (the fix's time without the date).
+    private var clock: String?
 
     public init() {}
 
@@ -176,7 +182,10 @@ public struct NMEAParser: Sendable {
 
     mutating func setTime(_ t: String??) -> Bool {
         guard let t else { return false }
-        if let t { fix.time = (date.map { $0 + "T" } ?? "") + t }
+        if let t {
+            clock = t
+            fix.time = (date.map { $0 + "T" } ?? "") + t
+        }
         return true
     }
 
@@ -192,10 +201,19 @@ public struct NMEAParser: Sendable {
         guard setPosition(Self.coordinate(f, 2, degreeDigits: 2), Self.coordinate(f, 4, degreeDigits: 3)) else { return false }
         if let s = sats { fix.satellites = Int(s) }
         if let h = hdop { fix.hdop = h }
-        if let a = alt {
-            fix.alt = a
-            if fix.mode < 3 { fix.mode = 3 }
-        } else if fix.mode < 2 {
+        // As gpsd reads it: an altitude makes a 3D fix with 3 or more satellites used; with
+        // fewer it is 2D (a GLGGA from 2 GLONASS satellites after a 3D GPGGA), and a GGA that
+        // claims a fix from 0 satellites is no fix (the Garmin 25LP sends those).
+        if let a = alt { fix.alt = a }
+        if sats == .some(0) {
+            fix.mode = 1
+            return true
+        }
+        let canBe3D = sats.map { $0 >= 3 } ?? true
+        if alt != nil && canBe3D {
+            altitudeTime = clock
+            fix.mode = 3
+        } else if fix.mode < 2 || (fix.mode == 3 && !canBe3D) {
             fix.mode = 2
         }
         return true
@@ -225,7 +243,7 @@ public struct NMEAParser: Sendable {
     // $--GSA,A,mode,prn...(12),pdop,hdop,vdop
     mutating func gsa(_ f: Fields) -> Bool {
         guard f.count >= 18, let m = Int(Self.field(f, 2) ?? "1"), (1...3).contains(m) else { return false }
-        fix.mode = m
+        if !(m == 2 && fix.mode == 3 && altitudeTime != nil && altitudeTime == clock) { fix.mode = m }
         if case .some(.some(let h)) = Self.number(f, 16) { fix.hdop = h }
         return true
     }
