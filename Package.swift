@@ -26,7 +26,9 @@ let package = Package(
         .target(name: "Board", dependencies: ["Kernel"]),
         .target(name: "MQTT"),
         .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
-        .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT"]),
+        // SQLite 3 (Debian's libsqlite3-dev): the firmware's durable outbox.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // libgpiod v1.6 (Debian's libgpiod-dev; `make` installs it): used only by LinuxBoard/GPIOD.swift.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"]),

@@ -1,0 +1,206 @@
+import CSQLite
+import Glibc
+import Kernel
+import Synchronization
+
+/// The durable store-and-forward queue between the snapshot task and the network: SQLite in
+/// WAL mode with `synchronous=FULL`, so an append has reached the disk when it returns and a
+/// power cut loses nothing acknowledged as stored. Sequence numbers start at 1, stay contiguous
+/// and survive restarts. Bounded by `capacity`: when full, the oldest messages are dropped,
+/// counted (and the count kept on disk) — the stated policy: fresh data beats old data.
+///
+/// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
+/// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
+/// at a time on the one connection, whichever worker thread runs it.
+public final class Outbox: @unchecked Sendable {
+    public struct Message: Sendable, Equatable {
+        public var seq: Int64
+        public var topic: String
+        public var payload: [UInt8]
+    }
+
+    public struct Counts: Sendable, Equatable {
+        /// Messages stored and not yet acknowledged.
+        public var pending: Int
+        /// The sequence number the next append gets.
+        public var nextSeq: Int64
+        /// Messages dropped (oldest first) because the outbox was full, over its whole life.
+        public var dropped: Int64
+
+        public init(pending: Int, nextSeq: Int64, dropped: Int64) {
+            self.pending = pending
+            self.nextSeq = nextSeq
+            self.dropped = dropped
+        }
+    }
+
+    public let path: String
+    public let capacity: Int
+    private let db: OpaquePointer
+    private let lock = Mutex<Void>(())
+
+    /// Opens (creating if needed) the outbox at `path`; errors name the file.
+    public init(path: String, capacity: Int = 100_000) throws {
+        precondition(capacity > 0)
+        self.path = path
+        self.capacity = capacity
+        var h: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        guard rc == SQLITE_OK, let h else {
+            let why = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let h { sqlite3_close(h) }
+            throw OutboxError(path: path, message: why)
+        }
+        db = h
+        do {
+            try exec("PRAGMA journal_mode=WAL")
+            try exec("PRAGMA synchronous=FULL")
+            try exec("""
+                CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0);
+                """)
+        } catch {
+            sqlite3_close(db)
+            throw error
+        }
+    }
+
+    deinit { sqlite3_close(db) }
+
+    // MARK: kernel-facing (each is one offloaded transaction)
+
+    /// Stores a message durably; returns its sequence number.
+    public func append(topic: String, payload: [UInt8]) async throws -> Int64 {
+        try await offload { try self.appendNow(topic: topic, payload: payload) }
+    }
+
+    /// Up to `limit` stored messages with seq > `after`, oldest first.
+    public func pending(after: Int64 = 0, limit: Int = 256) async throws -> [Message] {
+        try await offload { try self.pendingNow(after: after, limit: limit) }
+    }
+
+    /// Removes acknowledged messages.
+    public func remove(_ seqs: [Int64]) async throws {
+        try await offload { try self.removeNow(seqs) }
+    }
+
+    public func counts() async throws -> Counts {
+        try await offload { try self.countsNow() }
+    }
+
+    // MARK: synchronous (worker thread, tests, tools)
+
+    public func appendNow(topic: String, payload: [UInt8]) throws -> Int64 {
+        try locked { try transaction {
+            let seq = try scalar("SELECT value FROM meta WHERE key = 'next_seq'")
+            try run("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)", seq, topic, payload)
+            try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", seq + 1)
+            let count = try scalar("SELECT count(*) FROM outbox")
+            if count > Int64(capacity) {
+                let over = count - Int64(capacity)
+                try run("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", over)
+                try run("UPDATE meta SET value = value + ? WHERE key = 'dropped'", over)
+            }
+            return seq
+        } }
+    }
+
+    public func pendingNow(after: Int64 = 0, limit: Int = 256) throws -> [Message] {
+        try locked { try pendingLocked(after: after, limit: limit) }
+    }
+
+    private func pendingLocked(after: Int64, limit: Int) throws -> [Message] {
+        let st = try prepare("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        defer { sqlite3_finalize(st) }
+        sqlite3_bind_int64(st, 1, after)
+        sqlite3_bind_int64(st, 2, Int64(limit))
+        var out: [Message] = []
+        while true {
+            let rc = sqlite3_step(st)
+            if rc == SQLITE_DONE { return out }
+            guard rc == SQLITE_ROW else { throw error("reading pending messages") }
+            let n = Int(sqlite3_column_bytes(st, 2))
+            let blob = sqlite3_column_blob(st, 2)
+            out.append(Message(seq: sqlite3_column_int64(st, 0), topic: String(cString: sqlite3_column_text(st, 1)),
+                               payload: n > 0 ? Array(UnsafeRawBufferPointer(start: blob, count: n)) : []))
+        }
+    }
+
+    public func removeNow(_ seqs: [Int64]) throws {
+        guard !seqs.isEmpty else { return }
+        try locked { try transaction {
+            for s in seqs { try run("DELETE FROM outbox WHERE seq = ?", s) }
+        } }
+    }
+
+    public func countsNow() throws -> Counts {
+        try locked {
+            Counts(pending: Int(try scalar("SELECT count(*) FROM outbox")),
+                   nextSeq: try scalar("SELECT value FROM meta WHERE key = 'next_seq'"),
+                   dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"))
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock { _ in try body() }
+    }
+
+    // MARK: SQLite plumbing
+
+    private func error(_ what: String) -> OutboxError {
+        OutboxError(path: path, message: "\(what): \(String(cString: sqlite3_errmsg(db)))")
+    }
+
+    private func exec(_ sql: String) throws {
+        if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error("setting up") }
+    }
+
+    private func prepare(_ sql: String) throws -> OpaquePointer {
+        var st: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &st, nil) == SQLITE_OK, let st else { throw error("preparing \(sql)") }
+        return st
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private func run(_ sql: String, _ args: Any...) throws {
+        let st = try prepare(sql)
+        defer { sqlite3_finalize(st) }
+        for (i, a) in args.enumerated() {
+            let k = Int32(i + 1)
+            switch a {
+            case let v as Int64: sqlite3_bind_int64(st, k, v)
+            case let v as String: sqlite3_bind_text(st, k, v, -1, Self.transient)
+            case let v as [UInt8]: v.withUnsafeBytes { _ = sqlite3_bind_blob(st, k, $0.baseAddress, Int32($0.count), Self.transient) }
+            default: preconditionFailure("unsupported bind \(type(of: a))")
+            }
+        }
+        guard sqlite3_step(st) == SQLITE_DONE else { throw error("running \(sql)") }
+    }
+
+    private func scalar(_ sql: String) throws -> Int64 {
+        let st = try prepare(sql)
+        defer { sqlite3_finalize(st) }
+        guard sqlite3_step(st) == SQLITE_ROW else { throw error("reading \(sql)") }
+        return sqlite3_column_int64(st, 0)
+    }
+
+    private func transaction<T>(_ body: () throws -> T) throws -> T {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            let r = try body()
+            try exec("COMMIT")
+            return r
+        } catch {
+            _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+            throw error
+        }
+    }
+}
+
+public struct OutboxError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "outbox \(path): \(message)" }
+}
