@@ -213,3 +213,15 @@ public func readFileBytes(_ path: String, limit: Int = 64 << 20) -> [UInt8]? {
     errno = EFBIG
     return nil
 }
+
+/// The names in a directory (without "." and ".."), sorted; empty if it cannot be read.
+public func directoryEntries(_ path: String) -> [String] {
+    guard let d = opendir(path) else { return [] }
+    defer { closedir(d) }
+    var names: [String] = []
+    while let e = readdir(d) {
+        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if n != "." && n != ".." { names.append(n) }
+    }
+    return names.sorted()
+}

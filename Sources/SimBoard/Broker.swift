@@ -265,9 +265,4 @@ public final class Broker {
         }
         send(c, .publish(out))
     }
-
-    /// Messages received whose topic matches `filter`, oldest first (from the recent ones).
-    public func messages(matching filter: String) -> [BrokerMessage] {
-        recent.filter { Topic.matches(filter: filter, topic: $0.publish.topic) }
-    }
 }

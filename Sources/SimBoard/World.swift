@@ -133,7 +133,6 @@ public final class SimBoard: Board {
     var serialCursors: [String: Int] = [:]
     /// The broker message number after the last `expect_publish` match.
     var publishCursor = 0
-    private var worldTasks: [any AnyTaskHandle] = []
 
     public var clock: any WallClock { wall }
 
@@ -163,7 +162,8 @@ public final class SimBoard: Board {
         _ = try WorldConfig.parse(description)
     }
 
-    /// Starts the world's own tasks: input scripts, network faults, the broker's listener.
+    /// Starts the world's own tasks: input scripts, network faults, the broker's listener. They
+    /// run until the kernel run ends (which cancels them).
     public func start() {
         let broker = self.broker
         for ep in world.brokerEndpoints {
@@ -172,20 +172,14 @@ public final class SimBoard: Board {
             }
         }
         let net = simNetwork, origin = self.origin
-        worldTasks.append(spawn("sim.network") { try await net.runFaults(origin: origin) })
+        _ = spawn("sim.network") { try await net.runFaults(origin: origin) }
         for (role, script) in world.inputs.sorted(by: { $0.key < $1.key }) {
             guard let line = lines[role] else { continue }
             let seed = self.seed
-            worldTasks.append(spawn("sim.input") {
+            _ = spawn("sim.input") {
                 try await SimBoard.play(script, on: line, origin: origin, rng: SeededRandom(seed: seed, stream: "input." + role))
-            })
+            }
         }
-    }
-
-    /// Stops the world's tasks (the kernel would cancel them at the end of the run anyway).
-    public func stop() {
-        for t in worldTasks { t.cancel() }
-        worldTasks.removeAll()
     }
 
     static func play(_ s: WorldConfig.InputScript, on line: SimLine, origin: Int64, rng: SeededRandom) async throws {

@@ -83,11 +83,8 @@ struct Probe: ParsableCommand {
 
     /// /dev/ttyS* (only those with a UART behind them), ttyAMA*, serial*, ttyUSB*, ttyACM*.
     func serialPorts() -> [String] {
-        guard let dir = opendir("/dev") else { return [] }
-        defer { closedir(dir) }
         var out: [String] = []
-        while let e = readdir(dir) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for n in directoryEntries("/dev") {
             if n.hasPrefix("ttyS") {
                 // Most PCs have ttyS0-31 nodes with nothing behind them: the uart type says.
                 guard let t = readTextFile("/sys/class/tty/\(n)/type"), Int(t.filter(\.isNumber)) ?? 0 != 0 else { continue }
@@ -97,6 +94,6 @@ struct Probe: ParsableCommand {
             if n == "serial" { continue }   // the /dev/serial/by-id directory
             out.append("/dev/" + n)
         }
-        return out.sorted()
+        return out
     }
 }

@@ -1,3 +1,4 @@
+import Board
 import Firmware
 import Glibc
 import KernelTestSupport
@@ -5,16 +6,9 @@ import Testing
 
 let gpsdDir = "\(repositoryRoot)/../shared/fixtures/gpsd"
 
-var gpsdLogs: [String] {
-    guard let d = opendir(gpsdDir) else { return [] }
-    defer { closedir(d) }
-    var names: [String] = []
-    while let e = readdir(d) {
-        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if n.hasSuffix(".log") { names.append(n) }
-    }
-    return names.sorted()
-}
+var gpsdLogs: [String] { directoryEntries(gpsdDir).filter { $0.hasSuffix(".log") } }
+
+/// A number field of a gpsd JSON report line ("lat", "altMSL", ...).
 
 func jsonNumber(_ line: Substring, _ key: String) -> Double? {
     let needle = "\"\(key)\":"

@@ -54,23 +54,12 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
         var compared = 0
         for line in chk.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("$") { p.parse(Array(line.utf8)[...]); continue }
-            guard line.contains("\"class\":\"TPV\""), let lat = value(line, "lat"), let lon = value(line, "lon") else { continue }
+            guard line.contains("\"class\":\"TPV\""), let lat = jsonNumber(line, "lat"), let lon = jsonNumber(line, "lon") else { continue }
             #expect(abs(p.fix.lat! - lat) < 1e-6 && abs(p.fix.lon! - lon) < 1e-6, "\(line)")
-            if let alt = value(line, "altMSL") { #expect(abs(p.fix.alt! - alt) < 0.01, "\(line)") }
+            if let alt = jsonNumber(line, "altMSL") { #expect(abs(p.fix.alt! - alt) < 0.01, "\(line)") }
             compared += 1
         }
         #expect(compared > 10)
     }
 
-    func value(_ line: Substring, _ key: String) -> Double? {
-        let needle = "\"\(key)\":"
-        var i = line.startIndex
-        while i < line.endIndex {
-            if line[i...].hasPrefix(needle) {
-                return Double(line[line.index(i, offsetBy: needle.count)...].prefix { $0 == "-" || $0 == "." || $0.isNumber })
-            }
-            i = line.index(after: i)
-        }
-        return nil
-    }
 }

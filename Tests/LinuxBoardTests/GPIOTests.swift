@@ -57,15 +57,7 @@ let pi5: [GPIOChipInfo] = [
     }
 }
 
-var machineHasGPIOChips: Bool {
-    guard let d = opendir("/dev") else { return false }
-    defer { closedir(d) }
-    while let e = readdir(d) {
-        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if n.hasPrefix("gpiochip") { return true }
-    }
-    return false
-}
+var machineHasGPIOChips: Bool { directoryEntries("/dev").contains { $0.hasPrefix("gpiochip") } }
 
 @Suite struct LinuxBoardTests {
     /// On a machine without the Pi's chip, a Pi board file fails at once naming the line and

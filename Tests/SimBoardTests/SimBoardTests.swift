@@ -72,16 +72,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
 }
 
 @Suite struct SimUARTTests {
-    static var logs: [String] {
-        guard let d = opendir(fixtures) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if n.hasSuffix(".log") { names.append(n) }
-        }
-        return names.sorted()
-    }
+    static var logs: [String] { directoryEntries(fixtures).filter { $0.hasSuffix(".log") } }
 
     @Test func theFixturesAreThere() {
         #expect(Self.logs.count >= 10, "gpsd logs expected in \(fixtures)")
