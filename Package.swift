@@ -29,16 +29,18 @@ let package = Package(
         // SQLite 3 (Debian's libsqlite3-dev): the firmware's durable outbox.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
+        // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
+        .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware"]),
         // libgpiod v1.6 (Debian's libgpiod-dev; `make` installs it): used only by LinuxBoard/GPIOD.swift.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"]),
         .executableTarget(name: "firmloop", dependencies: [
-            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware",
+            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware"],
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim"],
                           path: "bench/Sources/firmloop-bench"),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
         .target(name: "KernelTestSupport", dependencies: ["Kernel"], path: "Tests/Support"),
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "KernelTestSupport"]),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "LinuxBoard", "KernelTestSupport"]),
+        .testTarget(name: "FirmwareSimTests", dependencies: ["FirmwareSim", "Firmware", "SimBoard", "Board", "Kernel", "MQTT", "KernelTestSupport"]),
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

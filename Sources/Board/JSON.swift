@@ -310,3 +310,69 @@ extension JSON {
         out += "\""
     }
 }
+
+/// Writes compact JSON text as it goes (no tree): objects and arrays nest up to 64 deep, commas
+/// are placed for you.
+///
+///     var w = JSONWriter()
+///     w.object { w in w.key("seq"); w.int(7); w.key("gps"); w.null() }   // {"seq":7,"gps":null}
+public struct JSONWriter: Sendable {
+    public private(set) var text = ""
+    /// Bit d set: the container at depth d has a member already (the next needs a comma).
+    private var filled: UInt64 = 0
+    private var depth = 0
+    private var afterKey = false
+
+    public init(capacity: Int = 256) { text.reserveCapacity(capacity) }
+
+    private mutating func separate() {
+        if afterKey { afterKey = false; return }
+        guard depth > 0 else { return }
+        let bit: UInt64 = 1 << UInt64(depth - 1)
+        if filled & bit != 0 { text += "," } else { filled |= bit }
+    }
+
+    /// The next value's key (inside an object).
+    public mutating func key(_ key: String) {
+        separate()
+        JSON.quote(key, into: &text)
+        text += ":"
+        afterKey = true
+    }
+
+    public mutating func object(_ body: (inout JSONWriter) -> Void) { open("{"); body(&self); close("}") }
+    public mutating func array(_ body: (inout JSONWriter) -> Void) { open("["); body(&self); close("]") }
+    public mutating func string(_ s: String) { separate(); JSON.quote(s, into: &text) }
+    public mutating func int<I: BinaryInteger>(_ v: I) { separate(); text += String(v) }
+    public mutating func bool(_ b: Bool) { separate(); text += b ? "true" : "false" }
+    public mutating func null() { separate(); text += "null" }
+
+    /// At most `digits` decimals, trailing zeros dropped; NaN and infinities (not JSON) as null.
+    public mutating func number(_ v: Double, digits: Int = 6) {
+        separate()
+        guard v.isFinite else { text += "null"; return }
+        var scale = 1.0
+        for _ in 0..<min(digits, 15) { scale *= 10 }
+        var r = (v * scale).rounded() / scale
+        if r == 0 { r = 0 }   // no "-0.0"
+        if r == r.rounded(), abs(r) < 1e15 { text += String(Int64(r)); return }
+        text += "\(r)"   // shortest round-trip form; may be 1e-05, which JSON allows
+    }
+
+    public mutating func number(_ v: Double?, digits: Int = 6) {
+        if let v { number(v, digits: digits) } else { null() }
+    }
+
+    private mutating func open(_ c: String) {
+        separate()
+        precondition(depth < 64, "JSONWriter: nested deeper than 64")
+        text += c
+        depth += 1
+        filled &= ~(1 << UInt64(depth - 1))
+    }
+
+    private mutating func close(_ c: String) {
+        depth -= 1
+        text += c
+    }
+}

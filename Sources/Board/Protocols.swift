@@ -92,6 +92,9 @@ public protocol Board: AnyObject {
     func serial(_ role: String) throws -> any SerialPort
     var network: any Network { get }
     var clock: any WallClock { get }
+    /// The CPU's temperature in °C where the board has a sensor, nil where not. Async: some
+    /// sensors sit behind I2C and take milliseconds to read.
+    func cpuTemperature() async -> Double?
     /// Releases every line and port (also on errors, so the next start finds nothing busy).
     func close()
 }

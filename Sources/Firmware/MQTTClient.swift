@@ -54,6 +54,7 @@ public final class MQTTClient {
         public var received = 0
         public var pings = 0
         public var protocolErrors = 0
+        public init() {}
     }
 
     struct Outgoing {
@@ -84,10 +85,16 @@ public final class MQTTClient {
     /// The current connection's incoming bytes (at most one packet, `maxPacket`, buffered).
     private var decoder = Decoder()
     private let wake = Notify()
+    /// Notified on every PUBACK, write and state change (for `close`).
+    private let progress = Notify()
+    /// `close` has begun: nothing new goes out; once done, `run` returns.
+    private var closing = false
+    private var closed = false
     private var rng: SeededRandom
     private var lastSent: Int64 = 0
     private var lastHeard: Int64 = 0
     private static let onlineID = UInt64.max
+    private static let finalID = UInt64.max - 1
 
     public init(_ config: Config) {
         self.config = config
@@ -111,7 +118,37 @@ public final class MQTTClient {
     private func setState(_ s: State) {
         guard s != state else { return }
         state = s
+        progress.notifyAll()
         onState(s)
+    }
+
+    /// Ends the connection cleanly: nothing new is sent; the messages in flight get until the
+    /// deadline to be acknowledged; then `final` (the retained status, say `offline`: a clean
+    /// DISCONNECT discards the will) is published and acknowledged, and DISCONNECT sent. `run`
+    /// then returns. Messages still queued stay with the caller (the outbox keeps them).
+    public func close(final: (topic: String, payload: [UInt8])?, timeoutMilliseconds: Int) async {
+        closing = true
+        defer {
+            closed = true
+            wake.notifyAll()
+        }
+        let deadline = Kernel.now + Int64(timeoutMilliseconds) * 1_000_000
+        func waitFor(_ done: () -> Bool) async -> Bool {
+            while !done() {
+                guard state == .online, Kernel.now < deadline else { return false }
+                do { try await progress.wait(until: deadline) } catch { return false }
+            }
+            return true
+        }
+        guard await waitFor({ inflight.isEmpty }) else { return }
+        if let f = final {
+            send(Outgoing(id: Self.finalID, publish: Publish(topic: f.topic, payload: f.payload, qos: 1, retain: true)), dup: false)
+            wake.notifyAll()
+            guard await waitFor({ inflight.isEmpty }) else { return }
+        }
+        control.append(Packet.disconnect.bytes)
+        wake.notifyAll()
+        _ = await waitFor { control.isEmpty }
     }
 
     /// Keeps the connection up until cancelled.
@@ -126,11 +163,15 @@ public final class MQTTClient {
             } catch is CancellationError {
                 setState(.disconnected)
                 throw CancellationError()
+            } catch where closed {
+                setState(.disconnected)
+                return
             } catch {
                 lastError = "\(error)"
                 if state == .online { stats.disconnects += 1 } else { stats.connectFailures += 1 }
             }
             setState(.disconnected)
+            if closing { return }
             // Exponential backoff with jitter: 1, 2, 4, ... 60 s, each scaled by 0.5-1.0.
             let base = min(config.backoffMaxMilliseconds, config.backoffMinMilliseconds << min(attempt, 16))
             attempt += 1
@@ -205,13 +246,14 @@ public final class MQTTClient {
         inflight[id] = o
         inflightOrder.append(id)
         if first { control.insert(Packet.publish(p).bytes, at: 0) } else { control.append(Packet.publish(p).bytes) }
-        if o.id != Self.onlineID { stats.published += 1 }
+        if o.id < Self.finalID { stats.published += 1 }
     }
 
     /// The one task that writes (packets must not interleave on the stream).
     private func writer(_ conn: any Connection) async throws {
         while true {
-            while inflight.count < config.window && queueHead < queue.count {
+            if closed && control.isEmpty { return }
+            while !closing && inflight.count < config.window && queueHead < queue.count {
                 send(queue[queueHead], dup: false)
                 queueHead += 1
             }
@@ -225,6 +267,7 @@ public final class MQTTClient {
             for b in batch { bytes += b }
             try await conn.write(bytes)
             lastSent = Kernel.now
+            progress.notifyAll()
         }
     }
 
@@ -248,11 +291,12 @@ public final class MQTTClient {
             case .puback(let id):
                 guard let o = inflight.removeValue(forKey: id) else { continue }   // a late duplicate ack
                 if let i = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: i) }
-                if o.id != Self.onlineID {
+                if o.id < Self.finalID {
                     stats.acked += 1
                     onAck(o.id)
                 }
                 wake.notifyAll()
+                progress.notifyAll()
             case .publish(let p):
                 stats.received += 1
                 if p.qos >= 1, let id = p.packetID {

@@ -38,17 +38,39 @@ public final class Outbox: @unchecked Sendable {
     public let capacity: Int
     private let db: OpaquePointer
     private let lock = Mutex<Void>(())
+    /// Held (flock) while open: one process per outbox, or sequence numbers would collide.
+    private let lockFD: Int32
+    private let offloaded: Bool
 
-    /// Opens (creating if needed) the outbox at `path`; errors name the file.
-    public init(path: String, capacity: Int = 100_000) throws {
+    /// Opens (creating if needed) the outbox at `path` (":memory:" for one that lives only as
+    /// long as the process, as simulations use); errors name the file. A second process opening
+    /// the same outbox is refused.
+    ///
+    /// `offloaded: false` runs each call on the kernel thread instead: for an in-memory outbox
+    /// in a simulation, where there is no disk to wait for and two offloads finishing in either
+    /// order would make runs of the same seed differ.
+    public init(path: String, capacity: Int = 100_000, offloaded: Bool = true) throws {
         precondition(capacity > 0)
         self.path = path
         self.capacity = capacity
+        self.offloaded = offloaded
+        if path == ":memory:" {
+            lockFD = -1
+        } else {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw OutboxError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                close(fd)
+                throw OutboxError(path: path, message: "in use by another process (one firmware per outbox)")
+            }
+            lockFD = fd
+        }
         var h: OpaquePointer?
         let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
         guard rc == SQLITE_OK, let h else {
             let why = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let h { sqlite3_close(h) }
+            if lockFD >= 0 { close(lockFD) }
             throw OutboxError(path: path, message: why)
         }
         db = h
@@ -62,47 +84,79 @@ public final class Outbox: @unchecked Sendable {
                 """)
         } catch {
             sqlite3_close(db)
+            if lockFD >= 0 { close(lockFD) }
             throw error
         }
     }
 
-    deinit { sqlite3_close(db) }
+    // The lock's descriptor closes after SQLite's own (closing another descriptor of the same
+    // file first would drop SQLite's POSIX locks).
+    deinit {
+        sqlite3_close(db)
+        if lockFD >= 0 { close(lockFD) }
+    }
 
     // MARK: kernel-facing (each is one offloaded transaction)
 
-    /// Stores a message durably; returns its sequence number.
-    public func append(topic: String, payload: [UInt8]) async throws -> Int64 {
-        try await offload { try self.appendNow(topic: topic, payload: payload) }
+    /// Stores a message durably; returns it and the outbox's counts with it stored. `payload`
+    /// is made on the worker thread, inside the transaction, from the sequence number the
+    /// message gets and those counts (so a payload can carry them).
+    public func append(topic: String, payload: @escaping @Sendable (Int64, Counts) -> [UInt8]) async throws -> (Message, Counts) {
+        try await io {
+            let (m, c) = try self.appendNow(topic: topic, count: 1, payload: payload)
+            return (m[0], c)
+        }
     }
 
     /// Up to `limit` stored messages with seq > `after`, oldest first.
     public func pending(after: Int64 = 0, limit: Int = 256) async throws -> [Message] {
-        try await offload { try self.pendingNow(after: after, limit: limit) }
+        try await io { try self.pendingNow(after: after, limit: limit) }
     }
 
     /// Removes acknowledged messages.
     public func remove(_ seqs: [Int64]) async throws {
-        try await offload { try self.removeNow(seqs) }
+        try await io { try self.removeNow(seqs) }
     }
 
     public func counts() async throws -> Counts {
-        try await offload { try self.countsNow() }
+        try await io { try self.countsNow() }
+    }
+
+    @KernelActor
+    private func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        offloaded ? try await offload(work) : try work()
     }
 
     // MARK: synchronous (worker thread, tests, tools)
 
     public func appendNow(topic: String, payload: [UInt8]) throws -> Int64 {
+        try appendNow(topic: topic, count: 1) { _, _ in payload }.0[0].seq
+    }
+
+    /// Stores `count` messages in one transaction (one fsync), `payload` made from each one's
+    /// sequence number and the counts once all are stored.
+    public func appendNow(topic: String, count: Int, payload: (Int64, Counts) -> [UInt8]) throws -> ([Message], Counts) {
         try locked { try transaction {
-            let seq = try scalar("SELECT value FROM meta WHERE key = 'next_seq'")
-            try run("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)", seq, topic, payload)
-            try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", seq + 1)
-            let count = try scalar("SELECT count(*) FROM outbox")
-            if count > Int64(capacity) {
-                let over = count - Int64(capacity)
+            let first = try scalar("SELECT value FROM meta WHERE key = 'next_seq'")
+            let before = try scalar("SELECT count(*) FROM outbox")
+            let over = max(0, before + Int64(count) - Int64(capacity))
+            let after = Counts(pending: Int(before) + count - Int(over), nextSeq: first + Int64(count),
+                               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'") + over)
+            let insert = try prepare("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
+            defer { sqlite3_finalize(insert) }
+            var out: [Message] = []
+            out.reserveCapacity(count)
+            for seq in first..<(first + Int64(count)) {
+                let m = Message(seq: seq, topic: topic, payload: payload(seq, after))
+                try step(insert, m.seq, m.topic, m.payload)
+                out.append(m)
+            }
+            try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", first + Int64(count))
+            if over > 0 {
                 try run("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", over)
                 try run("UPDATE meta SET value = value + ? WHERE key = 'dropped'", over)
             }
-            return seq
+            return (out, after)
         } }
     }
 
@@ -127,10 +181,22 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
+    /// Removes messages in one transaction; runs of consecutive numbers (the usual case: the
+    /// broker acknowledges in order) are one range delete each.
     public func removeNow(_ seqs: [Int64]) throws {
         guard !seqs.isEmpty else { return }
+        let sorted = seqs.sorted()
         try locked { try transaction {
-            for s in seqs { try run("DELETE FROM outbox WHERE seq = ?", s) }
+            let delete = try prepare("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
+            defer { sqlite3_finalize(delete) }
+            var lo = sorted[0], hi = sorted[0]
+            for s in sorted.dropFirst() {
+                if s <= hi + 1 { hi = max(hi, s); continue }
+                try step(delete, lo, hi)
+                lo = s
+                hi = s
+            }
+            try step(delete, lo, hi)
         } }
     }
 
@@ -167,6 +233,14 @@ public final class Outbox: @unchecked Sendable {
     private func run(_ sql: String, _ args: Any...) throws {
         let st = try prepare(sql)
         defer { sqlite3_finalize(st) }
+        try execute(st, args)
+    }
+
+    /// Binds `args` to a prepared statement, runs it and resets it for the next use.
+    private func step(_ st: OpaquePointer, _ args: Any...) throws { try execute(st, args) }
+
+    private func execute(_ st: OpaquePointer, _ args: [Any]) throws {
+        defer { sqlite3_reset(st) }
         for (i, a) in args.enumerated() {
             let k = Int32(i + 1)
             switch a {
@@ -176,7 +250,7 @@ public final class Outbox: @unchecked Sendable {
             default: preconditionFailure("unsupported bind \(type(of: a))")
             }
         }
-        guard sqlite3_step(st) == SQLITE_DONE else { throw error("running \(sql)") }
+        guard sqlite3_step(st) == SQLITE_DONE else { throw error("running \(String(cString: sqlite3_sql(st)))") }
     }
 
     private func scalar(_ sql: String) throws -> Int64 {

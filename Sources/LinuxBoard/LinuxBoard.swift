@@ -15,6 +15,8 @@ public final class LinuxBoard: Board {
     private var edges: [String: LinuxEdges] = [:]
     private var ports: [String: LinuxSerialPort] = [:]
     private var claims = RoleClaims()
+    /// The thermal zone's temp file: the CPU's zone where one says so, else the first.
+    private let thermal = LinuxBoard.cpuThermalZone()
 
     public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
         self.description = description
@@ -55,6 +57,26 @@ public final class LinuxBoard: Board {
     public func serial(_ role: String) throws -> any SerialPort {
         try claims.take(try declaration(role, as: .serial))
         return ports[role]!
+    }
+
+    public func cpuTemperature() async -> Double? {
+        guard let path = thermal else { return nil }
+        // Read off the kernel thread: a zone behind I2C can take milliseconds.
+        let text = try? await offload { readTextFile(path, limit: 64) }
+        guard let t = text?.split(separator: "\n").first, let milli = Int(t) else { return nil }
+        return Double(milli) / 1000
+    }
+
+    /// /sys/class/thermal/thermal_zone*/temp of the CPU (types as the Pi, x86 and most SoCs
+    /// name it), else of the first zone; nil without any.
+    nonisolated static func cpuThermalZone(root: String = "/sys/class/thermal") -> String? {
+        let zones = directoryEntries(root).filter { $0.hasPrefix("thermal_zone") }
+            .sorted { (Int($0.dropFirst(12)) ?? 0) < (Int($1.dropFirst(12)) ?? 0) }
+        let cpu = zones.first { z in
+            let type = readTextFile("\(root)/\(z)/type", limit: 64)?.split(separator: "\n").first.map(String.init) ?? ""
+            return ["cpu-thermal", "cpu_thermal", "x86_pkg_temp", "soc_thermal", "cpu"].contains(type)
+        }
+        return (cpu ?? zones.first).map { "\(root)/\($0)/temp" }
     }
 
     public func close() {

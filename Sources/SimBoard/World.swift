@@ -1,4 +1,5 @@
 import Board
+import Glibc
 import Kernel
 import MQTT
 
@@ -136,9 +137,12 @@ public final class SimBoard: Board {
 
     public var clock: any WallClock { wall }
 
-    public init(_ description: BoardDescription, seed: UInt64, log: EventLog = EventLog(), network: (any Network)? = nil) throws {
+    /// `world` replaces what the board file's "sim" section says (for `--nmea-replay`).
+    public init(_ description: BoardDescription, seed: UInt64, log: EventLog = EventLog(), network: (any Network)? = nil,
+                world: WorldConfig? = nil) throws {
         self.description = description
-        world = try WorldConfig.parse(description)
+        let world = try world ?? WorldConfig.parse(description)
+        self.world = world
         self.seed = seed
         self.log = log
         origin = Kernel.now
@@ -221,6 +225,14 @@ public final class SimBoard: Board {
         if u.isOpen { throw BoardError.deviceBusy(path: r.device ?? role, role: role) }
         u.opened()
         return u
+    }
+
+    /// A CPU warming and cooling over the day: 52 °C ± 6, a 24 h cycle plus a 10-minute ripple
+    /// (deterministic, from the virtual clock).
+    public func cpuTemperature() async -> Double? {
+        let t = Double(Kernel.now - origin) / 1e9
+        let c = 52 + 6 * sin(t * 2 * Double.pi / 86_400) + 0.8 * sin(t * 2 * Double.pi / 600)
+        return (c * 10).rounded() / 10
     }
 
     public func close() {

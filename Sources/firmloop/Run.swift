@@ -1,6 +1,7 @@
 import ArgumentParser
 import Board
 import Firmware
+import Glibc
 import Kernel
 import LinuxBoard
 import SimBoard
@@ -14,69 +15,203 @@ final class Locked<Value: Sendable>: Sendable {
     func set(_ v: Value) { m.withLock { $0 = v } }
 }
 
-/// `firmloop run`: the firmware in real time, on the simulated board (`boards/sim.json`, what
-/// `make run` uses) or on the machine's GPIO and serial ports (any other board file).
+/// `firmloop run`: the firmware in real time, on the machine's GPIO and serial ports, or on the
+/// simulated board (a board file whose devices are all simulated, such as boards/sim.json).
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the firmware in real time: on this machine's GPIO and serial ports, or on the simulated board (boards/sim.json).")
+        abstract: "Run the firmware in real time: on this machine's GPIO and serial ports, or on the simulated board (boards/sim.json).",
+        discussion: """
+            Snapshots go to the outbox (on disk before they are offered to the network) and, with \
+            --broker, to firmloop/<device-id>/snapshot; commands are taken on firmloop/<device-id>/cmd \
+            and answered on …/ack; …/status is online/offline (retained). Ctrl-C or SIGTERM stops \
+            cleanly: no more snapshots, what is in flight is given a moment, offline is published, \
+            lines are released.
+            """)
 
     @Option(help: "Board file.")
     var board = "boards/sim.json"
 
-    @Option(help: "Seed for the simulated world's faults and noise.")
-    var seed: UInt64 = 1
+    @Option(help: "MQTT broker, mqtt://HOST:PORT (none: snapshots wait in the outbox).")
+    var broker: String?
+
+    @Option(help: "Device id (one MQTT topic level). Default: the host name.")
+    var deviceId: String?
+
+    @Option(help: "Milliseconds between snapshots.")
+    var snapshotInterval = 5000
+
+    @Option(help: "The outbox file. Default: $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox")
+    var outbox: String?
+
+    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted).")
+    var outboxCapacity = 100_000
+
+    @Option(help: "MQTT user name.")
+    var username: String?
+
+    @Option(help: "File holding the MQTT password (first line).")
+    var passwordFile: String?
 
     @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
     var duration: Int = 0
 
+    @Option(help: "Simulated board only: an NMEA log (gpsd's format) to replay on the GPS UART.")
+    var nmeaReplay: String?
+
+    @Option(help: "Simulated board only: seed for the world's noise and button presses.")
+    var seed: UInt64 = 1
+
     func run() throws {
         let desc: BoardDescription
+        var config: FirmwareConfig
+        var world: WorldConfig?
         do {
             desc = try BoardDescription.load(path: board)
             try SimBoard.validate(desc)
+            config = try firmwareConfig()
+            if let path = nmeaReplay {
+                guard desc.isSimulated else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
+                guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
+                guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
+                let epochs = UARTSourceConfig.nmeaEpochs(bytes)
+                guard !epochs.isEmpty else { throw ConfigError("--nmea-replay \(path): no NMEA sentences in it") }
+                var w = try WorldConfig.parse(desc)
+                w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
+                world = w
+            }
         } catch {
             writeErr("firmloop run: \(error)\n")
             throw ExitCode(2)
         }
-        // A board whose devices are all simulated ("sim:" devices, chip "sim") runs on the
-        // simulated board; any other on the machine's GPIO chips and serial ports.
-        let simulated = desc.roles.allSatisfy { r in r.kind == .serial ? (r.device ?? "").hasPrefix("sim:") : r.line?.chip == "sim" }
+        let outboxPath = outbox ?? defaultOutboxPath(device: config.deviceID)
+        let box: Outbox
+        do { box = try Outbox(path: outboxPath, capacity: outboxCapacity) } catch {
+            writeErr("firmloop run: \(error)\n")
+            throw ExitCode(1)
+        }
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
-        say("firmloop run: \(desc.board) (\(desc.file)) " + (simulated ? "simulated in real time, seed \(seed). " : "on this machine. ")
-            + (seconds > 0 ? "\(seconds) s." : "Ctrl-C stops."))
+        let cfg = config
+        say("firmloop run: \(desc.board) (\(desc.file)) " + (desc.isSimulated ? "simulated in real time, seed \(seed)" : "on this machine")
+            + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms, outbox \(outboxPath)")
+        if let b = cfg.broker {
+            say("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port) -t 'firmloop/\(cfg.deviceID)/#' -v")
+        } else {
+            say("no --broker: snapshots are stored in the outbox and wait there")
+        }
+        say(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C stops")
         let failed = Locked<String?>(nil)
+        let tty = isatty(1) != 0
         do { try Kernel.run(KernelOptions(onFinish: { if failed.get() == nil { printStats($0) } })) {
             let b: any Board
             do {
-                if simulated {
-                    let s = try SimBoard(desc, seed: seed)
+                if desc.isSimulated {
+                    let s = try SimBoard(desc, seed: seed, world: world)
                     s.start()
                     b = s
                 } else {
                     b = try LinuxBoard(desc)
                 }
             } catch {
-                failed.set("\(error)")
+                failed.set("\(desc.file): \(error)")
                 throw Stop()
             }
             defer { b.close() }
-            let fw = DemoFirmware(board: b)
-            try await withGroup("run") { g in
-                g.spawn("firmware") { try await fw.run() }
-                g.spawn("status") {
-                    let t = every(ms: 1000)
-                    while true {
-                        let n = try await t.tick()
-                        say("t=\(n)s  presses=\(fw.presses)  gps: \(fw.gpsBytes) B, \(fw.gpsLines) lines  samples=\(fw.samples)")
+            // The broker is real (TCP) on every board: the simulated one simulates devices.
+            let fw = Firmware(board: b, config: cfg, outbox: box, network: LinuxNetwork())
+            let t0 = Kernel.now
+            do {
+                try await withGroup("run") { g in
+                    g.spawn("firmware") { try await fw.run() }
+                    g.spawn("status") {
+                        let t = every(ms: 1000)
+                        while true {
+                            let n = try await t.tick()
+                            guard tty || n % 10 == 0 else { continue }
+                            let line = statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000)
+                            say(tty ? "\r\u{1B}[K" + line : line, newline: !tty)
+                        }
+                    }
+                    g.spawn("stop") {
+                        do { try await stopOn(stop, after: seconds) } catch is Stop {}
+                        if tty { say("") }
+                        say("stopping: no more snapshots; waiting up to \(cfg.stopGraceMilliseconds) ms for what is in flight")
+                        await fw.stop()
+                        throw Stop()
                     }
                 }
-                g.spawn("stop") { try await stopOn(stop, after: seconds) }
+            } catch is Stop {}
+            if tty { say("") }
+            say(statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000))
+            if let c = fw.client {
+                let s = c.stats
+                say("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
             }
+            for (part, why) in fw.faults.sorted(by: { $0.key < $1.key }) { say("fault: \(part): \(why)") }
         } } catch is Stop {}
         if let f = failed.get() {
-            writeErr("firmloop run: \(desc.file): \(f)\n")
+            writeErr("firmloop run: \(f)\n")
             throw ExitCode(1)
         }
     }
+
+    func firmwareConfig() throws -> FirmwareConfig {
+        let id = deviceId ?? hostName()
+        if let p = FirmwareConfig.problem(deviceID: id) { throw ConfigError(p) }
+        var c = FirmwareConfig(deviceID: id)
+        guard (10...86_400_000).contains(snapshotInterval) else {
+            throw ConfigError("--snapshot-interval \(snapshotInterval): expected 10 to 86400000 ms")
+        }
+        c.snapshotIntervalMilliseconds = snapshotInterval
+        guard outboxCapacity > 0 else { throw ConfigError("--outbox-capacity \(outboxCapacity): expected at least 1") }
+        c.broker = try broker.map { try BrokerAddress.parse($0) }
+        c.username = username
+        if let f = passwordFile {
+            guard let text = readTextFile(f, limit: 4096) else { throw ConfigError("--password-file \(f): cannot read it") }
+            c.password = Array((text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").utf8)
+        }
+        c.seed = seed
+        return c
+    }
+}
+
+extension BoardDescription {
+    /// Every device simulated ("sim:" serial devices, lines on chip "sim"): runs on SimBoard.
+    var isSimulated: Bool {
+        roles.allSatisfy { r in r.kind == .serial ? (r.device ?? "").hasPrefix("sim:") : r.line?.chip == "sim" }
+    }
+}
+
+@KernelActor
+func statusLine(_ fw: Firmware, seconds: Int64) -> String {
+    var s = "t=\(seconds)s \(fw.health.rawValue)  seq \(fw.lastSeq)  taken \(fw.counters.taken) (+\(fw.counters.extra) extra)"
+    s += "  delivered \(fw.counters.delivered)  outbox \(fw.outboxCounts.pending) (dropped \(fw.outboxCounts.dropped))"
+    if let f = fw.fix, let lat = f.lat, let lon = f.lon {
+        s += "  fix \(f.mode)D \(Double(Int(lat * 1e5)) / 1e5),\(Double(Int(lon * 1e5)) / 1e5)"
+    } else if fw.board.description.role(fw.config.gpsRole) != nil {
+        s += "  no fix"
+    }
+    if fw.board.description.role(fw.config.gpsRole) != nil { s += "  uart \(fw.framer.lines) lines, \(fw.parser.bad) bad" }
+    s += "  cmds \(fw.counters.commands)"
+    return s
+}
+
+func hostName() -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buf, 255) == 0 else { return "firmloop" }
+    let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // A host name is a valid id unless it has characters a topic level should not.
+    return FirmwareConfig.problem(deviceID: name) == nil ? name : "firmloop"
+}
+
+/// $XDG_STATE_HOME/firmloop/<id>.outbox, else ~/.local/state/firmloop/<id>.outbox (made if missing).
+func defaultOutboxPath(device: String) -> String {
+    let env = { (k: String) -> String? in getenv(k).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+    let base = env("XDG_STATE_HOME") ?? (env("HOME").map { $0 + "/.local/state" } ?? "/tmp")
+    var path = ""
+    for part in (base + "/firmloop").split(separator: "/") {
+        path += "/" + part
+        mkdir(path, 0o755)
+    }
+    return "\(path)/\(device).outbox"
 }

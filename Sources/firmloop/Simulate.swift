@@ -1,6 +1,7 @@
 import ArgumentParser
 import Board
 import Firmware
+import FirmwareSim
 import Glibc
 import Kernel
 import SimBoard
@@ -10,9 +11,11 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the firmware on the simulated board in virtual time (a day in seconds), seeded and reproducible.",
         discussion: """
-            The same board file + seed + duration gives the same run byte for byte: compare the \
-            digest printed at the end. With --scenario, the run ends when the scenario does and \
-            fails (exit 1) at the first step whose expectation does not hold.
+            The firmware (device id "sim") publishes to the world's in-process broker through the \
+            board's simulated network and its faults. The same board file + seed + duration gives \
+            the same run byte for byte: compare the digest printed at the end. Exit 1 when an \
+            invariant broke (a snapshot lost; the MQTT client holding more than its window) or, \
+            with --scenario, at the first step whose expectation does not hold.
             """)
 
     @Option(help: "Board file (any board can be simulated; its \"sim\" section describes the world).")
@@ -30,6 +33,12 @@ struct Simulate: ParsableCommand {
     @Option(help: "Write the event log as Chrome trace JSON (open in ui.perfetto.dev).")
     var trace: String?
 
+    @Option(help: "Milliseconds between snapshots.")
+    var snapshotInterval = 5000
+
+    @Option(help: "Most snapshots the outbox keeps (oldest dropped, counted, when full).")
+    var outboxCapacity = 100_000
+
     func run() throws {
         let desc: BoardDescription
         let sc: Scenario?
@@ -44,6 +53,10 @@ struct Simulate: ParsableCommand {
             writeErr("firmloop simulate: --duration \(duration): expected a duration such as 90s, 10m, 24h\n")
             throw ExitCode(2)
         }
+        guard (10...86_400_000).contains(snapshotInterval), outboxCapacity > 0 else {
+            writeErr("firmloop simulate: --snapshot-interval takes 10 to 86400000 ms, --outbox-capacity at least 1\n")
+            throw ExitCode(2)
+        }
         var sim = Simulation(board: desc, seed: seed, durationNanoseconds: ns, scenario: sc, tracePath: trace)
         let tty = isatty(2) != 0
         if tty {
@@ -53,13 +66,34 @@ struct Simulate: ParsableCommand {
             }
         }
         say("firmloop simulate: \(desc.board) (\(desc.file)), seed \(seed), \(sc.map { "scenario '\($0.name)', up to " } ?? "")\(DurationText.format(ns)) virtual")
-        let r = try sim.run { board in try await DemoFirmware(board: board).run() }
+        var run = try FirmwareSimulation(simulation: sim)
+        run.firmware.snapshotIntervalMilliseconds = snapshotInterval
+        run.outboxCapacity = outboxCapacity
+        let (r, s) = try run.run()
         if tty { writeErr("\r\u{1B}[K") }
         report(r)
+        report(s)
+        var failed = false
         if let f = r.failure {
             writeErr("firmloop simulate: FAILED: \(f)\n")
-            throw ExitCode(1)
+            failed = true
         }
+        for v in s.violations {
+            writeErr("firmloop simulate: INVARIANT BROKEN: \(v)\n")
+            failed = true
+        }
+        if failed { throw ExitCode(1) }
+        say("invariants held: no snapshot lost; the MQTT client held at most \(s.peakClientBacklog) messages (bound \(s.clientBacklogBound))")
+    }
+
+    func report(_ s: FirmwareSimulation.Summary) {
+        say("snapshots: \(s.taken) taken (\(s.extra) extra), \(s.delivered) delivered, \(s.duplicates) duplicated, \(s.dropped) dropped, \(s.pending) still in the outbox, \(s.lost) lost")
+        let m = s.mqtt
+        say("mqtt: \(m.connects) connects (\(max(0, m.connects - 1)) reconnects), \(m.connectFailures) failed, \(m.resent) re-sent, \(m.pings) pings, \(m.protocolErrors) protocol errors")
+        say("commands: \(s.commands) (\(s.commandErrors) rejected)")
+        let u = s.uart
+        say("gps uart: \(u.bytes) bytes, \(u.lines) lines, \(u.bad) bad, \(u.overlong) overlong, \(u.noise) noise bytes; last fix: \(s.lastFix.map(fixJSON) ?? "none")")
+        for (part, why) in s.faults.sorted(by: { $0.key < $1.key }) { say("fault at the end: \(part): \(why)") }
     }
 
     func report(_ r: Simulation.Report) {

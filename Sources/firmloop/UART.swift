@@ -84,35 +84,11 @@ struct UART: ParsableCommand {
     }
 }
 
-/// A fix as one JSON line (gpsd TPV names): mode, lat, lon, alt, time, sats; speed, track, hdop when known.
+/// A fix as one JSON line, as snapshots carry it (gpsd's TPV names).
 func fixJSON(_ f: Fix) -> String {
-    var parts = ["\"mode\":\(f.mode)"]
-    func num(_ k: String, _ v: Double?, _ digits: Int) {
-        guard let v else { parts.append("\"\(k)\":null"); return }
-        var s = String(format6(v, digits))
-        if s == "-0" { s = "0" }
-        parts.append("\"\(k)\":\(s)")
-    }
-    num("lat", f.lat, 9)
-    num("lon", f.lon, 9)
-    num("alt", f.alt, 3)
-    parts.append(f.time.map { "\"time\":\"\($0)\"" } ?? "\"time\":null")
-    parts.append(f.satellites.map { "\"sats\":\($0)" } ?? "\"sats\":null")
-    if f.speed != nil { num("speed", f.speed, 3) }
-    if f.track != nil { num("track", f.track, 2) }
-    if f.hdop != nil { num("hdop", f.hdop, 2) }
-    return "{" + parts.joined(separator: ",") + "}"
-}
-
-/// `v` with at most `digits` decimals, trailing zeros trimmed (no Foundation formatter).
-func format6(_ v: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let r = (v * scale).rounded() / scale
-    var s = "\(r)"
-    if s.contains("e") { return String(Int64(r)) }
-    if s.hasSuffix(".0") { s.removeLast(2) }
-    return s
+    var w = JSONWriter()
+    f.write(to: &w)
+    return w.text
 }
 
 /// Bytes as text, other bytes as \xNN.

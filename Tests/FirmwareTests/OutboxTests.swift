@@ -41,12 +41,38 @@ func tempPath(_ name: String) -> String {
         let o = try Outbox(path: path)
         let (seqs, left) = try kernelTest { () async throws -> ([Int64], Int) in
             var seqs: [Int64] = []
-            for i in 1...20 { seqs.append(try await o.append(topic: "firmloop/d/snapshot", payload: Array("\(i)".utf8))) }
+            for _ in 1...20 {
+                let (m, c) = try await o.append(topic: "firmloop/d/snapshot") { seq, _ in Array("{\"seq\":\(seq)}".utf8) }
+                #expect(c == Outbox.Counts(pending: Int(m.seq), nextSeq: m.seq + 1, dropped: 0))
+                #expect(m.payload == Array("{\"seq\":\(m.seq)}".utf8))
+                seqs.append(m.seq)
+            }
             try await o.remove([1, 2, 3])
             return (seqs, try await o.counts().pending)
         }
         #expect(seqs == Array(1...20))
         #expect(left == 17)
+        #expect(try o.pendingNow(limit: 1).first?.payload == Array("{\"seq\":4}".utf8))
+    }
+
+    @Test func removingTakesScatteredAndRepeatedNumbers() throws {
+        let o = try Outbox(path: tempPath("outbox.db"))
+        _ = try o.appendNow(topic: "t", count: 12) { seq, _ in [UInt8(seq)] }
+        try o.removeNow([9, 2, 3, 3, 1, 12, 7, 99])
+        #expect(try o.pendingNow().map(\.seq) == [4, 5, 6, 8, 10, 11])
+        #expect(try o.pendingNow().map(\.payload) == [[4], [5], [6], [8], [10], [11]])
+    }
+
+    @Test func aSecondProcessCannotOpenTheSameOutbox() throws {
+        let path = tempPath("outbox.db")
+        let first = try Outbox(path: path)
+        // flock is per open file description: a second open in this process stands in for a
+        // second process.
+        #expect(throws: OutboxError.self) { try Outbox(path: path) }
+        do { _ = try Outbox(path: path) } catch {
+            #expect("\(error)" == "outbox \(path): in use by another process (one firmware per outbox)")
+        }
+        _ = first
     }
 
     @Test func anUnusableFileIsAnErrorNamingIt() {

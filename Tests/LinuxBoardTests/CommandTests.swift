@@ -89,7 +89,7 @@ private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -
                                          interrupt: ("{\"mode\"", 3))
         #expect(status == 0, "\(out)")
         let fixes = out.split(separator: "\n").filter { $0.hasPrefix("{") }
-        #expect(fixes.first == #"{"mode":2,"lat":44.069011,"lon":-121.314246833,"alt":null,"time":"17:19:25.00","sats":null}"#)
+        #expect(fixes.first == #"{"mode":2,"lat":44.069011,"lon":-121.314246833,"alt":null,"speed":null,"track":null,"time":"17:19:25.00","sats":null,"hdop":null}"#)
         #expect(fixes.count >= 3)
         #expect(out.contains("bad sentences 0"), "\(out)")
     }

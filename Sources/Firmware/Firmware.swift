@@ -1,0 +1,588 @@
+import Board
+import Kernel
+import MQTT
+
+/// Where the broker is: `mqtt://HOST:PORT`, `HOST:PORT` or `HOST` (port 1883); IPv6 in brackets.
+public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int = 1883) {
+        self.host = host
+        self.port = port
+    }
+
+    public static func parse(_ text: String) throws(ConfigError) -> BrokerAddress {
+        var rest = Substring(text)
+        if let r = rest.firstRange(of: "://") {
+            guard rest[..<r.lowerBound] == "mqtt" else {
+                throw ConfigError("--broker \(text): only mqtt:// is supported (no TLS yet)")
+            }
+            rest = rest[r.upperBound...]
+        }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        var host = rest, port = 1883
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw ConfigError("--broker \(text): unclosed [ in an IPv6 address") }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":", let p = Int(after.dropFirst()) else { throw ConfigError("--broker \(text): expected [ADDRESS]:PORT") }
+                port = p
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            guard let p = Int(rest[rest.index(after: colon)...]) else { throw ConfigError("--broker \(text): the port is not a number") }
+            host = rest[..<colon]
+            port = p
+        }
+        guard !host.isEmpty else { throw ConfigError("--broker \(text): no host") }
+        guard (1...65535).contains(port) else { throw ConfigError("--broker \(text): port \(port) is out of range 1-65535") }
+        return BrokerAddress(host: String(host), port: port)
+    }
+
+    public var description: String { host.contains(":") ? "mqtt://[\(host)]:\(port)" : "mqtt://\(host):\(port)" }
+}
+
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The MQTT topics of one device: `firmloop/<id>/snapshot`, `…/status`, `…/cmd`, `…/ack`.
+public struct Topics: Sendable, Equatable {
+    public let snapshot, status, cmd, ack: String
+    public init(device: String) {
+        snapshot = "firmloop/\(device)/snapshot"
+        status = "firmloop/\(device)/status"
+        cmd = "firmloop/\(device)/cmd"
+        ack = "firmloop/\(device)/ack"
+    }
+}
+
+public struct FirmwareConfig: Sendable {
+    /// One topic level: letters, digits, `-`, `_`, `.`; at most 64.
+    public var deviceID: String
+    public var snapshotIntervalMilliseconds = 5000
+    /// No broker: snapshots are stored and wait in the outbox.
+    public var broker: BrokerAddress?
+    public var username: String?
+    public var password: [UInt8]?
+    public var keepAliveSeconds: UInt16 = 30
+    /// Seed for the reconnect jitter.
+    public var seed: UInt64 = 0
+    /// Each task's CPU times in snapshots. Simulations leave them out: CPU time is real even on
+    /// the virtual clock, and would make two runs of the same seed differ.
+    public var taskTimes = true
+    /// Messages handed to the MQTT client at a time; the rest wait on disk (memory stays flat
+    /// whatever the backlog).
+    public var feedWindow = 256
+    /// How long a clean stop waits for messages in flight and the final `offline`.
+    public var stopGraceMilliseconds = 3000
+    public var gpsRole = "gps_uart"
+    public var statusRole = "status_led"
+
+    public init(deviceID: String) { self.deviceID = deviceID }
+
+    /// Why `id` cannot be a device id, or nil when it can.
+    public static func problem(deviceID id: String) -> String? {
+        if id.isEmpty { return "--device-id is empty" }
+        if id.utf8.count > 64 { return "--device-id '\(id)' is longer than 64 bytes" }
+        let ok = id.unicodeScalars.allSatisfy { c in
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "-" || c == "_" || c == "."
+        }
+        return ok ? nil : "--device-id '\(id)': use letters, digits, '-', '_' and '.' (it is one MQTT topic level)"
+    }
+}
+
+/// The firmware: what Firmloop exists to run. On any board (it sees only the Board protocols):
+///
+/// - **gps**: reads the GPS UART through a bounded line framer into the NMEA parser; the latest
+///   fix is state the snapshot task reads between awaits. Garbage is counted, never fatal.
+/// - **snapshot**: every interval on a drift-free schedule, and at once for an input's press or
+///   a command, samples the inputs, outputs, fix, CPU temperature, UART counters and the
+///   kernel's task stats into a JSON payload and stores it in the outbox, which gives it the
+///   next sequence number. Only this task appends, so numbers stay contiguous.
+/// - **outbox**: hands stored snapshots to the MQTT client a window at a time and removes them
+///   once the broker acknowledged them (QoS 1 PUBACK) — on disk before offered, gone only when
+///   delivered.
+/// - **mqtt**: the client (`MQTTClient`): will and retained `online`/`offline` on `…/status`,
+///   commands on `…/cmd`, acks on `…/ack`.
+/// - **status**: the status LED: a short blink each second online, 500/500 ms offline (or no
+///   broker yet), 100/100 ms on a fault.
+@KernelActor
+public final class Firmware {
+    public enum Health: String, Sendable { case online, offline, fault }
+
+    public struct Counters: Sendable, Equatable {
+        /// Snapshots stored (each got a sequence number), and those taken for a press or a command.
+        public var taken = 0
+        public var extra = 0
+        /// Snapshots that could not be stored (the outbox failed; a fault).
+        public var storeFailures = 0
+        /// Periods skipped because the task fell behind (a snapshot took longer than the interval).
+        public var missedPeriods = 0
+        /// Acknowledged by the broker and removed from the outbox.
+        public var delivered = 0
+        public var commands = 0
+        public var commandErrors = 0
+        /// Press or command requests dropped because 16 were already waiting.
+        public var requestsDropped = 0
+    }
+
+    struct Request {
+        var reason: String
+        var command: String?
+    }
+
+    public let board: any Board
+    public let config: FirmwareConfig
+    public let outbox: Outbox
+    public let topics: Topics
+    public let client: MQTTClient?
+    private let network: (any Network)?
+
+    public private(set) var counters = Counters()
+    public private(set) var framer = LineFramer()
+    public private(set) var parser = NMEAParser()
+    public private(set) var uartBytes = 0
+    /// What is wrong now, by part ("outbox", "gps_uart", "broker"); empty when all is well.
+    public private(set) var faults: [String: String] = [:]
+    /// The last stored snapshot's sequence number, and the outbox as that append left it.
+    public private(set) var lastSeq: Int64 = 0
+    public private(set) var outboxCounts = Outbox.Counts(pending: 0, nextSeq: 1, dropped: 0)
+    /// The most messages the MQTT client held at once (queued + in flight): bounded by the feed
+    /// window plus command acks, whatever the backlog on disk.
+    public private(set) var peakClientBacklog = 0
+
+    private var started: Int64 = 0
+    private var stopping = false
+    private var requests: [Request] = []
+    private let snapshotWake = Notify()
+    private let feedWake = Notify()
+    private let idle = Notify()
+    /// Highest seq handed to the client, and highest stored.
+    private var fedThrough: Int64 = 0
+    private var storedThrough: Int64 = 0
+    private var acked: [Int64] = []
+    private var removing = false
+    private var ackCount: UInt64 = 0
+    private static let ackIDs: UInt64 = 1 << 62
+
+    private var outputs: [(role: String, line: any OutputLine)] = []
+    private var inputs: [(role: String, line: any InputLine)] = []
+    private var hadFix = false
+
+    /// `network` is where the broker is reached (nil: no broker, snapshots stay in the outbox).
+    public init(board: any Board, config: FirmwareConfig, outbox: Outbox, network: (any Network)?) {
+        self.board = board
+        self.config = config
+        self.outbox = outbox
+        self.network = config.broker == nil ? nil : network
+        topics = Topics(device: config.deviceID)
+        if let b = config.broker, network != nil {
+            var c = MQTTClient.Config(host: b.host, port: b.port, clientID: "firmloop-" + config.deviceID)
+            c.keepAliveSeconds = config.keepAliveSeconds
+            c.username = config.username
+            c.password = config.password
+            c.will = Will(topic: topics.status, payload: Array("offline".utf8), qos: 1, retain: true)
+            c.online = (topics.status, Array("online".utf8))
+            c.subscriptions = [Subscription(topics.cmd, qos: 1)]
+            c.seed = config.seed
+            client = MQTTClient(c)
+        } else {
+            client = nil
+        }
+    }
+
+    public var health: Health {
+        if !faults.isEmpty { return .fault }
+        guard let client else { return .online }   // no broker to be offline from
+        return client.state == .online ? .online : .offline
+    }
+
+    /// The latest fix, nil before the receiver first reported a position.
+    public var fix: Fix? { hadFix ? parser.fix : nil }
+
+    // MARK: running
+
+    /// Runs every task until cancelled (or `stop()` then cancelled). Opens the roles it uses;
+    /// the board's `close()` releases them.
+    public func run() async throws {
+        started = Kernel.now
+        outboxCounts = try await outbox.counts()
+        storedThrough = outboxCounts.nextSeq - 1
+        lastSeq = storedThrough
+        let d = board.description
+        for r in d.roles(of: .output) where r.name != config.statusRole { outputs.append((r.name, try board.output(r.name))) }
+        for r in d.roles(of: .input) { inputs.append((r.name, try board.input(r.name))) }
+        let led = d.role(config.statusRole)?.kind == .output ? try board.output(config.statusRole) : nil
+        let gps = d.role(config.gpsRole)?.kind == .serial ? try board.serial(config.gpsRole) : nil
+        if let client {
+            client.onAck = { [unowned self] id in self.acknowledged(id) }
+            client.onMessage = { [unowned self] p in self.command(p) }
+            client.onState = { [unowned self] _ in
+                if let e = client.lastError, e.contains("refused the connection") { faults["broker"] = e } else { faults["broker"] = nil }
+            }
+        }
+        try await withGroup("firmware") { g in
+            g.spawn("snapshot") { try await self.snapshots() }
+            for (role, line) in self.inputs {
+                g.spawn("input") { try await self.watch(role, line) }
+            }
+            if let gps { g.spawn("gps") { await self.readGPS(gps) } }
+            if let led { g.spawn("status") { try await self.blink(led) } }
+            if let client = self.client, let network = self.network {
+                g.spawn("mqtt") { try await client.run(network: network) }
+                g.spawn("outbox") { try await self.forward(client) }
+            }
+        }
+    }
+
+    /// A clean stop: no more snapshots; what is in flight gets the grace period to be
+    /// acknowledged (and removed from the outbox); `offline` is published; DISCONNECT. Then
+    /// cancel `run`'s task. What is still stored is sent after the next start.
+    public func stop() async {
+        stopping = true
+        snapshotWake.notifyAll()
+        feedWake.notifyAll()
+        if let client {
+            await client.close(final: (topics.status, Array("offline".utf8)), timeoutMilliseconds: config.stopGraceMilliseconds)
+        }
+        let deadline = Kernel.now + Int64(config.stopGraceMilliseconds) * 1_000_000
+        while (removing || !acked.isEmpty) && Kernel.now < deadline {
+            if !removing { feedWake.notifyAll() }
+            try? await idle.wait(until: deadline)
+        }
+    }
+
+    // MARK: snapshot
+
+    private func snapshots() async throws {
+        let period = Int64(config.snapshotIntervalMilliseconds) * 1_000_000
+        var next = Kernel.now   // the first at once
+        var first = true
+        while !stopping {
+            let now = Kernel.now
+            let request: Request
+            if now >= next {
+                request = Request(reason: first ? "start" : "period")
+                first = false
+                next += period
+                if next <= now {   // fell behind: skip to the next slot of the schedule, counted
+                    let missed = (now - next) / period + 1
+                    counters.missedPeriods += Int(missed)
+                    next += missed * period
+                }
+            } else if !requests.isEmpty {
+                request = requests.removeFirst()
+                counters.extra += 1
+            } else {
+                try await snapshotWake.wait(until: next)
+                continue
+            }
+            try await take(request)
+        }
+        // Commands still waiting for a snapshot get an answer.
+        for r in requests { if let id = r.command { ack(id, error: "stopping: no more snapshots") } }
+        requests.removeAll()
+    }
+
+    private func request(_ reason: String, command: String? = nil) {
+        guard !stopping, requests.count < 16 else {
+            counters.requestsDropped += 1
+            if let command { ack(command, error: stopping ? "stopping: no more snapshots" : "busy: 16 snapshots already waiting") }
+            return
+        }
+        requests.append(Request(reason: reason, command: command))
+        snapshotWake.notifyAll()
+    }
+
+    private func take(_ r: Request) async throws {
+        let snap = await sample(reason: r.reason)
+        do {
+            let (m, counts) = try await outbox.append(topic: topics.snapshot) { seq, counts in snap.json(seq: seq, outbox: counts) }
+            faults["outbox"] = nil
+            counters.taken += 1
+            lastSeq = m.seq
+            storedThrough = m.seq
+            outboxCounts = counts
+            if let client {
+                // Caught up: straight to the client; otherwise the outbox task reads it from disk.
+                if fedThrough == m.seq - 1 && client.pending + client.inFlight < config.feedWindow {
+                    client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
+                    fedThrough = m.seq
+                    notePeak(client)
+                } else {
+                    feedWake.notifyAll()
+                }
+            }
+            if let id = r.command { ack(id, seq: m.seq) }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            counters.storeFailures += 1
+            faults["outbox"] = "\(error)"
+            if let id = r.command { ack(id, error: "snapshot not stored: \(error)") }
+        }
+    }
+
+    private func sample(reason: String) async -> Snapshot {
+        var s = Snapshot(device: config.deviceID, reason: reason)
+        s.time = iso8601(unixNanoseconds: board.clock.unixNanoseconds())
+        s.uptimeMilliseconds = (Kernel.now - started) / 1_000_000
+        for (role, line) in inputs { s.gpio.append((role, (try? line.get()) ?? false)) }
+        for (role, line) in outputs { s.gpio.append((role, (try? line.get()) ?? false)) }
+        s.fix = fix
+        if board.description.role(config.gpsRole)?.kind == .serial {
+            s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
+        }
+        s.tasks = Kernel.stats().filter { !$0.name.hasPrefix("sim.") }
+        s.taskTimes = config.taskTimes
+        s.cpuTemperature = await board.cpuTemperature()
+        return s
+    }
+
+    private func watch(_ role: String, _ line: any InputLine) async throws {
+        while true {
+            _ = try await line.edge(.rising)   // asserted: pressed (active-low is the board file's business)
+            request("input:" + role)
+        }
+    }
+
+    // MARK: GPS
+
+    private func readGPS(_ port: any SerialPort) async {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
+        defer { buf.deallocate() }
+        do {
+            while true {
+                let n = try await port.read(into: buf)
+                uartBytes += n
+                framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
+                    if parser.parse(line), parser.fix.mode >= 2 { hadFix = true }
+                }
+                faults[config.gpsRole] = nil
+            }
+        } catch is CancellationError {
+        } catch {
+            faults[config.gpsRole] = "\(error)"   // the rest of the firmware goes on
+        }
+    }
+
+    // MARK: outbox → broker
+
+    private func forward(_ client: MQTTClient) async throws {
+        while true {
+            if !acked.isEmpty {
+                let batch = acked
+                acked.removeAll(keepingCapacity: true)
+                removing = true
+                defer { removing = false; idle.notifyAll() }
+                do {
+                    try await outbox.remove(batch)
+                    counters.delivered += batch.count
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // Delivered but still stored: sent again after a restart (a duplicate,
+                    // never a loss).
+                    counters.delivered += batch.count
+                    faults["outbox"] = "\(error)"
+                }
+                continue
+            }
+            let backlog = client.pending + client.inFlight
+            if !stopping && fedThrough < storedThrough && backlog < config.feedWindow / 2 {
+                let limit = config.feedWindow - backlog
+                let batch = try await outbox.pending(after: fedThrough, limit: limit)
+                for m in batch where m.seq > fedThrough {
+                    client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
+                    fedThrough = m.seq
+                }
+                if batch.isEmpty { fedThrough = storedThrough }   // dropped (outbox full) before we got to them
+                notePeak(client)
+                continue
+            }
+            try await feedWake.wait()
+        }
+    }
+
+    private func acknowledged(_ id: UInt64) {
+        guard id < Self.ackIDs else { return }   // a command ack
+        acked.append(Int64(id))
+        feedWake.notifyAll()
+    }
+
+    private func notePeak(_ client: MQTTClient) {
+        peakClientBacklog = max(peakClientBacklog, client.pending + client.inFlight)
+    }
+
+    // MARK: commands
+
+    /// `{"id":"c1","set":{"relay":true}}`, `{"id":"c2","snapshot":true}` (both in one is fine:
+    /// set first). Answered on `…/ack`: `{"id":"c1","ok":true}` or `{"id":…,"ok":false,"error":…}`.
+    private func command(_ p: Publish) {
+        guard p.topic == topics.cmd else { return }
+        counters.commands += 1
+        let doc: JSON
+        do { doc = try JSON.parse(bytes: p.payload, maxDepth: 8) } catch {
+            ack(nil, error: "bad JSON: \(error)")
+            return
+        }
+        guard let members = doc.members else { ack(nil, error: "expected a JSON object, got \(doc.kind)"); return }
+        let id = doc["id"]?.string ?? doc["id"]?.int.map(String.init)
+        if let raw = doc["id"], id == nil { ack(nil, error: "id: expected a string or an integer, got \(raw.kind)"); return }
+        for m in members where !["id", "set", "snapshot"].contains(m.key) {
+            ack(id, error: "unknown key '\(m.key)' (expected id, set, snapshot)")
+            return
+        }
+        var changes: [(any OutputLine, Bool)] = []
+        if let set = doc["set"] {
+            guard let roles = set.members, !roles.isEmpty else { ack(id, error: "set: expected an object of role: true/false"); return }
+            for (role, v) in roles {
+                guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
+                    ack(id, error: "set.\(role): expected true or false, got \(v.text)")
+                    return
+                }
+                if let o = outputs.first(where: { $0.role == role }) {
+                    changes.append((o.line, value))
+                } else if role == config.statusRole, board.description.role(role)?.kind == .output {
+                    ack(id, error: "set.\(role): the status LED is the firmware's own")
+                    return
+                } else if let r = board.description.role(role) {
+                    ack(id, error: "set.\(role): '\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output")
+                    return
+                } else {
+                    let known = outputs.map(\.role).joined(separator: ", ")
+                    ack(id, error: "set.\(role): unknown role (outputs: \(known.isEmpty ? "none" : known))")
+                    return
+                }
+            }
+        }
+        var snapshot = false
+        if let s = doc["snapshot"] {
+            guard let b = s.bool else { ack(id, error: "snapshot: expected true or false, got \(s.text)"); return }
+            snapshot = b
+        }
+        guard !changes.isEmpty || snapshot else { ack(id, error: "nothing to do (expected set or snapshot)"); return }
+        for (line, value) in changes {
+            do { try line.set(value) } catch {
+                ack(id, error: "set.\(line.role): \(error)")
+                return
+            }
+        }
+        if snapshot { request("command", command: id ?? "") } else { ack(id) }
+    }
+
+    private func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
+        if error != nil { counters.commandErrors += 1 }
+        guard let client else { return }
+        var w = JSONWriter(capacity: 96)
+        w.object { w in
+            w.key("id")
+            if let id { w.string(id) } else { w.null() }
+            w.key("ok")
+            w.bool(error == nil)
+            if let seq { w.key("seq"); w.int(seq) }
+            if let error { w.key("error"); w.string(error) }
+        }
+        ackCount += 1
+        client.enqueue(id: Self.ackIDs + ackCount, topic: topics.ack, payload: Array(w.text.utf8))
+    }
+
+    // MARK: status LED
+
+    private func blink(_ led: any OutputLine) async throws {
+        while true {
+            let (on, off): (Int, Int)
+            switch health {
+            case .online: (on, off) = (50, 950)
+            case .offline: (on, off) = (500, 500)
+            case .fault: (on, off) = (100, 100)
+            }
+            try led.set(true)
+            try await sleep(ms: on)
+            try led.set(false)
+            try await sleep(ms: off)
+        }
+    }
+}
+
+/// One snapshot's values, taken on the kernel; made into JSON on the outbox's worker thread.
+struct Snapshot: Sendable {
+    struct UART: Sendable { var bytes, lines, bad, overlong, noise: Int }
+    var device: String
+    var reason: String
+    var time = ""
+    var uptimeMilliseconds: Int64 = 0
+    var gpio: [(String, Bool)] = []
+    var fix: Fix?
+    var cpuTemperature: Double?
+    var uart: UART?
+    var tasks: [TaskStats] = []
+    var taskTimes = true
+
+    init(device: String, reason: String) {
+        self.device = device
+        self.reason = reason
+    }
+
+    func json(seq: Int64, outbox: Outbox.Counts) -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        w.object { w in
+            w.key("device"); w.string(device)
+            w.key("seq"); w.int(seq)
+            w.key("time"); w.string(time)
+            w.key("uptime_ms"); w.int(uptimeMilliseconds)
+            w.key("reason"); w.string(reason)
+            w.key("gpio"); w.object { w in for (role, v) in gpio { w.key(role); w.bool(v) } }
+            w.key("gps")
+            if let f = fix { f.write(to: &w) } else { w.null() }
+            w.key("cpu_temp_c"); w.number(cpuTemperature, digits: 1)
+            w.key("uart")
+            if let u = uart {
+                w.object { w in
+                    w.key("bytes"); w.int(u.bytes)
+                    w.key("lines"); w.int(u.lines)
+                    w.key("bad"); w.int(u.bad)
+                    w.key("overlong"); w.int(u.overlong)
+                    w.key("noise"); w.int(u.noise)
+                }
+            } else { w.null() }
+            w.key("outbox"); w.object { w in
+                w.key("pending"); w.int(outbox.pending)
+                w.key("dropped"); w.int(outbox.dropped)
+            }
+            w.key("tasks"); w.object { w in
+                for t in tasks {
+                    w.key(t.name); w.object { w in
+                        w.key("switches"); w.int(t.switches)
+                        if taskTimes {
+                            w.key("run_ms"); w.number(Double(t.runNanoseconds) / 1e6, digits: 3)
+                            w.key("longest_ms"); w.number(Double(t.longestNanoseconds) / 1e6, digits: 3)
+                        }
+                    }
+                }
+            }
+        }
+        return Array(w.text.utf8)
+    }
+}
+
+extension Fix {
+    /// As gpsd's TPV names them: mode, lat, lon, alt, speed (m/s), track (°), time, sats, hdop;
+    /// position only with a fix (mode ≥ 2), altitude only in 3D.
+    public func write(to w: inout JSONWriter) {
+        w.object { w in
+            w.key("mode"); w.int(mode)
+            w.key("lat"); w.number(mode >= 2 ? lat : nil, digits: 9)
+            w.key("lon"); w.number(mode >= 2 ? lon : nil, digits: 9)
+            w.key("alt"); w.number(mode >= 3 ? alt : nil, digits: 3)
+            w.key("speed"); w.number(speed, digits: 3)
+            w.key("track"); w.number(track, digits: 2)
+            w.key("time"); if let time { w.string(time) } else { w.null() }
+            w.key("sats"); if let satellites { w.int(satellites) } else { w.null() }
+            w.key("hdop"); w.number(hdop, digits: 2)
+        }
+    }
+}

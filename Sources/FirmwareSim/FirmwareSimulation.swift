@@ -1,0 +1,144 @@
+import Board
+import Firmware
+import Glibc
+import Kernel
+import MQTT
+import SimBoard
+
+/// The real firmware on the simulated board in virtual time, against the in-process broker and
+/// the board's seeded faults, and the invariants that must hold at the end:
+///
+/// - **no snapshot lost**: every sequence number the firmware stored reached the broker, is
+///   still in the outbox, or was dropped by the outbox's stated policy (full: oldest first);
+/// - **memory bounded**: the MQTT client never held more than the feed window (plus command
+///   acks), whatever the backlog on disk.
+///
+/// Duplicates (QoS 1 re-sends the broker had already seen) are counted, not failures.
+public struct FirmwareSimulation: Sendable {
+    public var simulation: Simulation
+    public var firmware: FirmwareConfig
+    /// ":memory:" (the default) or a file; either way called inline, so runs are reproducible.
+    public var outboxPath = ":memory:"
+    public var outboxCapacity = 100_000
+    /// Sequence numbers the check pretends the broker never received: how the tests show the
+    /// loss check can fail.
+    public var forgetAtBroker: Set<Int64> = []
+
+    public init(simulation: Simulation, firmware: FirmwareConfig? = nil) throws {
+        self.simulation = simulation
+        var f = firmware ?? FirmwareConfig(deviceID: "sim")
+        if f.broker == nil {
+            // The world's broker (the first endpoint it listens on).
+            let world = try WorldConfig.parse(simulation.board)
+            f.broker = try BrokerAddress.parse(world.brokerEndpoints.first ?? "127.0.0.1:1883")
+        }
+        f.taskTimes = false
+        f.seed = simulation.seed
+        self.firmware = f
+    }
+
+    public struct Summary: Sendable {
+        public var taken = 0
+        public var extra = 0
+        public var storeFailures = 0
+        /// Distinct sequence numbers the broker received, and receptions beyond the first.
+        public var delivered = 0
+        public var duplicates = 0
+        /// Acknowledged and removed from the outbox (as the firmware counted).
+        public var acked = 0
+        /// Dropped by the outbox when full; still in it at the end.
+        public var dropped = 0
+        public var pending = 0
+        /// Stored, not delivered, not in the outbox, not accounted for by drops.
+        public var lost = 0
+        public var firstLost: [Int64] = []
+        public var mqtt = MQTTClient.Stats()
+        public var commands = 0
+        public var commandErrors = 0
+        public var uart = (bytes: 0, lines: 0, bad: 0, overlong: 0, noise: 0)
+        public var lastFix: Fix?
+        public var peakClientBacklog = 0
+        public var clientBacklogBound = 0
+        public var faults: [String: String] = [:]
+        /// Invariants that broke (empty: all held).
+        public var violations: [String] = []
+    }
+
+    final class Shared: @unchecked Sendable {
+        var summary = Summary()
+        var seen: [UInt8] = []   // per seq: receptions at the broker (saturating)
+
+        /// The firmware's counters as the run ends (on the kernel, before it stops).
+        @KernelActor func capture(_ fw: Firmware) {
+            summary.taken = fw.counters.taken
+            summary.extra = fw.counters.extra
+            summary.storeFailures = fw.counters.storeFailures
+            summary.acked = fw.counters.delivered
+            summary.commands = fw.counters.commands
+            summary.commandErrors = fw.counters.commandErrors
+            summary.mqtt = fw.client?.stats ?? MQTTClient.Stats()
+            summary.uart = (fw.uartBytes, fw.framer.lines, fw.parser.bad, fw.framer.dropped, fw.framer.noise)
+            summary.lastFix = fw.fix
+            summary.peakClientBacklog = fw.peakClientBacklog
+            summary.faults = fw.faults
+        }
+    }
+
+    /// Runs it (not from inside a kernel).
+    public func run() throws -> (Simulation.Report, Summary) {
+        let outbox = try Outbox(path: outboxPath, capacity: outboxCapacity, offloaded: false)
+        let shared = Shared()
+        let config = firmware
+        let forget = forgetAtBroker
+        let report = try simulation.run { board in
+            let fw = Firmware(board: board, config: config, outbox: outbox, network: board.network)
+            defer { shared.capture(fw) }
+            let topic = fw.topics.snapshot
+            board.broker.onPublish.append { m in
+                guard m.publish.topic == topic, let seq = Self.seq(in: m.publish.payload), seq > 0, seq < 1 << 40,
+                      !forget.contains(seq) else { return }
+                let i = Int(seq)
+                if i >= shared.seen.count { shared.seen.append(contentsOf: repeatElement(0, count: max(i + 1 - shared.seen.count, shared.seen.count))) }
+                if shared.seen[i] < 255 { shared.seen[i] += 1 }
+            }
+            try await fw.run()
+        }
+        var s = shared.summary
+        let counts = try outbox.countsNow()
+        s.dropped = Int(counts.dropped)
+        s.pending = counts.pending
+        let stored = Set(try outbox.pendingNow(after: 0, limit: Int.max).map(\.seq))
+        var missing: [Int64] = []
+        for seq in 1..<counts.nextSeq {
+            let n = Int(seq) < shared.seen.count ? Int(shared.seen[Int(seq)]) : 0
+            if n > 0 { s.delivered += 1; s.duplicates += n - 1 } else if !stored.contains(seq) { missing.append(seq) }
+        }
+        // The outbox drops the oldest when full: that many undelivered numbers are accounted for.
+        s.lost = max(0, missing.count - s.dropped)
+        s.firstLost = Array(missing.dropFirst(s.dropped).prefix(10))
+        if s.lost > 0 {
+            s.violations.append("\(s.lost) snapshot(s) lost: stored, never delivered, not in the outbox (first: \(s.firstLost.map(String.init).joined(separator: ", ")))")
+        }
+        s.clientBacklogBound = config.feedWindow + 16 + 1
+        if s.peakClientBacklog > s.clientBacklogBound {
+            s.violations.append("memory bound exceeded: the MQTT client held \(s.peakClientBacklog) messages (bound \(s.clientBacklogBound))")
+        }
+        return (report, s)
+    }
+
+    /// The `"seq":N` of a snapshot payload.
+    public static func seq(in payload: [UInt8]) -> Int64? {
+        let key = Array("\"seq\":".utf8)
+        guard payload.count > key.count else { return nil }
+        var i = 0
+        while i + key.count <= payload.count {
+            if payload[i] == key[0] && Array(payload[i..<(i + key.count)]) == key {
+                var v: Int64 = 0, j = i + key.count, digits = 0
+                while j < payload.count, (48...57).contains(payload[j]), digits < 18 { v = v * 10 + Int64(payload[j] - 48); j += 1; digits += 1 }
+                return digits > 0 ? v : nil
+            }
+            i += 1
+        }
+        return nil
+    }
+}

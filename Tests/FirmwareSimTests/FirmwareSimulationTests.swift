@@ -1,0 +1,106 @@
+import Board
+import Firmware
+import FirmwareSim
+import Kernel
+import KernelTestSupport
+import SimBoard
+import Testing
+
+/// The firmware on `board` (a path, or JSON text) in virtual time.
+func simulateFirmware(_ board: String = "\(repositoryRoot)/boards/sim.json", seed: UInt64 = 1, duration: String,
+                      scenario: String? = nil, interval: Int = 5000, capacity: Int = 100_000) throws -> (Simulation.Report, FirmwareSimulation.Summary) {
+    let d = board.hasPrefix("{") ? try BoardDescription.parse(board, file: "\(repositoryRoot)/boards/test.json")
+                                 : try BoardDescription.load(path: board)
+    let sc = try scenario.map { try Scenario.load(path: $0, board: d) }
+    let sim = Simulation(board: d, seed: seed, durationNanoseconds: DurationText.parse(duration)!, scenario: sc)
+    var run = try FirmwareSimulation(simulation: sim)
+    run.firmware.snapshotIntervalMilliseconds = interval
+    run.outboxCapacity = capacity
+    return try withKernelTurn { try run.run() }
+}
+
+/// A board with the Pi's roles, a GPS, no random presses, and one long outage.
+func outageBoard(at: String, for length: String) -> String {
+    """
+    {"board": "outage", "chip": "sim",
+     "roles": {
+       "status_led": {"type": "output", "line": "GPIO17"},
+       "relay":      {"type": "output", "line": "GPIO27"},
+       "button":     {"type": "input",  "line": "GPIO22", "bias": "pull-up", "active_low": true, "debounce_ms": 20},
+       "gps_uart":   {"type": "serial", "device": "sim:gps", "settings": "9600 8N1"}},
+     "sim": {"uarts": {"gps_uart": {"nmea": "nmea/neo-m8n.log"}},
+             "network": {"latency": "20ms", "outages": [{"at": "\(at)", "for": "\(length)"}]}}}
+    """
+}
+
+@Suite struct FirmwareSimulationTests {
+    @Test func aDayOfTheSimBoardLosesNothingAndIsReproducible() throws {
+        let (a, s) = try simulateFirmware(seed: 7, duration: "6h")
+        let (b, t) = try simulateFirmware(seed: 7, duration: "6h")
+        #expect(a.failure == nil)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(a.digest == b.digest && s.taken == t.taken && s.delivered == t.delivered)
+        // One at the start, one per 5 s, one per debounced press.
+        #expect(s.taken == 1 + 6 * 720 + s.extra)
+        #expect(s.extra > 0)
+        // Every snapshot reached the broker or waits in the outbox; the world's faults happened.
+        #expect(s.delivered + s.pending == s.taken)
+        #expect(s.lost == 0 && s.dropped == 0)
+        #expect(s.mqtt.connects > 1)
+        #expect(s.uart.lines > 6 * 3600 * 10)
+        #expect(s.lastFix?.mode == 3)
+    }
+
+    @Test func theScenarioOfCommandsPressesAndAnOutagePasses() throws {
+        let (r, s) = try simulateFirmware(duration: "1h", scenario: "\(repositoryRoot)/boards/scenarios/firmware.json")
+        #expect(r.failure == nil, "\(r.failure ?? "")")
+        #expect(r.scenarioPassed == true)
+        #expect(s.commands == 6 && s.commandErrors == 3)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(r.outputs.first { $0.role == "relay" }?.value == false)
+    }
+
+    @Test func aBacklogLongerThanTheWindowWaitsOnDiskNotInMemory() throws {
+        // Two hours offline at one snapshot a second: 7,200 stored, then delivered; the client
+        // never held more than its window.
+        let (r, s) = try simulateFirmware(outageBoard(at: "10m", for: "2h"), duration: "2h30m", interval: 1000)
+        #expect(r.failure == nil)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(s.taken == 1 + 9000)
+        #expect(s.delivered + s.pending == s.taken && s.lost == 0)
+        #expect(s.pending < 20)
+        #expect(s.peakClientBacklog <= 256 + 16 && s.peakClientBacklog > 128)
+    }
+
+    @Test func aFullOutboxDropsTheOldestCountedAndNothingElseIsLost() throws {
+        // One hour offline at 5 s with room for 100: 720 stored during the outage, the oldest 620 dropped.
+        let (r, s) = try simulateFirmware(outageBoard(at: "1m", for: "1h"), duration: "1h10m", capacity: 100)
+        #expect(r.failure == nil)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(s.dropped > 500)
+        #expect(s.delivered + s.pending + s.dropped == s.taken)
+        #expect(s.lost == 0)
+    }
+
+    @Test func anUnreachableBrokerWithATinyOutboxDropsByPolicyOnly() throws {
+        let refusing = """
+            {"board": "refusing", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27"}},
+             "sim": {"network": {"refuse": 1}}}
+            """
+        let (_, s) = try simulateFirmware(refusing, duration: "10m", capacity: 1)
+        #expect(s.taken == 121 && s.delivered == 0 && s.pending == 1 && s.dropped == 120)
+        #expect(s.mqtt.connectFailures > 5 && s.mqtt.connects == 0)
+        #expect(s.lost == 0 && s.violations.isEmpty)
+    }
+
+    @Test func theLossCheckCatchesANumberTheBrokerNeverSaw() throws {
+        let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
+        var run = try FirmwareSimulation(simulation: Simulation(board: d, seed: 1, durationNanoseconds: 60_000_000_000))
+        run.forgetAtBroker = [5]
+        let (_, s) = try withKernelTurn { try run.run() }
+        #expect(s.lost == 1 && s.firstLost == [5])
+        #expect(s.violations == ["1 snapshot(s) lost: stored, never delivered, not in the outbox (first: 5)"])
+        #expect(FirmwareSimulation.seq(in: Array(#"{"device":"d","seq":42,"x":1}"#.utf8)) == 42)
+        #expect(FirmwareSimulation.seq(in: Array(#"{"device":"d"}"#.utf8)) == nil)
+    }
+}
