@@ -147,7 +147,8 @@ public final class Firmware {
     public private(set) var uartBytes = 0
     /// What is wrong now, by part ("outbox", "gps_uart", "broker"); empty when all is well.
     public private(set) var faults: [String: String] = [:]
-    /// The last stored snapshot's sequence number, and the outbox as that append left it.
+    /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
+    /// left them, less what was removed since).
     public private(set) var lastSeq: Int64 = 0
     public private(set) var outboxCounts = Outbox.Counts(pending: 0, nextSeq: 1, dropped: 0)
     /// The most messages the MQTT client held at once (queued + in flight): bounded by the feed
@@ -381,6 +382,7 @@ public final class Firmware {
                 do {
                     try await outbox.remove(batch)
                     counters.delivered += batch.count
+                    outboxCounts.pending = max(0, outboxCounts.pending - batch.count)
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {

@@ -208,6 +208,16 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
+    /// SQLite's own check of the file ("ok" when whole).
+    public func integrityCheckNow() throws -> String {
+        try locked {
+            let st = try prepare("PRAGMA integrity_check")
+            defer { sqlite3_finalize(st) }
+            guard sqlite3_step(st) == SQLITE_ROW else { throw error("checking integrity") }
+            return String(cString: sqlite3_column_text(st, 0))
+        }
+    }
+
     private func locked<T>(_ body: () throws -> T) throws -> T {
         try lock.withLock { _ in try body() }
     }

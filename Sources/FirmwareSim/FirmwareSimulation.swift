@@ -49,7 +49,10 @@ public struct FirmwareSimulation: Sendable {
         /// Dropped by the outbox when full; still in it at the end.
         public var dropped = 0
         public var pending = 0
-        /// Stored, not delivered, not in the outbox, not accounted for by drops.
+        /// Stored, never delivered, not in the outbox at the end (at most `dropped` of these are
+        /// the drop policy's: the client may still deliver a dropped message it already held).
+        public var undelivered = 0
+        /// Undelivered beyond what the drops account for.
         public var lost = 0
         public var firstLost: [Int64] = []
         public var mqtt = MQTTClient.Stats()
@@ -114,6 +117,7 @@ public struct FirmwareSimulation: Sendable {
             if n > 0 { s.delivered += 1; s.duplicates += n - 1 } else if !stored.contains(seq) { missing.append(seq) }
         }
         // The outbox drops the oldest when full: that many undelivered numbers are accounted for.
+        s.undelivered = missing.count
         s.lost = max(0, missing.count - s.dropped)
         s.firstLost = Array(missing.dropFirst(s.dropped).prefix(10))
         if s.lost > 0 {

@@ -69,13 +69,21 @@ struct Run: ParsableCommand {
             desc = try BoardDescription.load(path: board)
             try SimBoard.validate(desc)
             config = try firmwareConfig()
+            if desc.isSimulated {
+                // Real time, real date: the world's "start" is for virtual-time simulations.
+                var w = try WorldConfig.parse(desc)
+                var ts = timespec()
+                clock_gettime(CLOCK_REALTIME, &ts)
+                w.startUnixNanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+                world = w
+            }
             if let path = nmeaReplay {
                 guard desc.isSimulated else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
                 guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
                 guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
                 let epochs = UARTSourceConfig.nmeaEpochs(bytes)
                 guard !epochs.isEmpty else { throw ConfigError("--nmea-replay \(path): no NMEA sentences in it") }
-                var w = try WorldConfig.parse(desc)
+                var w = world!
                 w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
                 world = w
             }

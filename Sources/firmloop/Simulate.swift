@@ -87,7 +87,7 @@ struct Simulate: ParsableCommand {
     }
 
     func report(_ s: FirmwareSimulation.Summary) {
-        say("snapshots: \(s.taken) taken (\(s.extra) extra), \(s.delivered) delivered, \(s.duplicates) duplicated, \(s.dropped) dropped, \(s.pending) still in the outbox, \(s.lost) lost")
+        say("snapshots: \(s.taken) taken (\(s.extra) extra), \(s.delivered) delivered, \(s.duplicates) duplicated, \(s.dropped) dropped from the outbox (\(s.undelivered) of them never delivered), \(s.pending) still in the outbox, \(s.lost) lost")
         let m = s.mqtt
         say("mqtt: \(m.connects) connects (\(max(0, m.connects - 1)) reconnects), \(m.connectFailures) failed, \(m.resent) re-sent, \(m.pings) pings, \(m.protocolErrors) protocol errors")
         say("commands: \(s.commands) (\(s.commandErrors) rejected)")

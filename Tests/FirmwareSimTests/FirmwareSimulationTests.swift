@@ -63,7 +63,7 @@ func outageBoard(at: String, for length: String) -> String {
     @Test func aBacklogLongerThanTheWindowWaitsOnDiskNotInMemory() throws {
         // Two hours offline at one snapshot a second: 7,200 stored, then delivered; the client
         // never held more than its window.
-        let (r, s) = try simulateFirmware(outageBoard(at: "10m", for: "2h"), duration: "2h30m", interval: 1000)
+        let (r, s) = try simulateFirmware(outageBoard(at: "10m", for: "2h"), duration: "150m", interval: 1000)
         #expect(r.failure == nil)
         #expect(s.violations.isEmpty, "\(s.violations)")
         #expect(s.taken == 1 + 9000)
@@ -74,11 +74,13 @@ func outageBoard(at: String, for length: String) -> String {
 
     @Test func aFullOutboxDropsTheOldestCountedAndNothingElseIsLost() throws {
         // One hour offline at 5 s with room for 100: 720 stored during the outage, the oldest 620 dropped.
-        let (r, s) = try simulateFirmware(outageBoard(at: "1m", for: "1h"), duration: "1h10m", capacity: 100)
+        let (r, s) = try simulateFirmware(outageBoard(at: "1m", for: "1h"), duration: "70m", capacity: 100)
         #expect(r.failure == nil)
         #expect(s.violations.isEmpty, "\(s.violations)")
-        #expect(s.dropped > 500)
-        #expect(s.delivered + s.pending + s.dropped == s.taken)
+        // The client still delivers the window it held when those were dropped from disk.
+        #expect(s.dropped > 600)
+        #expect(s.delivered + s.pending + s.undelivered == s.taken)
+        #expect(s.undelivered <= s.dropped && s.undelivered > 300)
         #expect(s.lost == 0)
     }
 

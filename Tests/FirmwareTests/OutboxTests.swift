@@ -4,11 +4,7 @@ import Kernel
 import KernelTestSupport
 import Testing
 
-func tempPath(_ name: String) -> String {
-    var template = Array("/tmp/firmloop-outbox-XXXXXX".utf8CString)
-    let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    return dir + "/" + name
-}
+func tempPath(_ name: String) -> String { temporaryDirectory("firmloop-outbox") + "/" + name }
 
 @Suite struct OutboxTests {
     @Test func sequenceNumbersStartAtOneStayContiguousAndSurviveRestarts() throws {

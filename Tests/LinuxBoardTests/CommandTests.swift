@@ -17,13 +17,7 @@ func firmloop(_ args: [String], when: (marker: String, action: () -> Void)? = ni
 
 private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -> Void)?,
                            interrupt: (marker: String, count: Int)?) throws -> (status: Int32, output: String) {
-    var exe = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &exe, 4095)
-    try #require(n > 0)
-    var dir = String(cString: exe)
-    while !dir.hasSuffix("/") { dir.removeLast() }
-    // The test binary is .build/<config>/firmloopPackageTests.xctest (a file on Linux).
-    let tool = dir + "firmloop"
+    let tool = firmloopExecutable
     try #require(access(tool, X_OK) == 0, "\(tool) not built")
     var fds: [Int32] = [0, 0]
     try #require(pipe(&fds) == 0)

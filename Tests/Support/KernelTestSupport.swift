@@ -57,11 +57,11 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?
 
-    public init(_ path: String, _ args: [String], output: String) throws {
+    public init(_ path: String, _ args: [String], output: String, append: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // A clean signal state: the test runner's threads may block SIGTERM, and a child
         // inherits that mask (mosquitto would then never stop).
@@ -135,6 +135,21 @@ public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     return true
 }
 
+/// The `firmloop` executable built beside the test binary (.build/<config>/).
+public let firmloopExecutable: String = {
+    var exe = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &exe, 4095)
+    var dir = n > 0 ? String(decoding: exe.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    while !dir.isEmpty && !dir.hasSuffix("/") { dir.removeLast() }
+    return dir + "firmloop"
+}()
+
+/// A fresh directory under /tmp.
+public func temporaryDirectory(_ prefix: String = "firmloop") -> String {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+}
+
 /// A free TCP port on 127.0.0.1 (bound, noted, released).
 public func freeLoopbackPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -148,36 +163,49 @@ public func freeLoopbackPort() -> Int {
     return Int(UInt16(bigEndian: a.sin_port))
 }
 
-/// A real mosquitto on 127.0.0.1 and a free port, started for a test (anonymous, no
-/// persistence, logging to a file the test can watch).
+/// A real mosquitto on 127.0.0.1 and a free port, started for a test (anonymous, logging to a
+/// file the test can watch). `restart()` starts it again on the same port; with `persistent`,
+/// sessions and queued messages survive that (saved on SIGTERM), as on a real server.
 public final class Mosquitto: @unchecked Sendable {
     public let port: Int
     public let dir: String
     public let log: String
-    let process: ChildProcess
+    let conf: String
+    var process: ChildProcess
 
     public static var path: String? {
         ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].first { access($0, X_OK) == 0 }
     }
 
-    public init() throws {
-        guard let exe = Mosquitto.path else { throw SpawnError(message: "mosquitto is not installed (make test installs it)") }
+    public init(persistent: Bool = false) throws {
         port = freeLoopbackPort()
-        var template = Array("/tmp/firmloop-mosquitto-XXXXXX".utf8CString)
-        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        // The log goes to stderr (unbuffered), a file opened before mosquitto drops root for its own user.
+        dir = temporaryDirectory("firmloop-mosquitto")
+        chmod(dir, 0o777)   // mosquitto drops root for its own user, and saves its database here
+        // The log goes to stderr (unbuffered), a file opened before mosquitto drops root.
         log = dir + "/mosquitto.log"
-        let conf = dir + "/mosquitto.conf"
-        let text = "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type all\nconnection_messages true\n"
+        conf = dir + "/mosquitto.conf"
+        let text = "listener \(port) 127.0.0.1\nallow_anonymous true\n"
+            + (persistent ? "persistence true\npersistence_location \(dir)/\n" : "persistence false\n")
+            + "log_dest stderr\nlog_type all\nconnection_messages true\n"
         let f = fopen(conf, "w")
         fputs(text, f)
         fclose(f)
-        process = try ChildProcess(exe, ["-c", conf], output: log)
-        let port = self.port
+        process = try Mosquitto.start(conf: conf, port: port, log: log)
+    }
+
+    static func start(conf: String, port: Int, log: String) throws -> ChildProcess {
+        guard let exe = Mosquitto.path else { throw SpawnError(message: "mosquitto is not installed (make test installs it)") }
+        let p = try ChildProcess(exe, ["-c", conf], output: log, append: true)
         guard waitUntil(seconds: 10, { canConnect(port) }) else {
-            process.terminate()
+            p.terminate()
             throw SpawnError(message: "mosquitto did not listen on 127.0.0.1:\(port): \(readFile(log) ?? "")")
         }
+        return p
+    }
+
+    /// Starts it again (after `stop()`), same port, same configuration.
+    public func restart() throws {
+        process = try Mosquitto.start(conf: conf, port: port, log: log)
     }
 
     /// Whether the log has a line containing `text`.

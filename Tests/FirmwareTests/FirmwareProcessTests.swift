@@ -1,0 +1,150 @@
+import Board
+import Firmware
+import Glibc
+import KernelTestSupport
+import Testing
+
+/// The `firmloop run` program (the firmware on the simulated board in real time) against a real
+/// mosquitto on 127.0.0.1 and a free port, watched by mosquitto_sub, driven by mosquitto_pub,
+/// stopped with signals as a user or a power cut would.
+@Suite(.serialized) struct FirmwareProcessTests {
+    static let sub = "/usr/bin/mosquitto_sub", pub = "/usr/bin/mosquitto_pub"
+
+    struct Watch {
+        let out: String
+        let process: ChildProcess
+        /// Everything received, "topic payload" per line.
+        var lines: [Substring] { (readFile(out) ?? "").split(separator: "\n") }
+        func snapshots(_ device: String) -> [Substring] { lines.filter { $0.hasPrefix("firmloop/\(device)/snapshot ") } }
+        func seqs(_ device: String) -> [Int64] { snapshots(device).compactMap { seq(in: $0) } }
+        func lastStatus(_ device: String) -> Substring? { lines.last { $0.hasPrefix("firmloop/\(device)/status ") } }
+    }
+
+    /// mosquitto_sub on firmloop/<device>/# with a persistent session (messages published while
+    /// it reconnects wait for it), returning once mosquitto has the subscription.
+    func watch(_ m: Mosquitto, _ device: String) throws -> Watch {
+        let out = m.dir + "/sub-\(device).out"
+        let p = try ChildProcess(Self.sub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", "firmloop/\(device)/#", "-v", "-q", "1",
+                                            "-c", "-i", "checker-\(device)"], output: out)
+        try #require(waitUntil(seconds: 10) { m.logged("Received SUBSCRIBE from checker-\(device)") }, "mosquitto_sub did not subscribe")
+        return Watch(out: out, process: p)
+    }
+
+    func publish(_ m: Mosquitto, _ topic: String, _ message: String) throws {
+        let p = try ChildProcess(Self.pub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", topic, "-m", message, "-q", "1"], output: m.dir + "/pub.out")
+        #expect(p.wait() == 0, "\(readFile(m.dir + "/pub.out") ?? "")")
+    }
+
+    func firmware(_ m: Mosquitto?, device: String, interval: Int, outbox: String, log: String) throws -> ChildProcess {
+        try #require(access(firmloopExecutable, X_OK) == 0, "\(firmloopExecutable) not built")
+        var args = ["run", "--board", "\(repositoryRoot)/boards/sim.json", "--device-id", device,
+                    "--snapshot-interval", "\(interval)", "--outbox", outbox]
+        if let m { args += ["--broker", "mqtt://127.0.0.1:\(m.port)"] }
+        return try ChildProcess(firmloopExecutable, args, output: log)
+    }
+
+    /// Distinct numbers are exactly 1...max: none missing.
+    func contiguousFromOne(_ seqs: [Int64]) -> Bool {
+        let s = Set(seqs)
+        guard let top = s.max() else { return false }
+        return s.count == Int(top) && s.min() == 1
+    }
+
+    @Test func snapshotsStayContiguousThroughABrokerRestartAndCommandsAreAnswered() throws {
+        let m = try Mosquitto(persistent: true)
+        defer { m.stop() }
+        let w = try watch(m, "t1")
+        defer { w.process.terminate() }
+        let log = m.dir + "/fw.out"
+        let fw = try firmware(m, device: "t1", interval: 200, outbox: m.dir + "/outbox.db", log: log)
+        defer { fw.terminate() }
+        try #require(waitUntil(seconds: 20) { w.seqs("t1").count >= 10 }, "\(readFile(log) ?? "")")
+        #expect(w.lines.first == "firmloop/t1/status online")
+        #expect(w.snapshots("t1").first?.contains(#""reason":"start""#) == true)
+
+        // A command drives the relay and is acknowledged; the next snapshots show it.
+        try publish(m, "firmloop/t1/cmd", #"{"id":"c1","set":{"relay":true}}"#)
+        #expect(waitUntil(seconds: 10) { w.lines.contains(#"firmloop/t1/ack {"id":"c1","ok":true}"#) }, "\(w.lines.suffix(5))")
+        #expect(waitUntil(seconds: 10) { w.snapshots("t1").last?.contains(#""relay":true"#) == true })
+        // Bad commands get an error ack that says why, and change nothing.
+        try publish(m, "firmloop/t1/cmd", #"{"id":"c2","set":{"valve":true}}"#)
+        #expect(waitUntil(seconds: 10) { w.lines.contains(#"firmloop/t1/ack {"id":"c2","ok":false,"error":"set.valve: unknown role (outputs: relay)"}"#) },
+                "\(w.lines.filter { $0.contains("/ack") })")
+        try publish(m, "firmloop/t1/cmd", "relay on please")
+        #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/t1/ack {"id":null,"ok":false,"error":"bad JSON: "#) } })
+        #expect(w.snapshots("t1").last?.contains(#""relay":true"#) == true)
+
+        // The broker goes away for 10 s; the firmware keeps taking snapshots into its outbox.
+        let before = w.seqs("t1").max() ?? 0
+        m.stop()
+        usleep(10_000_000)
+        try m.restart()
+        // 50 taken during the outage, then 20 more: every one arrives.
+        #expect(waitUntil(seconds: 90) { (w.seqs("t1").max() ?? 0) >= before + 70 }, "\(readFile(log) ?? "")")
+
+        // A clean stop: exit 0, and the retained status says offline.
+        kill(fw.pid, SIGINT)
+        #expect(fw.wait() == 0, "\(readFile(log) ?? "")")
+        #expect(waitUntil(seconds: 10) { w.lastStatus("t1") == "firmloop/t1/status offline" })
+        let seqs = w.seqs("t1")
+        #expect(contiguousFromOne(seqs), "missing: \(Set(1...(seqs.max() ?? 1)).subtracting(seqs).sorted())")
+        #expect((readFile(log) ?? "").contains("stopping: no more snapshots"))
+    }
+
+    @Test func killedItGoesOfflineAndItsOutboxCarriesOnAfterARestart() throws {
+        let m = try Mosquitto()
+        defer { m.stop() }
+        let w = try watch(m, "t2")
+        defer { w.process.terminate() }
+        let outbox = m.dir + "/outbox.db"
+        let first = try firmware(m, device: "t2", interval: 50, outbox: outbox, log: m.dir + "/fw1.out")
+        try #require(waitUntil(seconds: 20) { w.seqs("t2").count >= 40 })
+        kill(first.pid, SIGKILL)   // no clean stop: the broker's will speaks for it
+        first.wait()
+        #expect(waitUntil(seconds: 10) { w.lastStatus("t2") == "firmloop/t2/status offline" })
+        let before = w.seqs("t2").max() ?? 0
+
+        let second = try firmware(m, device: "t2", interval: 50, outbox: outbox, log: m.dir + "/fw2.out")
+        defer { second.terminate() }
+        #expect(waitUntil(seconds: 20) { (w.seqs("t2").max() ?? 0) >= before + 40 })
+        #expect(waitUntil(seconds: 10) { w.lastStatus("t2") == "firmloop/t2/status online" })
+        #expect(second.terminate() == 0)
+        // Numbers carry on from the outbox; whatever was stored but unsent when killed came after the restart.
+        #expect(contiguousFromOne(w.seqs("t2")), "\(w.seqs("t2"))")
+        #expect(w.snapshots("t2").contains { $0.contains(#""reason":"start""#) && seq(in: $0)! > before - 40 })
+    }
+
+    @Test func killedMidWriteTheOutboxStaysWholeAndContiguous() throws {
+        let dir = temporaryDirectory("firmloop-crash")
+        let path = dir + "/outbox.db"
+        var stored: Int64 = 0
+        for round in 0..<6 {
+            let log = dir + "/fw\(round).out"
+            // No broker: every snapshot stays, one fsync'd transaction every 10 ms.
+            let p = try firmware(nil, device: "crash", interval: 10, outbox: path, log: log)
+            try #require(waitUntil(seconds: 20) { (readFile(log) ?? "").contains("Ctrl-C stops") })
+            usleep(UInt32(150_000 + 97_000 * round))   // killed at a different point of the write loop each round
+            kill(p.pid, SIGKILL)
+            p.wait()
+            let o = try Outbox(path: path)
+            #expect(try o.integrityCheckNow() == "ok")
+            let c = try o.countsNow()
+            let messages = try o.pendingNow(limit: Int.max)
+            #expect(messages.map(\.seq) == Array(1..<c.nextSeq), "round \(round)")
+            #expect(c.nextSeq - 1 > stored, "round \(round) stored nothing")
+            // Every payload is whole JSON carrying its own number.
+            for msg in messages.suffix(50) {
+                let text = String(decoding: msg.payload, as: UTF8.self)
+                #expect((try? JSON.parse(text)) != nil, "seq \(msg.seq): \(text)")
+                #expect(seq(in: Substring(text)) == msg.seq)
+            }
+            stored = c.nextSeq - 1
+        }
+    }
+}
+
+/// The `"seq":N` in a line of text.
+func seq(in line: Substring) -> Int64? {
+    guard let r = line.firstRange(of: #""seq":"#) else { return nil }
+    return Int64(line[r.upperBound...].prefix { $0.isNumber })
+}
