@@ -10,10 +10,11 @@ SHIM       := .build/alloccount.so
 
 .PHONY: run test bench deps bench-deps clean
 
-## make run: the demo firmware on the simulated board in real time (Ctrl-C stops).
+## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
+## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
 run: deps
 	$(SWIFT) build -c release --product firmloop
-	.build/release/firmloop run --board boards/sim.json
+	scripts/run.sh $(RUNARGS)
 
 ## make test: every test, release build.
 test: deps
@@ -35,12 +36,12 @@ deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    build-essential python3 python3-venv pkg-config libgpiod-dev libsqlite3-dev mosquitto mosquitto-clients; fi
 
-# uvloop from PyPI into a private venv (Debian's python refuses system-wide pip installs).
+# uvloop and paho-mqtt from PyPI into a private venv (Debian's python refuses system-wide pip installs).
 bench-deps: $(BENCH_PY)
+	@$(BENCH_PY) -c 'import uvloop, paho.mqtt' 2>/dev/null || $(BENCH_PY) -m pip install -q uvloop paho-mqtt
 $(BENCH_PY):
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
 	python3 -m venv .build/bench-venv
-	$(BENCH_PY) -m pip install -q uvloop
 
 # The counting allocator as an LD_PRELOAD shim, for the Python peers' malloc counts.
 $(SHIM): Sources/CAllocCount/alloccount.c Sources/CAllocCount/include/alloccount.h

@@ -40,7 +40,7 @@ let package = Package(
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim"],
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard"],
                           path: "bench/Sources/firmloop-bench"),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
         .target(name: "KernelTestSupport", dependencies: ["Kernel"], path: "Tests/Support"),

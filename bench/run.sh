@@ -26,5 +26,24 @@ for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl uvloop --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   done
 done
-FIRMLOOP_BENCH=virtual_24h,sim_24h $pin .build/release/firmloop-bench | tee -a "$out"
+FIRMLOOP_BENCH=virtual_24h,sim_24h,sim_24h_firmware $pin .build/release/firmloop-bench | tee -a "$out"
+
+# MQTT (firmware issue): a mosquitto of our own on a free loopback port; a 100,000-snapshot
+# backlog drained by the firmware (from its on-disk outbox) and the same payloads published by
+# paho-mqtt, each round side by side; then one snapshot cycle's cost.
+mq=$PWD/.build/bench-mqtt
+mkdir -p "$mq"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" > "$mq/mosquitto.conf"
+"$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$mq/mosquitto.conf" > "$mq/mosquitto.log" 2>&1 &
+mpid=$!
+trap 'kill $mpid 2>/dev/null' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+export BENCH_MQTT_PORT=$port BENCH_MQTT_DIR=$mq
+for round in $(seq "$rounds"); do
+  FIRMLOOP_BENCH=mqtt_backlog .build/release/firmloop-bench
+  FIRMLOOP_BENCH=mqtt_drain $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  $pin $py bench/mqtt_paho.py --port "$port" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+done
+FIRMLOOP_BENCH=snapshot_cycle $pin .build/release/firmloop-bench | tee -a "$out"
 python3 bench/summary.py "$out"

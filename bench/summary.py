@@ -61,4 +61,22 @@ if s is not None:
     print("\nfloors (board-layer issue)")
     floor("simulated board >= 10,000x real time (24 h in <= 8.64 s)", 86_400_000 / s >= 10_000,
           f"24 h of boards/sim.json in {s} ms ({86_400_000 / s:,.0f}x real time)")
+f = get("sim_24h_firmware", None, "firmloop", "wall_ms")
+if f is not None:
+    print(f"  the firmware on it (firmloop simulate): 24 h in {f} ms ({86_400_000 / f:,.0f}x real time)")
+ours, paho = get("mqtt_drain", None, "firmloop", "msgs_per_s"), get("mqtt_drain", None, "paho-mqtt", "msgs_per_s")
+if ours is not None:
+    print("\nfloors (firmware issue)")
+    r = ratio("mqtt_drain", None, "paho-mqtt", "msgs_per_s")
+    r = 1 / r if r else None   # higher is better here
+    print(f"  mqtt_drain 100,000 QoS 1 to loopback mosquitto: firmloop {ours:,.0f} msgs/s, paho-mqtt {paho or 0:,.0f} msgs/s"
+          + (f", ratio {r:.2f}x (goal 5x)" if r else ""))
+    floor("drain >= 5,000 msgs/s", ours >= 5000, f"{ours:,.0f} msgs/s")
+    rss = get("mqtt_drain", None, "firmloop", "rss_mb")
+    floor("RSS while draining <= 16 MB (goal)", rss <= 16, f"{rss} MB")
+    m = get("mqtt_drain", None, "firmloop", "kernel_mallocs_per_msg")
+    print(f"  kernel-thread mallocs per drained message: {m}")
+c = get("snapshot_cycle", None, "firmloop", "kernel_mallocs_per_cycle")
+if c is not None:
+    print(f"  kernel-thread mallocs per snapshot cycle (sample, JSON, store, publish, ack, remove): {c}; RSS {get('snapshot_cycle', None, 'firmloop', 'rss_mb')} MB")
 print(f"\n{sum(checks)} of {len(checks)} floors met")

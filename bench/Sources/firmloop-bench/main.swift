@@ -7,7 +7,9 @@ import CSystem
 import Glibc
 import Board
 import Firmware
+import FirmwareSim
 import Kernel
+import LinuxBoard
 import SimBoard
 
 let repeats = 5
@@ -252,4 +254,166 @@ if selected("sim_24h") {
           ("ns_per_event", num(median(walls) * 1e6 / Double(last.events))),
           ("mallocs_per_virtual_s", num(median(mallocs) / 86_400)),
           ("rss_growth_mb", num(Double(rssBytes() - rss0) / 1048576)), ("digest", str(last.digest))])
+}
+
+// The firmware for 24 simulated hours of boards/sim.json (what `firmloop simulate` runs): the
+// snapshot task, NMEA parsing, the outbox (in memory) and the MQTT client against the
+// in-process broker, through the world's faults.
+if selected("sim_24h_firmware") {
+    let desc = try BoardDescription.load(path: "boards/sim.json")
+    var walls: [Double] = []
+    var last: (Simulation.Report, FirmwareSimulation.Summary)?
+    for _ in 0..<3 {
+        let run = try FirmwareSimulation(simulation: Simulation(board: desc, seed: 1, durationNanoseconds: 86_400_000_000_000))
+        let r = try run.run()
+        if let f = r.0.failure { fatalError("sim_24h_firmware failed: \(f)") }
+        if !r.1.violations.isEmpty { fatalError("sim_24h_firmware: \(r.1.violations)") }
+        walls.append(Double(r.0.realNanoseconds) / 1e6)
+        last = r
+    }
+    emit([("bench", str("sim_24h_firmware")), ("impl", str("firmloop")), ("board", str("boards/sim.json")),
+          ("wall_ms", num(median(walls))), ("speedup", num(86_400_000 / median(walls))),
+          ("snapshots", "\(last!.1.taken)"), ("delivered", "\(last!.1.delivered)"), ("lost", "\(last!.1.lost)"),
+          ("digest", str(last!.0.digest))])
+}
+
+// MQTT: a backlog of snapshots in the outbox (on disk, WAL, synchronous=FULL) drained to the
+// mosquitto bench/run.sh started on loopback, QoS 1, the client's window of 16 in flight: from
+// the firmware's start until every message is acknowledged and removed from the outbox. The
+// payloads are written to a file for paho-mqtt to publish the same bytes (bench/mqtt_paho.py).
+struct DrainDone: Error {}
+
+/// What a watching task measured, read after its group ends.
+@KernelActor final class Tally {
+    var peak = 0, rss = 0, t1: Int64 = 0, m0: UInt64 = 0, m1: UInt64 = 0, d0 = 0, d1 = 0
+}
+
+func benchPayload(_ seq: Int64) -> [UInt8] {
+    // A snapshot's shape and size (~600 bytes): as the firmware on boards/sim.json sends them.
+    var w = JSONWriter(capacity: 700)
+    w.object { w in
+        w.key("device"); w.string("bench")
+        w.key("seq"); w.int(seq)
+        w.key("time"); w.string(iso8601(unixNanoseconds: 1_767_225_600_000_000_000 + seq * 1_000_000_000))
+        w.key("uptime_ms"); w.int(seq * 1000)
+        w.key("reason"); w.string("period")
+        w.key("gpio"); w.object { w in w.key("button"); w.bool(seq % 7 == 0); w.key("relay"); w.bool(seq % 2 == 0) }
+        w.key("gps"); w.object { w in
+            w.key("mode"); w.int(3); w.key("lat"); w.number(44.068983667 + Double(seq % 100) * 1e-7, digits: 9)
+            w.key("lon"); w.number(-121.3142285, digits: 9); w.key("alt"); w.number(1139.4, digits: 3)
+            w.key("speed"); w.number(0.03, digits: 3); w.key("track"); w.null(); w.key("time"); w.string("2015-03-18T17:19:48.00")
+            w.key("sats"); w.int(12); w.key("hdop"); w.number(1.05, digits: 2)
+        }
+        w.key("cpu_temp_c"); w.number(52.3, digits: 1)
+        w.key("uart"); w.object { w in for k in ["bytes", "lines", "bad", "overlong", "noise"] { w.key(k); w.int(seq * 3 % 1000) } }
+        w.key("outbox"); w.object { w in w.key("pending"); w.int(1); w.key("dropped"); w.int(0) }
+        w.key("tasks"); w.object { w in
+            for t in ["gps", "input", "mqtt.rx", "mqtt.tx", "outbox", "snapshot", "status"] {
+                w.key(t); w.object { w in w.key("switches"); w.int(seq * 5); w.key("run_ms"); w.number(12.345, digits: 3); w.key("longest_ms"); w.number(0.123, digits: 3) }
+            }
+        }
+    }
+    return Array(w.text.utf8)
+}
+
+let noRoles = #"{"board": "bench", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27"}}}"#
+
+// mqtt_backlog writes the backlog (one transaction) and the payload file; mqtt_drain, in a
+// fresh process, drains it (so its RSS is the firmware's, not the backlog generator's).
+if selected("mqtt_backlog"), let dirText = getenv("BENCH_MQTT_DIR") {
+    let dir = String(cString: dirText)
+    let count = getenv("BENCH_MQTT_COUNT").flatMap { Int(String(cString: $0)) } ?? 100_000
+    let path = dir + "/drain.outbox"
+    for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+    let outbox = try Outbox(path: path, capacity: count + 10)
+    let f = fopen(dir + "/payloads.txt", "w")
+    _ = try outbox.appendNow(topic: "firmloop/bench/snapshot", count: count) { seq, _ in
+        var p = benchPayload(seq)
+        p.append(0x0A)
+        _ = p.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        p.removeLast()
+        return p
+    }
+    fclose(f)
+}
+
+if selected("mqtt_drain"), let portText = getenv("BENCH_MQTT_PORT"), let dirText = getenv("BENCH_MQTT_DIR") {
+    let port = Int(String(cString: portText))!
+    let dir = String(cString: dirText)
+    let outbox = try Outbox(path: dir + "/drain.outbox", capacity: 1_000_000)
+    let backlog = try outbox.countsNow().pending
+    let count = backlog
+    let payloadBytes = (readFileBytes(dir + "/payloads.txt", limit: 1 << 30)?.count ?? 0) / max(1, count) - 1
+    let desc = try BoardDescription.parse(noRoles, file: "bench.json")
+    var cfg = FirmwareConfig(deviceID: "bench")
+    cfg.broker = BrokerAddress(host: "127.0.0.1", port: port)
+    cfg.snapshotIntervalMilliseconds = 86_400_000
+    let rss0 = rssBytes()
+    let (ns, mallocs, peak, delivered) = try Kernel.run { () async throws -> (Int64, UInt64, Int, Int) in
+        let board = try SimBoard(desc, seed: 1)
+        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
+        let t0 = Kernel.now, m0 = alloccount_calls()
+        let t = Tally()
+        do {
+            try await withGroup("bench") { g in
+                g.spawn("firmware") { try await fw.run() }
+                g.spawn("watch") {
+                    while fw.counters.delivered < count {
+                        try await sleep(ms: 20)
+                        t.peak = max(t.peak, rssBytes())
+                    }
+                    t.t1 = Kernel.now
+                    t.m1 = alloccount_calls()
+                    throw DrainDone()
+                }
+            }
+        } catch is DrainDone {}
+        return (t.t1 - t0, t.m1 - m0, t.peak, fw.counters.delivered)
+    }
+    let left = try outbox.countsNow().pending
+    emit([("bench", str("mqtt_drain")), ("impl", str("firmloop")), ("msgs", "\(count)"), ("delivered", "\(delivered)"),
+          ("payload_bytes", "\(payloadBytes)"), ("window", "16"),
+          ("msgs_per_s", num(Double(count) / (Double(ns) / 1e9))), ("wall_ms", num(Double(ns) / 1e6)),
+          ("kernel_mallocs_per_msg", num(Double(mallocs) / Double(count))),
+          ("rss_mb", num(Double(peak) / 1048576)), ("rss_before_mb", num(Double(rss0) / 1048576)),
+          ("left_in_outbox", "\(left)")])
+}
+
+// One snapshot cycle, steady state: take a snapshot (inputs, outputs, kernel task stats, JSON),
+// store it (offloaded fsync), publish it, get the PUBACK, remove it. Every 10 ms against the
+// loopback mosquitto; mallocs counted on the kernel thread over 1,000 cycles after 200 warm-up.
+if selected("snapshot_cycle"), let portText = getenv("BENCH_MQTT_PORT"), let dirText = getenv("BENCH_MQTT_DIR") {
+    let port = Int(String(cString: portText))!
+    let path = String(cString: dirText) + "/cycle.outbox"
+    for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+    let outbox = try Outbox(path: path)
+    let desc = try BoardDescription.parse("""
+        {"board": "bench", "chip": "sim", "roles": {
+          "status_led": {"type": "output", "line": "GPIO17"}, "relay": {"type": "output", "line": "GPIO27"},
+          "button": {"type": "input", "line": "GPIO22", "debounce_ms": 20}}}
+        """, file: "bench.json")
+    var cfg = FirmwareConfig(deviceID: "bench")
+    cfg.broker = BrokerAddress(host: "127.0.0.1", port: port)
+    cfg.snapshotIntervalMilliseconds = 10
+    let (mallocs, cycles, rss) = try Kernel.run { () async throws -> (UInt64, Int, Int) in
+        let board = try SimBoard(desc, seed: 1)
+        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
+        let t = Tally()
+        do {
+            try await withGroup("bench") { g in
+                g.spawn("firmware") { try await fw.run() }
+                g.spawn("watch") {
+                    while fw.counters.delivered < 200 { try await sleep(ms: 5) }
+                    t.m0 = alloccount_calls(); t.d0 = fw.counters.delivered
+                    while fw.counters.delivered < t.d0 + 1000 { try await sleep(ms: 5) }
+                    t.m1 = alloccount_calls(); t.d1 = fw.counters.delivered
+                    t.rss = rssBytes()
+                    throw DrainDone()
+                }
+            }
+        } catch is DrainDone {}
+        return (t.m1 - t.m0, t.d1 - t.d0, t.rss)
+    }
+    emit([("bench", str("snapshot_cycle")), ("impl", str("firmloop")), ("cycles", "\(cycles)"),
+          ("kernel_mallocs_per_cycle", num(Double(mallocs) / Double(cycles))), ("rss_mb", num(Double(rss) / 1048576))])
 }
