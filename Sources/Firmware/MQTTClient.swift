@@ -80,8 +80,11 @@ public final class MQTTClient {
     private var inflight: [UInt16: Outgoing] = [:]
     private var inflightOrder: [UInt16] = []
     private var nextPacketID: UInt16 = 1
-    /// Control packets (PUBACK, PINGREQ, ...) waiting for the writer.
-    private var control: [[UInt8]] = []
+    /// Encoded packets waiting for the writer, in order (PUBLISH, PUBACK, PINGREQ, ...), and
+    /// the buffer the writer is writing; the two swap, so a warm client encodes in place.
+    private var out: [UInt8] = []
+    private var spare: [UInt8] = []
+    private var writing = false
     /// The current connection's incoming bytes (at most one packet, `maxPacket`, buffered).
     private var decoder = Decoder()
     private let wake = Notify()
@@ -146,9 +149,9 @@ public final class MQTTClient {
             wake.notifyAll()
             guard await waitFor({ inflight.isEmpty }) else { return }
         }
-        control.append(Packet.disconnect.bytes)
+        Packet.disconnect.encode(into: &out)
         wake.notifyAll()
-        _ = await waitFor { control.isEmpty }
+        _ = await waitFor { out.isEmpty && !writing }
     }
 
     /// Keeps the connection up until cancelled.
@@ -213,18 +216,18 @@ public final class MQTTClient {
         connected()
         lastHeard = Kernel.now
         lastSent = Kernel.now
-        control.removeAll()
+        out.removeAll(keepingCapacity: true)
         setState(.online)
         let leftover = inflightOrder   // un-acknowledged from the last connection
         if let o = config.online {
             // Retained, ahead of everything else; not reported through onAck.
-            send(Outgoing(id: Self.onlineID, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false, first: true)
+            send(Outgoing(id: Self.onlineID, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false)
         }
         if !config.subscriptions.isEmpty {
-            control.append(Packet.subscribe(id: takePacketID(), filters: config.subscriptions).bytes)
+            Packet.subscribe(id: takePacketID(), filters: config.subscriptions).encode(into: &out)
         }
         // Whatever the last connection left un-acknowledged goes again, in order, with DUP.
-        for id in leftover { if var o = inflight[id] { o.publish.dup = true; o.publish.packetID = id; control.append(Packet.publish(o.publish).bytes); stats.resent += 1 } }
+        for id in leftover { if var o = inflight[id] { o.publish.dup = true; o.publish.packetID = id; Packet.publish(o.publish).encode(into: &out); stats.resent += 1 } }
         try await withGroup("mqtt") { g in
             g.spawn("mqtt.rx") { try await self.reader(conn, buf) }
             g.spawn("mqtt.tx") { try await self.writer(conn) }
@@ -238,34 +241,34 @@ public final class MQTTClient {
         return nextPacketID
     }
 
-    private func send(_ o: Outgoing, dup: Bool, first: Bool = false) {
+    private func send(_ o: Outgoing, dup: Bool) {
         let id = takePacketID()
         var p = o.publish
         p.packetID = id
         p.dup = dup
         inflight[id] = o
         inflightOrder.append(id)
-        if first { control.insert(Packet.publish(p).bytes, at: 0) } else { control.append(Packet.publish(p).bytes) }
+        Packet.publish(p).encode(into: &out)
         if o.id < Self.finalID { stats.published += 1 }
     }
 
     /// The one task that writes (packets must not interleave on the stream).
     private func writer(_ conn: any Connection) async throws {
         while true {
-            if closed && control.isEmpty { return }
+            if closed && out.isEmpty { return }
             while !closing && inflight.count < config.window && queueHead < queue.count {
                 send(queue[queueHead], dup: false)
                 queueHead += 1
             }
-            if control.isEmpty {
+            if out.isEmpty {
                 try await wake.wait()
                 continue
             }
-            let batch = control
-            control.removeAll(keepingCapacity: true)
-            var bytes: [UInt8] = []
-            for b in batch { bytes += b }
-            try await conn.write(bytes)
+            swap(&out, &spare)
+            writing = true
+            defer { writing = false }
+            try await conn.write(spare)
+            spare.removeAll(keepingCapacity: true)
             lastSent = Kernel.now
             progress.notifyAll()
         }
@@ -300,12 +303,12 @@ public final class MQTTClient {
             case .publish(let p):
                 stats.received += 1
                 if p.qos >= 1, let id = p.packetID {
-                    control.append((p.qos == 1 ? Packet.puback(id) : Packet.pubrec(id)).bytes)
+                    (p.qos == 1 ? Packet.puback(id) : Packet.pubrec(id)).encode(into: &out)
                     wake.notifyAll()
                 }
                 onMessage(p)
             case .pubrel(let id):
-                control.append(Packet.pubcomp(id).bytes)
+                Packet.pubcomp(id).encode(into: &out)
                 wake.notifyAll()
             case .suback(_, let codes):
                 if codes.contains(0x80) { lastError = "the broker refused a subscription" }
@@ -329,7 +332,7 @@ public final class MQTTClient {
                 throw ProtocolViolation(description: "no answer from the broker for \(k * 3 / 2 / 1_000_000_000) s")
             }
             if Kernel.now - lastSent >= k / 2 {
-                control.append(Packet.pingreq.bytes)
+                Packet.pingreq.encode(into: &out)
                 stats.pings += 1
                 wake.notifyAll()
             }
