@@ -78,7 +78,7 @@ struct Probe: ParsableCommand {
         }
         var target = [CChar](repeating: 0, count: 256)
         let n = readlink(path, &target, 255)
-        return n > 0 ? "ok (-> \(String(cString: target)))" : "ok"
+        return n > 0 ? "ok (-> \(String(decoding: target.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)))" : "ok"
     }
 
     /// /dev/ttyS* (only those with a UART behind them), ttyAMA*, serial*, ttyUSB*, ttyACM*.
