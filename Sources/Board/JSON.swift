@@ -260,31 +260,19 @@ extension JSON {
 extension JSON {
     /// Compact JSON text (keys in their order).
     public var text: String {
-        var out = ""
-        write(to: &out)
-        return out
+        var w = JSONWriter()
+        write(to: &w)
+        return w.text
     }
 
-    func write(to out: inout String) {
+    public func write(to w: inout JSONWriter) {
         switch value {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n):
-            if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += "\(n)" }
-        case .string(let s): JSON.quote(s, into: &out)
-        case .array(let a):
-            out += "["
-            for (k, v) in a.enumerated() { if k > 0 { out += "," }; v.write(to: &out) }
-            out += "]"
-        case .object(let m):
-            out += "{"
-            for (k, kv) in m.enumerated() {
-                if k > 0 { out += "," }
-                JSON.quote(kv.key, into: &out)
-                out += ":"
-                kv.value.write(to: &out)
-            }
-            out += "}"
+        case .null: w.null()
+        case .bool(let b): w.bool(b)
+        case .number(let n): w.number(exactly: n)
+        case .string(let s): w.string(s)
+        case .array(let a): w.array { w in for v in a { v.write(to: &w) } }
+        case .object(let m): w.object { w in for kv in m { w.key(kv.key); kv.value.write(to: &w) } }
         }
     }
 
@@ -311,15 +299,16 @@ extension JSON {
     }
 }
 
-/// Writes compact JSON text as it goes (no tree): objects and arrays nest up to 64 deep, commas
-/// are placed for you.
+/// Writes compact JSON text as it goes (no tree); commas are placed for you.
 ///
 ///     var w = JSONWriter()
 ///     w.object { w in w.key("seq"); w.int(7); w.key("gps"); w.null() }   // {"seq":7,"gps":null}
 public struct JSONWriter: Sendable {
     public private(set) var text = ""
-    /// Bit d set: the container at depth d has a member already (the next needs a comma).
+    /// Bit d set: the container at depth d has a member already (the next needs a comma);
+    /// containers deeper than 64 (rare: parsed documents only) keep theirs in `deeper`.
     private var filled: UInt64 = 0
+    private var deeper: [Bool] = []
     private var depth = 0
     private var afterKey = false
 
@@ -328,6 +317,10 @@ public struct JSONWriter: Sendable {
     private mutating func separate() {
         if afterKey { afterKey = false; return }
         guard depth > 0 else { return }
+        if depth > 64 {
+            if deeper[depth - 65] { text += "," } else { deeper[depth - 65] = true }
+            return
+        }
         let bit: UInt64 = 1 << UInt64(depth - 1)
         if filled & bit != 0 { text += "," } else { filled |= bit }
     }
@@ -349,14 +342,19 @@ public struct JSONWriter: Sendable {
 
     /// At most `digits` decimals, trailing zeros dropped; NaN and infinities (not JSON) as null.
     public mutating func number(_ v: Double, digits: Int = 6) {
-        separate()
-        guard v.isFinite else { text += "null"; return }
+        guard v.isFinite else { number(exactly: v); return }
         var scale = 1.0
         for _ in 0..<min(digits, 15) { scale *= 10 }
-        var r = (v * scale).rounded() / scale
-        if r == 0 { r = 0 }   // no "-0.0"
-        if r == r.rounded(), abs(r) < 1e15 { text += String(Int64(r)); return }
-        text += "\(r)"   // shortest round-trip form; may be 1e-05, which JSON allows
+        number(exactly: (v * scale).rounded() / scale)
+    }
+
+    /// As it is: integral values as integers, others in Swift's shortest round-trip form (may
+    /// be 1e-05, which JSON allows); NaN and infinities as null.
+    public mutating func number(exactly v: Double) {
+        separate()
+        guard v.isFinite else { text += "null"; return }
+        if v == v.rounded(), abs(v) < 1e15 { text += String(Int64(v)); return }   // also no "-0"
+        text += "\(v)"
     }
 
     public mutating func number(_ v: Double?, digits: Int = 6) {
@@ -365,13 +363,13 @@ public struct JSONWriter: Sendable {
 
     private mutating func open(_ c: String) {
         separate()
-        precondition(depth < 64, "JSONWriter: nested deeper than 64")
         text += c
         depth += 1
-        filled &= ~(1 << UInt64(depth - 1))
+        if depth > 64 { deeper.append(false) } else { filled &= ~(1 << UInt64(depth - 1)) }
     }
 
     private mutating func close(_ c: String) {
+        if depth > 64 { deeper.removeLast() }
         depth -= 1
         text += c
     }

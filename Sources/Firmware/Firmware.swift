@@ -145,6 +145,8 @@ public final class Firmware {
     public private(set) var framer = LineFramer()
     public private(set) var parser = NMEAParser()
     public private(set) var uartBytes = 0
+    /// The board has the GPS UART (so snapshots carry UART counters).
+    public private(set) var hasGPS = false
     /// What is wrong now, by part ("outbox", "gps_uart", "broker"); empty when all is well.
     public private(set) var faults: [String: String] = [:]
     /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
@@ -218,12 +220,11 @@ public final class Firmware {
         for r in d.roles(of: .input) { inputs.append((r.name, try board.input(r.name))) }
         let led = d.role(config.statusRole)?.kind == .output ? try board.output(config.statusRole) : nil
         let gps = d.role(config.gpsRole)?.kind == .serial ? try board.serial(config.gpsRole) : nil
+        hasGPS = gps != nil
         if let client {
             client.onAck = { [unowned self] id in self.acknowledged(id) }
             client.onMessage = { [unowned self] p in self.command(p) }
-            client.onState = { [unowned self] _ in
-                if let e = client.lastError, e.contains("refused the connection") { faults["broker"] = e } else { faults["broker"] = nil }
-            }
+            client.onState = { [unowned self] _ in faults["broker"] = client.refusal }
         }
         try await withGroup("firmware") { g in
             g.spawn("snapshot") { try await self.snapshots() }
@@ -334,7 +335,7 @@ public final class Firmware {
         for (role, line) in inputs { s.gpio.append((role, (try? line.get()) ?? false)) }
         for (role, line) in outputs { s.gpio.append((role, (try? line.get()) ?? false)) }
         s.fix = fix
-        if board.description.role(config.gpsRole)?.kind == .serial {
+        if hasGPS {
             s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
         }
         s.tasks = Kernel.stats().filter { !$0.name.hasPrefix("sim.") }
@@ -511,25 +512,44 @@ public final class Firmware {
 }
 
 /// One snapshot's values, taken on the kernel; made into JSON on the outbox's worker thread.
-struct Snapshot: Sendable {
-    struct UART: Sendable { var bytes, lines, bad, overlong, noise: Int }
-    var device: String
-    var reason: String
-    var time = ""
-    var uptimeMilliseconds: Int64 = 0
-    var gpio: [(String, Bool)] = []
-    var fix: Fix?
-    var cpuTemperature: Double?
-    var uart: UART?
-    var tasks: [TaskStats] = []
-    var taskTimes = true
+public struct Snapshot: Sendable {
+    public struct UART: Sendable {
+        public var bytes, lines, bad, overlong, noise: Int
+        public init(bytes: Int, lines: Int, bad: Int, overlong: Int, noise: Int) {
+            (self.bytes, self.lines, self.bad, self.overlong, self.noise) = (bytes, lines, bad, overlong, noise)
+        }
+    }
+    public var device: String
+    public var reason: String
+    public var time = ""
+    public var uptimeMilliseconds: Int64 = 0
+    public var gpio: [(String, Bool)] = []
+    public var fix: Fix?
+    public var cpuTemperature: Double?
+    public var uart: UART?
+    public var tasks: [TaskStats] = []
+    public var taskTimes = true
 
-    init(device: String, reason: String) {
+    public init(device: String, reason: String) {
         self.device = device
         self.reason = reason
     }
 
-    func json(seq: Int64, outbox: Outbox.Counts) -> [UInt8] {
+    /// The sequence number in a snapshot payload (its `"seq":N`), nil if there is none.
+    public static func seq(in payload: some Collection<UInt8>) -> Int64? {
+        let key = Array(#""seq":"#.utf8)
+        var i = payload.startIndex
+        while i != payload.endIndex {
+            if payload[i...].starts(with: key) {
+                let digits = payload[payload.index(i, offsetBy: key.count)...].prefix { (48...57).contains($0) }.prefix(18)
+                return digits.isEmpty ? nil : digits.reduce(0) { $0 * 10 + Int64($1 - 48) }
+            }
+            i = payload.index(after: i)
+        }
+        return nil
+    }
+
+    public func json(seq: Int64, outbox: Outbox.Counts) -> [UInt8] {
         var w = JSONWriter(capacity: 1024)
         w.object { w in
             w.key("device"); w.string(device)

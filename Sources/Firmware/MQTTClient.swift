@@ -67,6 +67,9 @@ public final class MQTTClient {
     public private(set) var stats = Stats()
     /// Why the last connection ended (or the last connect failed).
     public private(set) var lastError: String?
+    /// The broker's CONNACK refusal on the last attempt (bad credentials, client id, ...), nil
+    /// once a connect succeeds: retrying will not fix it by itself.
+    public private(set) var refusal: String?
     /// Called with the caller's id when the broker has acknowledged a message.
     public var onAck: (UInt64) -> Void = { _ in }
     /// Called for every message the broker sends on a subscribed topic.
@@ -210,8 +213,10 @@ public final class MQTTClient {
         }
         guard rc == 0 else {
             let why = ConnectReturnCode(rawValue: rc).map { "\($0)" } ?? "return code \(rc)"
-            throw ProtocolViolation(description: "the broker refused the connection: \(why)")
+            refusal = "the broker refused the connection: \(why)"
+            throw ProtocolViolation(description: refusal!)
         }
+        refusal = nil
         stats.connects += 1
         connected()
         lastHeard = Kernel.now

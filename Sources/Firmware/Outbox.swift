@@ -81,6 +81,7 @@ public final class Outbox: @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0);
+                INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox));
                 """)
         } catch {
             sqlite3_close(db)
@@ -137,11 +138,10 @@ public final class Outbox: @unchecked Sendable {
     /// sequence number and the counts once all are stored.
     public func appendNow(topic: String, count: Int, payload: (Int64, Counts) -> [UInt8]) throws -> ([Message], Counts) {
         try locked { try transaction {
-            let first = try scalar("SELECT value FROM meta WHERE key = 'next_seq'")
-            let before = try scalar("SELECT count(*) FROM outbox")
-            let over = max(0, before + Int64(count) - Int64(capacity))
-            let after = Counts(pending: Int(before) + count - Int(over), nextSeq: first + Int64(count),
-                               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'") + over)
+            let before = try countsLocked()
+            let first = before.nextSeq
+            let over = max(0, before.pending + count - capacity)
+            let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over))
             let insert = try prepare("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
             defer { sqlite3_finalize(insert) }
             var out: [Message] = []
@@ -151,11 +151,10 @@ public final class Outbox: @unchecked Sendable {
                 try step(insert, m.seq, m.topic, m.payload)
                 out.append(m)
             }
-            try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", first + Int64(count))
             if over > 0 {
-                try run("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", over)
-                try run("UPDATE meta SET value = value + ? WHERE key = 'dropped'", over)
+                try run("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", Int64(over))
             }
+            try store(after)
             return (out, after)
         } }
     }
@@ -189,23 +188,39 @@ public final class Outbox: @unchecked Sendable {
         try locked { try transaction {
             let delete = try prepare("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
             defer { sqlite3_finalize(delete) }
+            var removed = 0
             var lo = sorted[0], hi = sorted[0]
             for s in sorted.dropFirst() {
                 if s <= hi + 1 { hi = max(hi, s); continue }
                 try step(delete, lo, hi)
+                removed += Int(sqlite3_changes(db))
                 lo = s
                 hi = s
             }
             try step(delete, lo, hi)
+            removed += Int(sqlite3_changes(db))
+            var c = try countsLocked()
+            c.pending -= removed
+            try store(c)
         } }
     }
 
     public func countsNow() throws -> Counts {
-        try locked {
-            Counts(pending: Int(try scalar("SELECT count(*) FROM outbox")),
-                   nextSeq: try scalar("SELECT value FROM meta WHERE key = 'next_seq'"),
-                   dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"))
-        }
+        try locked { try countsLocked() }
+    }
+
+    /// The counts as kept in `meta` (pending kept there too: counting the table is O(n) per
+    /// append once a backlog builds).
+    private func countsLocked() throws -> Counts {
+        Counts(pending: Int(try scalar("SELECT value FROM meta WHERE key = 'pending'")),
+               nextSeq: try scalar("SELECT value FROM meta WHERE key = 'next_seq'"),
+               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"))
+    }
+
+    private func store(_ c: Counts) throws {
+        try run("UPDATE meta SET value = ? WHERE key = 'pending'", Int64(c.pending))
+        try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", c.nextSeq)
+        try run("UPDATE meta SET value = ? WHERE key = 'dropped'", c.dropped)
     }
 
     /// SQLite's own check of the file ("ok" when whole).

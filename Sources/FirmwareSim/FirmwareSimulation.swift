@@ -98,7 +98,7 @@ public struct FirmwareSimulation: Sendable {
             defer { shared.capture(fw) }
             let topic = fw.topics.snapshot
             board.broker.onPublish.append { m in
-                guard m.publish.topic == topic, let seq = Self.seq(in: m.publish.payload), seq > 0, seq < 1 << 40,
+                guard m.publish.topic == topic, let seq = Snapshot.seq(in: m.publish.payload), seq > 0, seq < 1 << 40,
                       !forget.contains(seq) else { return }
                 let i = Int(seq)
                 if i >= shared.seen.count { shared.seen.append(contentsOf: repeatElement(0, count: max(i + 1 - shared.seen.count, shared.seen.count))) }
@@ -128,21 +128,5 @@ public struct FirmwareSimulation: Sendable {
             s.violations.append("memory bound exceeded: the MQTT client held \(s.peakClientBacklog) messages (bound \(s.clientBacklogBound))")
         }
         return (report, s)
-    }
-
-    /// The `"seq":N` of a snapshot payload.
-    public static func seq(in payload: [UInt8]) -> Int64? {
-        let key = Array("\"seq\":".utf8)
-        guard payload.count > key.count else { return nil }
-        var i = 0
-        while i + key.count <= payload.count {
-            if payload[i] == key[0] && Array(payload[i..<(i + key.count)]) == key {
-                var v: Int64 = 0, j = i + key.count, digits = 0
-                while j < payload.count, (48...57).contains(payload[j]), digits < 18 { v = v * 10 + Int64(payload[j] - 48); j += 1; digits += 1 }
-                return digits > 0 ? v : nil
-            }
-            i += 1
-        }
-        return nil
     }
 }

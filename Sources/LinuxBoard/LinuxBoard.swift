@@ -91,8 +91,11 @@ public final class LinuxBoard: Board {
 }
 
 @KernelActor
-final class RealtimeClock: WallClock {
-    func unixNanoseconds() -> Int64 {
+public final class RealtimeClock: WallClock {
+    public func unixNanoseconds() -> Int64 { Self.now() }
+
+    /// CLOCK_REALTIME in nanoseconds since 1970, from any thread.
+    public nonisolated static func now() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

@@ -37,14 +37,10 @@ struct Run: ParsableCommand {
     @Option(help: "Device id (one MQTT topic level). Default: the host name.")
     var deviceId: String?
 
-    @Option(help: "Milliseconds between snapshots.")
-    var snapshotInterval = 5000
+    @OptionGroup var snapshots: SnapshotOptions
 
     @Option(help: "The outbox file. Default: $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox")
     var outbox: String?
-
-    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted).")
-    var outboxCapacity = 100_000
 
     @Option(help: "MQTT user name.")
     var username: String?
@@ -67,14 +63,11 @@ struct Run: ParsableCommand {
         var world: WorldConfig?
         do {
             desc = try BoardDescription.load(path: board)
-            try SimBoard.validate(desc)
+            var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
             config = try firmwareConfig()
             if desc.isSimulated {
                 // Real time, real date: the world's "start" is for virtual-time simulations.
-                var w = try WorldConfig.parse(desc)
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                w.startUnixNanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+                w.startUnixNanoseconds = RealtimeClock.now()
                 world = w
             }
             if let path = nmeaReplay {
@@ -83,7 +76,6 @@ struct Run: ParsableCommand {
                 guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
                 let epochs = UARTSourceConfig.nmeaEpochs(bytes)
                 guard !epochs.isEmpty else { throw ConfigError("--nmea-replay \(path): no NMEA sentences in it") }
-                var w = world!
                 w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
                 world = w
             }
@@ -93,7 +85,7 @@ struct Run: ParsableCommand {
         }
         let outboxPath = outbox ?? defaultOutboxPath(device: config.deviceID)
         let box: Outbox
-        do { box = try Outbox(path: outboxPath, capacity: outboxCapacity) } catch {
+        do { box = try Outbox(path: outboxPath, capacity: snapshots.outboxCapacity) } catch {
             writeErr("firmloop run: \(error)\n")
             throw ExitCode(1)
         }
@@ -166,12 +158,9 @@ struct Run: ParsableCommand {
     func firmwareConfig() throws -> FirmwareConfig {
         let id = deviceId ?? hostName()
         if let p = FirmwareConfig.problem(deviceID: id) { throw ConfigError(p) }
+        if let p = snapshots.problem { throw ConfigError(p) }
         var c = FirmwareConfig(deviceID: id)
-        guard (10...86_400_000).contains(snapshotInterval) else {
-            throw ConfigError("--snapshot-interval \(snapshotInterval): expected 10 to 86400000 ms")
-        }
-        c.snapshotIntervalMilliseconds = snapshotInterval
-        guard outboxCapacity > 0 else { throw ConfigError("--outbox-capacity \(outboxCapacity): expected at least 1") }
+        c.snapshotIntervalMilliseconds = snapshots.snapshotInterval
         c.broker = try broker.map { try BrokerAddress.parse($0) }
         c.username = username
         if let f = passwordFile {
@@ -180,6 +169,22 @@ struct Run: ParsableCommand {
         }
         c.seed = seed
         return c
+    }
+}
+
+/// The snapshot options `run` and `simulate` share.
+struct SnapshotOptions: ParsableArguments {
+    @Option(help: "Milliseconds between snapshots.")
+    var snapshotInterval = 5000
+
+    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted).")
+    var outboxCapacity = 100_000
+
+    /// What is wrong with them, or nil (the commands report it and exit 2, as for a bad file).
+    var problem: String? {
+        if !(10...86_400_000).contains(snapshotInterval) { return "--snapshot-interval \(snapshotInterval): expected 10 to 86400000 ms" }
+        if outboxCapacity < 1 { return "--outbox-capacity \(outboxCapacity): expected at least 1" }
+        return nil
     }
 }
 

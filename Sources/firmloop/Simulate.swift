@@ -33,11 +33,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Write the event log as Chrome trace JSON (open in ui.perfetto.dev).")
     var trace: String?
 
-    @Option(help: "Milliseconds between snapshots.")
-    var snapshotInterval = 5000
-
-    @Option(help: "Most snapshots the outbox keeps (oldest dropped, counted, when full).")
-    var outboxCapacity = 100_000
+    @OptionGroup var snapshots: SnapshotOptions
 
     func run() throws {
         let desc: BoardDescription
@@ -53,8 +49,8 @@ struct Simulate: ParsableCommand {
             writeErr("firmloop simulate: --duration \(duration): expected a duration such as 90s, 10m, 24h\n")
             throw ExitCode(2)
         }
-        guard (10...86_400_000).contains(snapshotInterval), outboxCapacity > 0 else {
-            writeErr("firmloop simulate: --snapshot-interval takes 10 to 86400000 ms, --outbox-capacity at least 1\n")
+        if let p = snapshots.problem {
+            writeErr("firmloop simulate: \(p)\n")
             throw ExitCode(2)
         }
         var sim = Simulation(board: desc, seed: seed, durationNanoseconds: ns, scenario: sc, tracePath: trace)
@@ -67,8 +63,8 @@ struct Simulate: ParsableCommand {
         }
         say("firmloop simulate: \(desc.board) (\(desc.file)), seed \(seed), \(sc.map { "scenario '\($0.name)', up to " } ?? "")\(DurationText.format(ns)) virtual")
         var run = try FirmwareSimulation(simulation: sim)
-        run.firmware.snapshotIntervalMilliseconds = snapshotInterval
-        run.outboxCapacity = outboxCapacity
+        run.firmware.snapshotIntervalMilliseconds = snapshots.snapshotInterval
+        run.outboxCapacity = snapshots.outboxCapacity
         let (r, s) = try run.run()
         if tty { writeErr("\r\u{1B}[K") }
         report(r)

@@ -102,7 +102,7 @@ func outageBoard(at: String, for length: String) -> String {
         let (_, s) = try withKernelTurn { try run.run() }
         #expect(s.lost == 1 && s.firstLost == [5])
         #expect(s.violations == ["1 snapshot(s) lost: stored, never delivered, not in the outbox (first: 5)"])
-        #expect(FirmwareSimulation.seq(in: Array(#"{"device":"d","seq":42,"x":1}"#.utf8)) == 42)
-        #expect(FirmwareSimulation.seq(in: Array(#"{"device":"d"}"#.utf8)) == nil)
+        #expect(Snapshot.seq(in: Array(#"{"device":"d","seq":42,"x":1}"#.utf8)) == 42)
+        #expect(Snapshot.seq(in: Array(#"{"device":"d"}"#.utf8)) == nil)
     }
 }

@@ -144,7 +144,4 @@ import Testing
 }
 
 /// The `"seq":N` in a line of text.
-func seq(in line: Substring) -> Int64? {
-    guard let r = line.firstRange(of: #""seq":"#) else { return nil }
-    return Int64(line[r.upperBound...].prefix { $0.isNumber })
-}
+func seq(in line: Substring) -> Int64? { Snapshot.seq(in: line.utf8) }

@@ -289,31 +289,24 @@ struct DrainDone: Error {}
 }
 
 func benchPayload(_ seq: Int64) -> [UInt8] {
-    // A snapshot's shape and size (~600 bytes): as the firmware on boards/sim.json sends them.
-    var w = JSONWriter(capacity: 700)
-    w.object { w in
-        w.key("device"); w.string("bench")
-        w.key("seq"); w.int(seq)
-        w.key("time"); w.string(iso8601(unixNanoseconds: 1_767_225_600_000_000_000 + seq * 1_000_000_000))
-        w.key("uptime_ms"); w.int(seq * 1000)
-        w.key("reason"); w.string("period")
-        w.key("gpio"); w.object { w in w.key("button"); w.bool(seq % 7 == 0); w.key("relay"); w.bool(seq % 2 == 0) }
-        w.key("gps"); w.object { w in
-            w.key("mode"); w.int(3); w.key("lat"); w.number(44.068983667 + Double(seq % 100) * 1e-7, digits: 9)
-            w.key("lon"); w.number(-121.3142285, digits: 9); w.key("alt"); w.number(1139.4, digits: 3)
-            w.key("speed"); w.number(0.03, digits: 3); w.key("track"); w.null(); w.key("time"); w.string("2015-03-18T17:19:48.00")
-            w.key("sats"); w.int(12); w.key("hdop"); w.number(1.05, digits: 2)
-        }
-        w.key("cpu_temp_c"); w.number(52.3, digits: 1)
-        w.key("uart"); w.object { w in for k in ["bytes", "lines", "bad", "overlong", "noise"] { w.key(k); w.int(seq * 3 % 1000) } }
-        w.key("outbox"); w.object { w in w.key("pending"); w.int(1); w.key("dropped"); w.int(0) }
-        w.key("tasks"); w.object { w in
-            for t in ["gps", "input", "mqtt.rx", "mqtt.tx", "outbox", "snapshot", "status"] {
-                w.key(t); w.object { w in w.key("switches"); w.int(seq * 5); w.key("run_ms"); w.number(12.345, digits: 3); w.key("longest_ms"); w.number(0.123, digits: 3) }
-            }
-        }
+    // What the firmware sends from boards/sim.json (~870 bytes), through its own encoder.
+    var s = Snapshot(device: "bench", reason: "period")
+    s.time = iso8601(unixNanoseconds: 1_767_225_600_000_000_000 + seq * 1_000_000_000)
+    s.uptimeMilliseconds = seq * 1000
+    s.gpio = [("button", seq % 7 == 0), ("relay", seq % 2 == 0)]
+    var f = Fix()
+    (f.mode, f.lat, f.lon, f.alt) = (3, 44.068983667 + Double(seq % 100) * 1e-7, -121.3142285, 1139.4)
+    (f.speed, f.time, f.satellites, f.hdop) = (0.03, "2015-03-18T17:19:48.00", 12, 1.05)
+    s.fix = f
+    s.cpuTemperature = 52.3
+    let n = Int(seq * 3 % 1000)
+    s.uart = Snapshot.UART(bytes: n, lines: n, bad: n, overlong: n, noise: n)
+    s.tasks = ["gps", "input", "mqtt.rx", "mqtt.tx", "outbox", "snapshot", "status"].map { name in
+        var t = TaskStats(name: name)
+        (t.switches, t.runNanoseconds, t.longestNanoseconds) = (Int(seq) * 5, 12_345_000, 123_000)
+        return t
     }
-    return Array(w.text.utf8)
+    return s.json(seq: seq, outbox: Outbox.Counts(pending: 1, nextSeq: seq + 1, dropped: 0))
 }
 
 let noRoles = #"{"board": "bench", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27"}}}"#
