@@ -361,7 +361,8 @@ public final class Firmware {
                 let n = try await port.read(into: buf)
                 uartBytes += n
                 framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
-                    if parser.parse(line), parser.fix.mode >= 2 { hadFix = true }
+                    parser.parse(line)
+                    if parser.fix.mode >= 2 { hadFix = true }
                 }
                 faults[config.gpsRole] = nil
             }

@@ -70,9 +70,25 @@ public struct Fix: Sendable, Equatable {
     public init() {}
 }
 
-/// Parses sentences into `fix`. Counts what it could not use.
+/// Parses sentences into `fix`, one whole epoch at a time. Counts what it could not use.
+///
+/// A receiver sends each epoch (one time of fix) as several sentences: RMC has the position and
+/// date, GGA the altitude, GSA the mode. A fix read between two of them would mix epochs (the
+/// new position with the old altitude), so sentences go into `current`, and `fix` only
+/// changes when an epoch is complete, as gpsd reports a cycle:
+///  - when a sentence brings a new time of fix, the epoch before it is complete;
+///  - that epoch's last sentence type (GLL for a u-blox) is then known as the epoch's end, and
+///    from the next epoch on `fix` is updated as soon as that sentence is in.
+/// So a fix shows up at the end of its epoch, or at the start of the next until the end is
+/// learned (and again if the receiver stops sending it).
 public struct NMEAParser: Sendable {
+    /// The last complete epoch: what a snapshot reports.
     public private(set) var fix = Fix()
+    /// The epoch being read, as each sentence leaves it (gpsd's decoding sentence by sentence).
+    public private(set) var current = Fix()
+    /// The sentence ("GNGLL") that ended the last epoch, and the last one used in this one.
+    private var ender: String?
+    private var lastUsed: String?
     /// Sentences with a good checksum, and those parsed into the fix.
     public private(set) var good = 0
     public private(set) var used = 0
@@ -88,7 +104,8 @@ public struct NMEAParser: Sendable {
 
     public init() {}
 
-    /// Parses one line (from `$` to before CR/LF). Returns true when the fix changed.
+    /// Parses one line (from `$` to before CR/LF) into `current`, and into `fix` when it ends an
+    /// epoch. Returns true when `current` changed.
     @discardableResult
     public mutating func parse(_ line: ArraySlice<UInt8>) -> Bool {
         guard let body = Self.checked(line) else { bad += 1; return false }
@@ -98,7 +115,7 @@ public struct NMEAParser: Sendable {
         let talker = String(decoding: head.prefix(2), as: UTF8.self)
         guard ["GP", "GN", "GL", "GA", "BD", "GB"].contains(talker) else { return false }
         let type = String(decoding: head.suffix(3), as: UTF8.self)
-        let before = fix
+        let before = current
         let ok: Bool
         switch type {
         case "GGA": ok = gga(f)
@@ -108,9 +125,12 @@ public struct NMEAParser: Sendable {
         case "GLL": ok = gll(f)
         default: return false
         }
-        if !ok { bad += 1; fix = before; return false }
+        if !ok { bad += 1; current = before; return false }
         used += 1
-        return fix != before
+        let name = String(decoding: head, as: UTF8.self)
+        lastUsed = name
+        if name == ender { fix = current }
+        return current != before
     }
 
     /// The sentence between `$` and `*` if its checksum (XOR of those bytes) matches.
@@ -176,15 +196,20 @@ public struct NMEAParser: Sendable {
 
     mutating func setPosition(_ lat: Double??, _ lon: Double??) -> Bool {
         guard let lat, let lon else { return false }
-        if let la = lat, let lo = lon { fix.lat = la; fix.lon = lo }
+        if let la = lat, let lo = lon { current.lat = la; current.lon = lo }
         return true
     }
 
     mutating func setTime(_ t: String??) -> Bool {
         guard let t else { return false }
         if let t {
+            if let c = clock, c != t {
+                // A new epoch: the one before is complete, and its last sentence is the end.
+                fix = current
+                ender = lastUsed
+            }
             clock = t
-            fix.time = (date.map { $0 + "T" } ?? "") + t
+            current.time = (date.map { $0 + "T" } ?? "") + t
         }
         return true
     }
@@ -195,26 +220,26 @@ public struct NMEAParser: Sendable {
               let sats = Self.number(f, 7), let hdop = Self.number(f, 8), let alt = Self.number(f, 9) else { return false }
         guard setTime(Self.time(f, 1)) else { return false }
         if q == 0 {
-            fix.mode = 1
+            current.mode = 1
             return true
         }
         guard setPosition(Self.coordinate(f, 2, degreeDigits: 2), Self.coordinate(f, 4, degreeDigits: 3)) else { return false }
-        if let s = sats { fix.satellites = Int(s) }
-        if let h = hdop { fix.hdop = h }
+        if let s = sats { current.satellites = Int(s) }
+        if let h = hdop { current.hdop = h }
         // As gpsd reads it: an altitude makes a 3D fix with 3 or more satellites used; with
         // fewer it is 2D (a GLGGA from 2 GLONASS satellites after a 3D GPGGA), and a GGA that
         // claims a fix from 0 satellites is no fix (the Garmin 25LP sends those).
-        if let a = alt { fix.alt = a }
+        if let a = alt { current.alt = a }
         if sats == .some(0) {
-            fix.mode = 1
+            current.mode = 1
             return true
         }
         let canBe3D = sats.map { $0 >= 3 } ?? true
         if alt != nil && canBe3D {
             altitudeTime = clock
-            fix.mode = 3
-        } else if fix.mode < 2 || (fix.mode == 3 && !canBe3D) {
-            fix.mode = 2
+            current.mode = 3
+        } else if current.mode < 2 || (current.mode == 3 && !canBe3D) {
+            current.mode = 2
         }
         return true
     }
@@ -230,29 +255,29 @@ public struct NMEAParser: Sendable {
         }
         guard setTime(Self.time(f, 1)) else { return false }
         if Self.field(f, 2) != "A" {
-            fix.mode = 1
+            current.mode = 1
             return true
         }
         guard setPosition(Self.coordinate(f, 3, degreeDigits: 2), Self.coordinate(f, 5, degreeDigits: 3)) else { return false }
-        if let s = speed { fix.speed = s * 0.514444 }
-        if let t = track { fix.track = t }
-        if fix.mode < 2 { fix.mode = 2 }
+        if let s = speed { current.speed = s * 0.514444 }
+        if let t = track { current.track = t }
+        if current.mode < 2 { current.mode = 2 }
         return true
     }
 
     // $--GSA,A,mode,prn...(12),pdop,hdop,vdop
     mutating func gsa(_ f: Fields) -> Bool {
         guard f.count >= 18, let m = Int(Self.field(f, 2) ?? "1"), (1...3).contains(m) else { return false }
-        if !(m == 2 && fix.mode == 3 && altitudeTime != nil && altitudeTime == clock) { fix.mode = m }
-        if case .some(.some(let h)) = Self.number(f, 16) { fix.hdop = h }
+        if !(m == 2 && current.mode == 3 && altitudeTime != nil && altitudeTime == clock) { current.mode = m }
+        if case .some(.some(let h)) = Self.number(f, 16) { current.hdop = h }
         return true
     }
 
     // $--VTG,track,T,mag,M,knots,N,kmh,K[,mode]
     mutating func vtg(_ f: Fields) -> Bool {
         guard f.count >= 8, let track = Self.number(f, 1), let kmh = Self.number(f, 7) else { return false }
-        if let t = track { fix.track = t }
-        if let k = kmh { fix.speed = k / 3.6 }
+        if let t = track { current.track = t }
+        if let k = kmh { current.speed = k / 3.6 }
         return true
     }
 
@@ -261,11 +286,11 @@ public struct NMEAParser: Sendable {
         guard f.count >= 7 else { return false }
         guard setTime(Self.time(f, 5)) else { return false }
         if Self.field(f, 6) != "A" {
-            fix.mode = 1
+            current.mode = 1
             return true
         }
         guard setPosition(Self.coordinate(f, 1, degreeDigits: 2), Self.coordinate(f, 3, degreeDigits: 3)) else { return false }
-        if fix.mode < 2 { fix.mode = 2 }
+        if current.mode < 2 { current.mode = 2 }
         return true
     }
 }

@@ -49,11 +49,8 @@ struct UART: ParsableCommand {
                 g.spawn("monitor") {
                     var framer = LineFramer()
                     var parser = NMEAParser()
-                    // One line per fix: an epoch's sentences all update it; it is printed when
-                    // the next epoch (another time of fix) begins, and at the end.
-                    var pending: Fix? = nil
+                    // One line per fix: the parser's fix changes once per complete epoch.
                     defer {
-                        if let p = pending { say(fixJSON(p)) }
                         if nmea {
                             writeErr("lines \(framer.lines), bad sentences \(parser.bad), used \(parser.used), overlong \(framer.dropped), noise bytes \(framer.noise)\n")
                         }
@@ -68,9 +65,9 @@ struct UART: ParsableCommand {
                             continue
                         }
                         framer.feed(chunk) { line in
-                            guard parser.parse(line), parser.fix.time != nil else { return }
-                            if let p = pending, p.time != parser.fix.time { say(fixJSON(p)) }
-                            pending = parser.fix
+                            let before = parser.fix
+                            parser.parse(line)
+                            if parser.fix != before, parser.fix.time != nil { say(fixJSON(parser.fix)) }
                         }
                     }
                 }

@@ -29,21 +29,55 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
     @Test func checksumsTalkersAndFields() {
         var p = NMEAParser()
         #expect(feed(&p, "$GNGLL,4404.14066,N,12118.85481,W,171925.00,A,A*66"))
-        #expect(p.fix.mode == 2)
-        #expect(abs(p.fix.lat! - 44.069011000) < 1e-9 && abs(p.fix.lon! - -121.314246833) < 1e-9)   // gpsd's decoding
-        #expect(p.fix.time == "17:19:25.00")
+        #expect(p.current.mode == 2)
+        #expect(abs(p.current.lat! - 44.069011000) < 1e-9 && abs(p.current.lon! - -121.314246833) < 1e-9)   // gpsd's decoding
+        #expect(p.current.time == "17:19:25.00")
         #expect(!feed(&p, "$GNGLL,4404.14066,N,12118.85481,W,171925.00,A,A*67"))    // checksum off by one
         #expect(p.bad == 1)
         #expect(feed(&p, "$GNRMC,171926.00,A,4404.14063,N,12118.85478,W,0.117,,180315,,,A*76"))
-        #expect(p.fix.time == "2015-03-18T17:19:26.00")
-        #expect(abs(p.fix.speed! - 0.060) < 0.0005)
+        #expect(p.current.time == "2015-03-18T17:19:26.00")
+        #expect(abs(p.current.speed! - 0.060) < 0.0005)
         #expect(feed(&p, "$GNGGA,171926.00,4404.14063,N,12118.85478,W,1,12,0.91,1147.2,M,-21.3,M,,*44"))
-        #expect(p.fix.mode == 3 && p.fix.alt == 1147.2 && p.fix.satellites == 12 && p.fix.hdop == 0.91)
+        #expect(p.current.mode == 3 && p.current.alt == 1147.2 && p.current.satellites == 12 && p.current.hdop == 0.91)
         // Broken fields are bad sentences, and leave the fix as it was.
-        let before = p.fix
+        let before = p.current
         #expect(!feed(&p, "$GPGGA,171927.00,44x4.1,N,12118.85478,W,1,12,0.91,1147.2,M,-21.3,M,,*05"))
-        #expect(p.fix == before)
+        #expect(p.current == before)
         for junk in ["", "$", "$*", "GPGGA*00", "$GPGGA,1*ZZ", "$\u{1}*01"] { #expect(!feed(&p, junk)) }
+    }
+
+    /// A fix is published whole: `fix` changes at an epoch's end (first when the next epoch
+    /// begins, then at the sentence learned to end one), never between an epoch's RMC and GGA.
+    @Test func fixChangesOnlyAtWholeEpochs() throws {
+        let log = try #require(readFile("\(repositoryRoot)/boards/nmea/neo-m8n.log"))
+        let sentences = log.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("$") }.map(String.init)
+        var p = NMEAParser()
+        func upTo(_ prefix: String) {
+            while let s = sentences.dropFirst(fed).first {
+                fed += 1
+                _ = feed(&p, s)
+                if s.hasPrefix(prefix) { return }
+            }
+            Issue.record("no \(prefix) after sentence \(fed)")
+        }
+        var fed = 0
+        upTo("$GNGLL,4404.14066")                                   // 17:19:25: a GLL alone
+        #expect(p.current.mode == 2 && p.fix == Fix())              // not known to be whole yet
+        upTo("$GNRMC,171926")                                       // a new time: 17:19:25 was whole
+        #expect(p.fix.time == "17:19:25.00" && abs(p.fix.lat! - 44.069011) < 1e-9 && p.fix.alt == nil)
+        upTo("$GNGGA,171926")
+        #expect(p.current.alt == 1147.2 && p.fix.time == "17:19:25.00")
+        upTo("$GNGLL,4404.14063")                                   // GLL ended the last epoch: this one is whole
+        #expect(p.fix.time == "2015-03-18T17:19:26.00" && p.fix.alt == 1147.2 && p.fix.mode == 3)
+        upTo("$GNRMC,171927")
+        // The sentence-by-sentence fix is torn here (17:19:27's position, 17:19:26's altitude);
+        // the published one is still all 17:19:26.
+        #expect(p.current.time == "2015-03-18T17:19:27.00" && p.current.alt == 1147.2)
+        #expect(p.fix.time == "2015-03-18T17:19:26.00" && abs(p.fix.lat! - 44.0690105) < 1e-9)
+        upTo("$GNGGA,171927")
+        #expect(p.fix.time == "2015-03-18T17:19:26.00")
+        upTo("$GNGLL,4404.14058")
+        #expect(p.fix.time == "2015-03-18T17:19:27.00" && p.fix.alt == 1147.0 && abs(p.fix.lat! - 44.069009667) < 1e-9)
     }
 
     /// Each of gpsd's own fixes in neo-m8n.log.chk (TPV lat/lon) is matched by the fix after the
@@ -55,8 +89,8 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
         for line in chk.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("$") { p.parse(Array(line.utf8)[...]); continue }
             guard line.contains("\"class\":\"TPV\""), let lat = jsonNumber(line, "lat"), let lon = jsonNumber(line, "lon") else { continue }
-            #expect(abs(p.fix.lat! - lat) < 1e-6 && abs(p.fix.lon! - lon) < 1e-6, "\(line)")
-            if let alt = jsonNumber(line, "altMSL") { #expect(abs(p.fix.alt! - alt) < 0.01, "\(line)") }
+            #expect(abs(p.current.lat! - lat) < 1e-6 && abs(p.current.lon! - lon) < 1e-6, "\(line)")
+            if let alt = jsonNumber(line, "altMSL") { #expect(abs(p.current.alt! - alt) < 0.01, "\(line)") }
             compared += 1
         }
         #expect(compared > 10)
