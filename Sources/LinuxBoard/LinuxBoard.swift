@@ -25,9 +25,11 @@ public final class LinuxBoard: Board {
             if !gpioRoles.isEmpty {
                 let chips = GPIOChip.all()
                 let infos = chips.map { $0.info() }
-                for r in gpioRoles {
+                // Every name first: a typo in the board file is reported as that, not as a
+                // "busy" on an earlier role's line.
+                let found = try gpioRoles.map { r in try LineLookup.resolve(r.line!, role: r.name, chips: infos).get() }
+                for (r, (c, o)) in zip(gpioRoles, found) {
                     let spec = r.line!
-                    let (c, o) = try LineLookup.resolve(spec, role: r.name, chips: infos).get()
                     let what = "\(spec.label) (\(chips[c].name) line \(o))"
                     let req = try chips[c].request(offset: o, output: r.kind == .output, initial: spec.initial, activeLow: spec.activeLow,
                                                    bias: spec.bias, consumer: consumer, what: what, role: r.name)

@@ -93,7 +93,11 @@ struct Run: ParsableCommand {
         let seconds = duration, seed = self.seed
         let cfg = config
         say("firmloop run: \(desc.board) (\(desc.file)) " + (desc.isSimulated ? "simulated in real time, seed \(seed)" : "on this machine")
-            + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms, outbox \(outboxPath)")
+            + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms")
+        // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
+        if let c = try? box.countsNow() {
+            say("outbox \(outboxPath): \(c.pending) waiting, next seq \(c.nextSeq)" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
+        }
         if let b = cfg.broker {
             say("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port) -t 'firmloop/\(cfg.deviceID)/#' -v")
         } else {
