@@ -8,7 +8,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test bench deps bench-deps clean
+.PHONY: run test hil bench deps bench-deps clean
 
 ## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
 ## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
@@ -16,10 +16,17 @@ run: deps
 	$(SWIFT) build -c release --product firmloop
 	scripts/run.sh $(RUNARGS)
 
-## make test: every test, release build.
+## make test: every test, release build; then the hardware-in-loop suite in a VM when this
+## machine can have its prerequisites (x86_64, apt, root or password-less sudo), else it
+## says why it skipped (FIRMLOOP_HIL=0 skips it on purpose).
 test: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
+	SWIFT=$(SWIFT) hil/hil.sh --if-possible
+
+## make hil: the hardware-in-loop suite alone (hil/README.md); fails where it cannot run.
+hil: deps
+	SWIFT=$(SWIFT) hil/hil.sh
 
 ## make bench: release build, our benchmarks and the peers' (CPython asyncio, uvloop) side by side.
 bench: deps bench-deps $(SHIM)

@@ -1,0 +1,52 @@
+# 3. UART in: a gpsd regression log written into the UART (by the host into the VM's 16550; on
+#    a Pi through the TX->RX loop), one epoch every 300 ms as a receiver sends it, shows up as
+#    the fix in published snapshots, lat/lon/alt as gpsd decoded them (boards/nmea/NAME.chk is
+#    gpsd's own output for the log).
+LOG=neo-m8n.log
+NMEA=$HIL_ROOT/boards/nmea
+PACE_MS=300
+fw_online
+s=$(marker)
+[ "$(snapshot_seq "$s" | field gps)" = null ] || fail "snapshot $s has a fix before any NMEA was written: $(snapshot_seq "$s" | field gps)"
+
+# gpsd's fixes, "hh:mm:ss lat lon alt" (gpsd's dates differ from the receiver's: it applies a
+# week-rollover guess; the time of day is the key). The firmware publishes whole epochs, as
+# gpsd reports them, so every fix it publishes must be one of these, up to gpsd's last (the
+# log's final epoch is cut short, and neither reports it).
+grep '"class":"TPV"' "$NMEA/$LOG.chk" | grep '"lat"' | while read -r tpv; do
+    echo "$(echo "$tpv" | field time | cut -c13-20) $(echo "$tpv" | field lat) $(echo "$tpv" | field lon) $(echo "$tpv" | field alt)"
+done > "$HIL_WORK/gpsd.fixes"
+[ -s "$HIL_WORK/gpsd.fixes" ] || fail "no TPV with a position in $LOG.chk"
+log_end=$(tail -n1 "$HIL_WORK/gpsd.fixes" | cut -d' ' -f1)
+
+# The fixes of every snapshot since $s: "hh:mm:ss lat lon alt seq".
+published_fixes() {
+    snapshots | while read -r snap; do
+        seq=$(echo "$snap" | seq_of)
+        [ "$seq" -gt "$s" ] || continue
+        echo "$snap" | field gps | sed -n "s/.*\"lat\":\([-0-9.e]*\),\"lon\":\([-0-9.e]*\),\"alt\":\([-0-9.enul]*\),.*\"time\":\"...........\(........\).*/\4 \1 \2 \3 $seq/p"
+    done
+}
+reached_end() {
+    marker >/dev/null                      # a snapshot now, besides the periodic ones
+    published_fixes > "$HIL_WORK/fixes"
+    grep -q "^$log_end " "$HIL_WORK/fixes"
+}
+feed_nmea $LOG $PACE_MS
+say "writing $LOG into the UART, one epoch every $PACE_MS ms; gpsd decoded $(wc -l < "$HIL_WORK/gpsd.fixes") fixes, the last at $log_end"
+wait_until 90 "snapshot with gpsd's last fix ($log_end)" reached_end
+
+# Compare: every published fix must be gpsd's of the same time, to 1e-6 degree and 1 cm.
+verdict=$(awk 'NR == FNR { lat[$1] = $2; lon[$1] = $3; alt[$1] = $4; next }
+    function off(x, y, eps) { return x - y > eps || y - x > eps }
+    !($1 in lat) { print "snapshot " $5 " has a fix at " $1 ", a time gpsd reported no fix for"; bad = 1; exit }
+    off($2, lat[$1], 1e-6) || off($3, lon[$1], 1e-6) || off($4, alt[$1], 0.01) {
+        print "snapshot " $5 " at " $1 ": " $2 " " $3 " " $4 ", gpsd: " lat[$1] " " lon[$1] " " alt[$1]; bad = 1; exit }
+    !($1 in seen) { seen[$1] = 1; n++ }
+    END { if (!bad) print "ok " n + 0 }' "$HIL_WORK/gpsd.fixes" "$HIL_WORK/fixes")
+case "$verdict" in ok*) ;; *) fail "$verdict";; esac
+n=${verdict#ok }
+[ "$n" -ge 5 ] || fail "only $n of gpsd's epochs were published while the log went in; want at least 5 to compare"
+say "$(wc -l < "$HIL_WORK/fixes") snapshots with a fix, $n different epochs: each is gpsd's fix of its time"
+last=$(grep "^$log_end " "$HIL_WORK/fixes" | tail -n1)
+say "gpsd's last fix ($log_end): $(echo "$last" | cut -d' ' -f2-4), in snapshot $(echo "$last" | cut -d' ' -f5); uart $(snapshot_seq "$(echo "$last" | cut -d' ' -f5)" | field uart)"
