@@ -79,7 +79,9 @@ FW=.build-hil/release/firmloop
 R=$ROOT/.build/hil
 rm -rf "$R"; mkdir -p "$R"
 hil/vm/overlay.sh "$R/overlay" "$FW" "$CACHE" > "$R/overlay.cpio" || die "packing the overlay failed"
-cat "$CACHE/base.cpio.gz" "$R/overlay.cpio" > "$R/initrd"
+# The kernel reads an uncompressed cpio after a compressed one only at a 4-byte aligned
+# offset ("invalid magic at start of compressed archive" otherwise); zeros in between are skipped.
+{ cat "$CACHE/base.cpio.gz"; head -c $(( (4 - $(stat -c %s "$CACHE/base.cpio.gz") % 4) % 4 )) /dev/zero; cat "$R/overlay.cpio"; } > "$R/initrd"
 echo "HIL: initramfs $(( $(stat -c %s "$R/initrd") / 1048576 )) MB ($(elapsed) so far)"
 
 if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
