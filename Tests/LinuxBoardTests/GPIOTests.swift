@@ -92,7 +92,7 @@ var machineHasGPIOChips: Bool { directoryEntries("/dev").contains { $0.hasPrefix
         }
     }
 
-    @Test(.enabled(if: machineHasGPIOChips, "needs /dev/gpiochip* (runs in the hardware-in-loop VM)"))
+    @Test(.enabled(if: machineHasGPIOChips, "needs /dev/gpiochip* (on a Pi; make hil checks chips and lines in a VM with firmloop probe)"))
     func realChipsAreListed() throws {
         let chips = GPIOChip.all()
         #expect(!chips.isEmpty)
