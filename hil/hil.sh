@@ -78,7 +78,7 @@ FW=.build-hil/release/firmloop
 # ---- 4. overlay and boot -----------------------------------------------------------------------
 R=$ROOT/.build/hil
 rm -rf "$R"; mkdir -p "$R"
-hil/vm/overlay.sh "$R/overlay" "$FW" "$CACHE" > "$R/overlay.cpio" || die "packing the overlay failed"
+hil/vm/overlay.sh "$R/overlay" "$FW" > "$R/overlay.cpio" || die "packing the overlay failed"
 # The kernel reads an uncompressed cpio after a compressed one only at a 4-byte aligned
 # offset ("invalid magic at start of compressed archive" otherwise); zeros in between are skipped.
 { cat "$CACHE/base.cpio.gz"; head -c $(( (4 - $(stat -c %s "$CACHE/base.cpio.gz") % 4) % 4 )) /dev/zero; cat "$R/overlay.cpio"; } > "$R/initrd"

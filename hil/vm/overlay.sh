@@ -15,18 +15,17 @@ cp "$ROOT/boards/hil.json" "$D/firmloop/boards/"
 cp "$ROOT"/boards/nmea/* "$D/firmloop/boards/nmea/"
 strip -o "$D/usr/local/bin/firmloop" "$FW"
 
-# A program and every shared library ldd says it loads, at the same paths.
-with_libs() {
-    for b in "$@"; do
-        install -D -m755 "$b" "$D$b"
-        for l in $(ldd "$b" | grep -o '/[^ ]*'); do
-            [ -e "$D$l" ] || install -D -m755 "$(readlink -f "$l")" "$D$l"
-        done
+# Every shared library ldd says BIN loads, at the same paths in the VM.
+libs_of() {
+    for l in $(ldd "$1" | grep -o '/[^ ]*'); do
+        [ -e "$D$l" ] || install -D -m755 "$(readlink -f "$l")" "$D$l"   # the loader must be executable
     done
 }
-# the firmware: static Swift stdlib, dynamic glibc, libgpiod, libsqlite3, libstdc++
+# Host programs at the same paths, with their libraries.
+with_libs() { for b in "$@"; do install -D -m755 "$b" "$D$b"; libs_of "$b"; done; }
+
 # The firmware: Swift stdlib static; glibc, libstdc++, libgpiod and libsqlite3 shared.
-for l in $(ldd "$FW" | grep -o '/[^ ]*'); do [ -e "$D$l" ] || install -D -m755 "$(readlink -f "$l")" "$D$l"; done
+libs_of "$FW"
 with_libs /usr/sbin/mosquitto /usr/bin/mosquitto_sub /usr/bin/mosquitto_pub
 for t in gpiodetect gpioinfo gpioget gpioset gpiomon gpiofind; do with_libs "$(command -v $t)"; done
 
