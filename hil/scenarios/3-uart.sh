@@ -19,22 +19,18 @@ done > "$HIL_WORK/gpsd.fixes"
 [ -s "$HIL_WORK/gpsd.fixes" ] || fail "no TPV with a position in $LOG.chk"
 log_end=$(tail -n1 "$HIL_WORK/gpsd.fixes" | cut -d' ' -f1)
 
-# The fixes of every snapshot since $s: "hh:mm:ss lat lon alt seq".
-published_fixes() {
-    snapshots | while read -r snap; do
-        seq=$(echo "$snap" | seq_of)
-        [ "$seq" -gt "$s" ] || continue
-        echo "$snap" | field gps | sed -n "s/.*\"lat\":\([-0-9.e]*\),\"lon\":\([-0-9.e]*\),\"alt\":\([-0-9.enul]*\),.*\"time\":\"...........\(........\).*/\4 \1 \2 \3 $seq/p"
-    done
+# A snapshot's fix as "hh:mm:ss lat lon alt seq" (one sed over all the lines given).
+fixes_of() {
+    sed -n 's/^{"device":"[^"]*","seq":\([0-9]*\),.*"gps":{"mode":[0-9]*,"lat":\([-0-9.e]*\),"lon":\([-0-9.e]*\),"alt":\([-0-9.enul]*\),[^}]*"time":"...........\(........\)[^}]*}.*/\5 \2 \3 \4 \1/p'
 }
+# A snapshot now (besides the periodic ones): has gpsd's last fix reached the published one?
 reached_end() {
-    marker >/dev/null                      # a snapshot now, besides the periodic ones
-    published_fixes > "$HIL_WORK/fixes"
-    grep -q "^$log_end " "$HIL_WORK/fixes"
+    snapshot_seq "$(marker)" | fixes_of | grep -q "^$log_end "
 }
 feed_nmea $LOG $PACE_MS
 say "writing $LOG into the UART, one epoch every $PACE_MS ms; gpsd decoded $(wc -l < "$HIL_WORK/gpsd.fixes") fixes, the last at $log_end"
 wait_until 90 "snapshot with gpsd's last fix ($log_end)" reached_end
+snapshots | fixes_of | awk -v after="$s" '$5 > after' > "$HIL_WORK/fixes"
 
 # Compare: every published fix must be gpsd's of the same time, to 1e-6 degree and 1 cm.
 verdict=$(awk 'NR == FNR { lat[$1] = $2; lon[$1] = $3; alt[$1] = $4; next }

@@ -50,7 +50,7 @@ for m in kernel/fs/configfs/configfs.ko; do
         install -D -m644 "$M/$f" "$R/lib/modules/$KVER/$f"
     done
 done
-cp "$M/modules.builtin" "$M/modules.order" "$R/lib/modules/$KVER/" 2>/dev/null || true
+cp "$M/modules.builtin" "$M/modules.order" "$R/lib/modules/$KVER/"   # modprobe knows built-ins from these
 install -D -m644 gpiosim/gpio-sim.ko "$R/lib/modules/$KVER/extra/gpio-sim.ko"
 strip --strip-debug "$R/lib/modules/$KVER/extra/gpio-sim.ko"
 /bin/busybox depmod -b "$R" "$KVER"
