@@ -88,13 +88,23 @@ private func putBytes(_ b: [UInt8], _ out: inout [UInt8]) {
 
 /// Splits a byte stream into packets. Holds at most one packet's bytes (≤ `maxPacket` plus a
 /// header), so a peer sending garbage or giant lengths costs bounded memory: it gets an error.
+///
+/// A PUBLISH over the limit is an error too, unless the decoder skips them
+/// (`skippingOversizedPublish`): then it reads the topic and packet id (at most 65,541 bytes),
+/// returns the PUBLISH with an empty payload and `discardedBytes` set, and drops the rest of
+/// the payload as it arrives without buffering it. A client needs that: a broker re-sends an
+/// unacknowledged QoS 1 message on every reconnect, so refusing it would refuse it forever.
 public struct Decoder: Sendable {
     public let maxPacket: Int
+    public let skippingOversizedPublish: Bool
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Bytes of an oversized PUBLISH still to arrive and be dropped.
+    private var skipping = 0
 
-    public init(maxPacket: Int = 1 << 20) {
+    public init(maxPacket: Int = 1 << 20, skippingOversizedPublish: Bool = false) {
         self.maxPacket = maxPacket
+        self.skippingOversizedPublish = skippingOversizedPublish
         buffer.reserveCapacity(4096)
     }
 
@@ -102,6 +112,13 @@ public struct Decoder: Sendable {
     public var pending: Int { buffer.count - start }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var bytes = bytes
+        if skipping > 0 {
+            let n = min(skipping, bytes.count)
+            skipping -= n
+            bytes = UnsafeRawBufferPointer(rebasing: bytes[n...])
+            if bytes.isEmpty { return }
+        }
         if start > 0 && start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
@@ -135,12 +152,31 @@ public struct Decoder: Sendable {
             shift += 7
             if shift >= 28 { throw .malformed("remaining length longer than 4 bytes") }
         }
-        if length > maxPacket { throw .tooLarge(length: length, limit: maxPacket) }
-        guard buffer.count - i >= length else { return nil }
         let first = buffer[start]
+        if length > maxPacket {
+            guard skippingOversizedPublish && first >> 4 == 3 else { throw .tooLarge(length: length, limit: maxPacket) }
+            return try oversizedPublish(first: first, bodyAt: i, length: length)
+        }
+        guard buffer.count - i >= length else { return nil }
         let body = buffer[i..<(i + length)]
         start = i + length
         return try Decoder.decode(first: first, body: body)
+    }
+
+    /// The PUBLISH whose body (`length` bytes from `bodyAt`) is over the limit: decoded without
+    /// its payload once the topic and packet id are here; the payload is dropped.
+    private mutating func oversizedPublish(first: UInt8, bodyAt i: Int, length: Int) throws(MQTTError) -> Packet? {
+        guard buffer.count - i >= 2 else { return nil }
+        let qos = (first >> 1) & 3
+        let header = 2 + (Int(buffer[i]) << 8 | Int(buffer[i + 1])) + (qos > 0 ? 2 : 0)
+        guard header <= length else { throw .malformed("PUBLISH topic runs past the packet") }
+        guard buffer.count - i >= header else { return nil }
+        guard case .publish(var p) = try Decoder.decode(first: first, body: buffer[i..<(i + header)]) else { return nil }
+        p.discardedBytes = length - header
+        let here = min(length, buffer.count - i)
+        skipping = length - here
+        start = i + here
+        return .publish(p)
     }
 
     static func decode(first: UInt8, body: ArraySlice<UInt8>) throws(MQTTError) -> Packet {

@@ -43,14 +43,19 @@ public struct Publish: Sendable, Equatable {
     public var dup: Bool
     /// Present exactly when qos > 0.
     public var packetID: UInt16?
+    /// Payload bytes a decoder read and discarded because the packet was over its limit
+    /// (`Decoder(skippingOversizedPublish: true)`); `payload` is then empty. 0 otherwise.
+    public var discardedBytes: Int
 
-    public init(topic: String, payload: [UInt8], qos: UInt8 = 0, retain: Bool = false, dup: Bool = false, packetID: UInt16? = nil) {
+    public init(topic: String, payload: [UInt8], qos: UInt8 = 0, retain: Bool = false, dup: Bool = false, packetID: UInt16? = nil,
+                discardedBytes: Int = 0) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.dup = dup
         self.packetID = packetID
+        self.discardedBytes = discardedBytes
     }
 }
 

@@ -91,6 +91,45 @@ import Testing
         }
     }
 
+    /// Issue 16.1: a PUBLISH over the limit is skipped, not refused: its topic and id come out
+    /// (so it can be acknowledged), its payload is dropped as it arrives, and the packet after
+    /// it decodes whole. Memory stays at the limit whatever the length.
+    @Test(arguments: [1, 7, 4096, 1 << 20])
+    func anOversizedPublishIsSkippedWithoutBuffering(_ chunk: Int) throws {
+        let big = Publish(topic: "firmloop/d/cmd", payload: Array(repeating: 0x7B, count: 300_000), qos: 1, packetID: 42)
+        var stream = Packet.publish(big).bytes
+        Packet.publish(Publish(topic: "firmloop/d/cmd", payload: Array("{}".utf8), qos: 1, packetID: 43)).encode(into: &stream)
+        Packet.pingresp.encode(into: &stream)
+        var d = Decoder(maxPacket: 4096, skippingOversizedPublish: true)
+        var out: [Packet] = []
+        var most = 0
+        var i = 0
+        while i < stream.count {
+            d.append(Array(stream[i..<min(stream.count, i + chunk)]))
+            i += chunk
+            most = max(most, d.pending)
+            while let p = try d.next() { out.append(p) }
+        }
+        var skipped = big
+        skipped.payload = []
+        skipped.discardedBytes = 300_000
+        #expect(out == [.publish(skipped), .publish(Publish(topic: "firmloop/d/cmd", payload: Array("{}".utf8), qos: 1, packetID: 43)), .pingresp])
+        #expect(most <= max(chunk, 4096 + 5), "buffered \(most) bytes")
+        // Without skipping it stays an error (the broker's side of the codec refuses it).
+        var strict = Decoder(maxPacket: 4096)
+        strict.append(stream)
+        #expect(throws: MQTTError.tooLarge(length: 300_018, limit: 4096)) { try strict.next() }
+    }
+
+    @Test func anOversizedPublishWithABrokenTopicIsStillAnError() {
+        var d = Decoder(maxPacket: 16, skippingOversizedPublish: true)
+        d.append([0x32, 0x80, 0x01, 0x00, 0x90] + Array(repeating: 0x61, count: 20))   // topic length 144 > body 128
+        #expect(throws: MQTTError.self) { try d.next() }
+        var e = Decoder(maxPacket: 16, skippingOversizedPublish: true)
+        e.append([0x30, 0x80, 0x01, 0x00, 0x03, 0x61, 0x2B, 0x62])   // '+' in a topic name
+        #expect(throws: MQTTError.self) { try e.next() }
+    }
+
     @Test func topicMatching() {
         #expect(Topic.matches(filter: "firmloop/+/cmd", topic: "firmloop/sim-1/cmd"))
         #expect(!Topic.matches(filter: "firmloop/+/cmd", topic: "firmloop/sim-1/ack"))
