@@ -33,3 +33,29 @@ public func closeDescriptor(_ fd: Int32) -> Int32 {
 public func forgetDescriptor(_ fd: Int32) {
     KernelExecutor.shared.forget(fd)
 }
+
+/// A reader's fair share of the kernel: a task that reads a descriptor until EAGAIN never
+/// waits while data keeps coming (a UART flood, a broker sending without pause), and
+/// cooperative scheduling lets it starve every other task. A reader counts what it read here
+/// and yields when `spent` says so: one wake-up then costs the others at most `limit` bytes of
+/// work. Waiting for readiness (`waited()`) starts a new share.
+///
+///     let n = read(fd, ...)
+///     if n > 0, share.spent(n) { try await yield() }
+public struct ReadShare: Sendable {
+    public let limit: Int
+    private var used = 0
+
+    public init(limit: Int = 64 * 1024) { self.limit = limit }
+
+    /// Counts `bytes` read; true (and a new share) when the reader should yield now.
+    public mutating func spent(_ bytes: Int) -> Bool {
+        used += bytes
+        guard used >= limit else { return false }
+        used = 0
+        return true
+    }
+
+    /// The reader is about to wait for readiness: the other tasks get their turn anyway.
+    public mutating func waited() { used = 0 }
+}

@@ -80,6 +80,7 @@ public final class TCPConnection: Connection {
     public let endpoint: String
     let fd: Int32
     private var isOpen = true
+    private var share = ReadShare()
 
     init(fd: Int32, endpoint: String) {
         self.fd = fd
@@ -90,9 +91,12 @@ public final class TCPConnection: Connection {
         while true {
             guard isOpen else { throw BoardError.closed(what: "connection to \(endpoint)") }
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n > 0, share.spent(n) { try await yield() }
             if n >= 0 { return n }
             switch errno {
-            case EAGAIN, EINTR: try await readable(fd)
+            case EAGAIN, EINTR:
+                share.waited()
+                try await readable(fd)
             case ECONNRESET, EPIPE, ETIMEDOUT: throw BoardError.connectionReset(endpoint: endpoint)
             default: throw BoardError.system(call: "recv", errno: errno, what: endpoint)
             }

@@ -119,4 +119,36 @@ func listener(_ family: Int32) -> (fd: Int32, port: Int)? {
         }
         #expect(n == 0)
     }
+
+    /// 16.9: a reader whose descriptor always has data never waited, so it held the kernel for
+    /// as long as the flood lasted. Now it gives way after each 64 KiB share: with 176 KiB
+    /// already waiting (read without a single EAGAIN), another task gets at least two turns.
+    @Test func aReaderUnderAFloodGivesWayToTheOtherTasks() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+        defer { close(fds[1]) }
+        let chunk = [UInt8](repeating: 0x24, count: 4096)
+        var filled = 0
+        while filled < 176 * 1024 {
+            let n = send(fds[1], chunk, chunk.count, Int32(MSG_NOSIGNAL))
+            try #require(n > 0, "the socket took only \(filled) bytes")
+            filled += n
+        }
+        let rd = fds[0], total = filled
+        let (turns, read) = try kernelTest(virtual: false) { () async throws -> (Int, Int) in
+            var turns = 0
+            let other = spawn("other") { while true { turns += 1; try await yield() } }
+            let conn = TCPConnection(fd: rd, endpoint: "flood")
+            defer { conn.close() }
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { buf.deallocate() }
+            var read = 0
+            let before = turns
+            while read < total { read += try await conn.read(into: buf) }
+            other.cancel()
+            return (turns - before, read)
+        }
+        #expect(read == filled)
+        #expect(turns >= 2, "the other task ran \(turns) times while \(read) bytes were read")
+    }
 }
