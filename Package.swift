@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard"],
                           path: "bench/Sources/firmloop-bench"),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
-        .target(name: "KernelTestSupport", dependencies: ["Kernel"], path: "Tests/Support"),
+        .target(name: "KernelTestSupport", dependencies: ["Kernel", "CSystem"], path: "Tests/Support"),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),

@@ -15,6 +15,8 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
     case deviceAbsent(path: String, role: String)
     case permissionDenied(path: String, group: String?, role: String)
     case deviceBusy(path: String, role: String)
+    /// The device was open and went away (unplugged); `SerialPort.reopen()` takes it again.
+    case deviceGone(path: String, role: String)
     case unsupportedSpeed(path: String, baud: Int)
     /// The driver kept other settings than asked (read back with tcgetattr).
     case unsupportedSettings(path: String, wanted: String, got: String)
@@ -40,6 +42,7 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .permissionDenied(let p, let g, let r):
             return "role '\(r)': permission denied opening \(p)" + (g.map { " (add your user to the '\($0)' group)" } ?? "")
         case .deviceBusy(let p, let r): return "role '\(r)': serial device \(p) is busy (opened exclusively by another program)"
+        case .deviceGone(let p, let r): return "role '\(r)': serial device \(p) went away and is not open again yet"
         case .unsupportedSpeed(let p, let b): return "\(p): speed \(b) baud is not supported"
         case .unsupportedSettings(let p, let w, let g): return "\(p): the device does not take \(w) (its driver kept \(g))"
         case .connectFailed(let e, let why): return "connect to \(e) failed: \(why)"

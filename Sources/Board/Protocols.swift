@@ -53,7 +53,17 @@ public protocol SerialPort: AnyObject {
     func write(_ bytes: [UInt8]) async throws
     /// Waits until everything written has left the wire.
     func drain() async throws
+    /// Opens the device again after it went away (a USB adapter unplugged and plugged back at
+    /// the same path), with the same settings; throws as the first open did. A no-op while open.
+    func reopen() throws
+    /// Waits until `deadline` (kernel time), or less when the board can tell that the device
+    /// may be back (a LinuxBoard watches the device's directory).
+    func waitForDevice(until deadline: Int64) async throws
     func close()
+}
+
+extension SerialPort {
+    public func waitForDevice(until deadline: Int64) async throws { try await sleep(until: deadline) }
 }
 
 /// A TCP-like byte stream.

@@ -113,6 +113,12 @@ public struct FirmwareConfig: Sendable {
 public final class Firmware {
     public enum Health: String, Sendable { case online, offline, fault }
 
+    /// Something wrong now: what (`error`) and since when (wall clock, ns since 1970).
+    public struct Fault: Sendable, Equatable {
+        public var error: String
+        public var since: Int64
+    }
+
     public struct Counters: Sendable, Equatable {
         /// Snapshots stored (each got a sequence number), and those taken for a press or a command.
         public var taken = 0
@@ -127,6 +133,11 @@ public final class Firmware {
         public var commandErrors = 0
         /// Press or command requests dropped because 16 were already waiting.
         public var requestsDropped = 0
+        /// Snapshots that could not be stored since the last one that was (added to the
+        /// outbox's on-disk `unstored` count by the next append that succeeds).
+        public var unstoredSinceStored = 0
+        /// Attempts to reopen the GPS port after it went away.
+        public var gpsReopens = 0
     }
 
     struct Request {
@@ -147,8 +158,12 @@ public final class Firmware {
     public private(set) var uartBytes = 0
     /// The board has the GPS UART (so snapshots carry UART counters).
     public private(set) var hasGPS = false
-    /// What is wrong now, by part ("outbox", "gps_uart", "broker"); empty when all is well.
-    public private(set) var faults: [String: String] = [:]
+    /// What is wrong now, by part (a role such as "gps_uart", or "outbox", "broker"); empty
+    /// when all is well. In every snapshot, in the status LED and in `onLog`.
+    public private(set) var faults: [String: Fault] = [:]
+    /// One line per event worth an operator's attention (faults raised and cleared, the
+    /// broker's connection going up and down and why); never per snapshot.
+    public var onLog: (String) -> Void = { _ in }
     /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
     /// left them, less what was removed since).
     public private(set) var lastSeq: Int64 = 0
@@ -175,6 +190,12 @@ public final class Firmware {
     private var inputs: [(role: String, line: any InputLine)] = []
     private var hadFix = false
 
+    /// Longest wait between two attempts to reopen a serial port that went away.
+    public static let reopenMaxMilliseconds = 30_000
+    /// Largest command accepted (the MQTT client's packet limit): a bigger one is read past
+    /// without being buffered, acknowledged to the broker and answered with an error.
+    public static let maxCommandBytes = 256 * 1024
+
     /// `network` is where the broker is reached (nil: no broker, snapshots stay in the outbox).
     public init(board: any Board, config: FirmwareConfig, outbox: Outbox, network: (any Network)?) {
         self.board = board
@@ -191,6 +212,7 @@ public final class Firmware {
             c.online = (topics.status, Array("online".utf8))
             c.subscriptions = [Subscription(topics.cmd, qos: 1)]
             c.seed = config.seed
+            c.maxPacket = Self.maxCommandBytes
             client = MQTTClient(c)
         } else {
             client = nil
@@ -222,9 +244,11 @@ public final class Firmware {
         let gps = d.role(config.gpsRole)?.kind == .serial ? try board.serial(config.gpsRole) : nil
         hasGPS = gps != nil
         if let client {
+            // Unowned both ways: the client is ours, and a closure holding it would keep it
+            // (and so this firmware) alive for ever.
             client.onAck = { [unowned self] id in self.acknowledged(id) }
             client.onMessage = { [unowned self] p in self.command(p) }
-            client.onState = { [unowned self] _ in faults["broker"] = client.refusal }
+            client.onState = { [unowned self, unowned client] state in self.brokerState(state, client) }
         }
         try await withGroup("firmware") { g in
             g.spawn("snapshot") { try await self.snapshots() }
@@ -237,6 +261,34 @@ public final class Firmware {
                 g.spawn("mqtt") { try await client.run(network: network) }
                 g.spawn("outbox") { try await self.forward(client) }
             }
+        }
+    }
+
+    // MARK: faults and log
+
+    /// Raises (`error` non-nil) or clears the fault of `part`; a fault keeps its `since` while
+    /// it lasts. Each change is logged.
+    func setFault(_ part: String, _ error: String?) {
+        if let error {
+            guard faults[part]?.error != error else { return }
+            let since = faults[part]?.since ?? board.clock.unixNanoseconds()
+            faults[part] = Fault(error: error, since: since)
+            onLog("fault: \(part): \(error)")
+        } else if let f = faults.removeValue(forKey: part) {
+            onLog("fault cleared: \(part) (since \(iso8601(unixNanoseconds: f.since)))")
+        }
+    }
+
+    private func brokerState(_ state: MQTTClient.State, _ client: MQTTClient) {
+        setFault("broker", client.refusal)
+        switch state {
+        case .online:
+            onLog("mqtt: online (\(client.config.host):\(client.config.port))")
+        case .disconnected where !stopping:
+            let retry = Double(client.retryInMilliseconds) / 1000
+            onLog("mqtt: offline: \(client.lastError ?? "not connected"); next attempt in \(retry) s")
+        case .disconnected, .connecting:
+            break
         }
     }
 
@@ -302,8 +354,11 @@ public final class Firmware {
     private func take(_ r: Request) async throws {
         let snap = await sample(reason: r.reason)
         do {
-            let (m, counts) = try await outbox.append(topic: topics.snapshot) { seq, counts in snap.json(seq: seq, outbox: counts) }
-            faults["outbox"] = nil
+            let (m, counts) = try await outbox.append(topic: topics.snapshot, unstored: counters.unstoredSinceStored) { seq, counts in
+                snap.json(seq: seq, outbox: counts)
+            }
+            counters.unstoredSinceStored = 0
+            setFault("outbox", nil)
             counters.taken += 1
             lastSeq = m.seq
             storedThrough = m.seq
@@ -323,7 +378,8 @@ public final class Firmware {
             throw CancellationError()
         } catch {
             counters.storeFailures += 1
-            faults["outbox"] = "\(error)"
+            counters.unstoredSinceStored += 1
+            setFault("outbox", "\(error)")
             if let id = r.command { ack(id, error: "snapshot not stored: \(error)") }
         }
     }
@@ -337,6 +393,13 @@ public final class Firmware {
         s.fix = fix
         if hasGPS {
             s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
+            s.uart?.reopens = counters.gpsReopens
+        }
+        s.faults = faults.sorted { $0.key < $1.key }.map { Snapshot.FaultEntry(role: $0.key, error: $0.value.error, since: iso8601(unixNanoseconds: $0.value.since)) }
+        if let client {
+            s.mqtt = Snapshot.MQTT(connects: client.stats.connects, failures: client.stats.connectFailures + client.stats.disconnects,
+                                   protocolErrors: client.stats.protocolErrors, oversized: client.stats.oversized,
+                                   acksDropped: client.stats.dropped, lastError: client.lastError)
         }
         s.tasks = Kernel.stats().filter { !$0.name.hasPrefix("sim.") }
         s.taskTimes = config.taskTimes
@@ -353,22 +416,43 @@ public final class Firmware {
 
     // MARK: GPS
 
+    /// Reads the GPS port for ever. A port that fails (a USB receiver unplugged) is a fault of
+    /// its role while it lasts; the rest of the firmware goes on, and the port is reopened
+    /// 0.5 s, 1, 2, ... up to 30 s apart, or as soon as its device node reappears.
     private func readGPS(_ port: any SerialPort) async {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
         defer { buf.deallocate() }
-        do {
-            while true {
-                let n = try await port.read(into: buf)
-                uartBytes += n
-                framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
-                    parser.parse(line)
-                    if parser.fix.mode >= 2 { hadFix = true }
+        var attempt = 0
+        while true {
+            do {
+                while true {
+                    let n = try await port.read(into: buf)
+                    uartBytes += n
+                    attempt = 0
+                    framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
+                        parser.parse(line)
+                        if parser.fix.mode >= 2 { hadFix = true }
+                    }
                 }
-                faults[config.gpsRole] = nil
+            } catch is CancellationError {
+                return
+            } catch {
+                setFault(config.gpsRole, "\(error)")
             }
-        } catch is CancellationError {
-        } catch {
-            faults[config.gpsRole] = "\(error)"   // the rest of the firmware goes on
+            while true {
+                let ms = min(Self.reopenMaxMilliseconds, 500 << min(attempt, 16))
+                attempt += 1
+                do { try await port.waitForDevice(until: Kernel.now + Int64(ms) * 1_000_000) } catch { return }   // cancelled
+                counters.gpsReopens += 1
+                do {
+                    try port.reopen()
+                    setFault(config.gpsRole, nil)
+                    onLog("\(config.gpsRole): \(port.path) open again")
+                    break
+                } catch {
+                    setFault(config.gpsRole, "\(error)")
+                }
+            }
         }
     }
 
@@ -391,7 +475,7 @@ public final class Firmware {
                     // Delivered but still stored: sent again after a restart (a duplicate,
                     // never a loss).
                     counters.delivered += batch.count
-                    faults["outbox"] = "\(error)"
+                    setFault("outbox", "\(error)")
                 }
                 continue
             }
@@ -428,6 +512,10 @@ public final class Firmware {
     private func command(_ p: Publish) {
         guard p.topic == topics.cmd else { return }
         counters.commands += 1
+        if p.discardedBytes > 0 {
+            ack(nil, error: "command of \(p.discardedBytes) bytes is over the \(Self.maxCommandBytes)-byte limit: not read")
+            return
+        }
         let doc: JSON
         do { doc = try JSON.parse(bytes: p.payload, maxDepth: 8) } catch {
             ack(nil, error: "bad JSON: \(error)")
@@ -491,7 +579,9 @@ public final class Firmware {
             if let error { w.key("error"); w.string(error) }
         }
         ackCount += 1
-        client.enqueue(id: Self.ackIDs + ackCount, topic: topics.ack, payload: Array(w.text.utf8))
+        // Droppable: a flood of commands, or a broker that stops acknowledging, costs at most
+        // the client's droppable capacity in waiting acks (the oldest go, counted).
+        client.enqueue(id: Self.ackIDs + ackCount, topic: topics.ack, payload: Array(w.text.utf8), droppable: true)
     }
 
     // MARK: status LED
@@ -516,9 +606,18 @@ public final class Firmware {
 public struct Snapshot: Sendable {
     public struct UART: Sendable {
         public var bytes, lines, bad, overlong, noise: Int
+        public var reopens = 0
         public init(bytes: Int, lines: Int, bad: Int, overlong: Int, noise: Int) {
             (self.bytes, self.lines, self.bad, self.overlong, self.noise) = (bytes, lines, bad, overlong, noise)
         }
+    }
+    public struct FaultEntry: Sendable {
+        public var role, error, since: String
+    }
+    /// The MQTT link as the device saw it: so a broker's misbehaviour shows remotely.
+    public struct MQTT: Sendable {
+        public var connects, failures, protocolErrors, oversized, acksDropped: Int
+        public var lastError: String?
     }
     public var device: String
     public var reason: String
@@ -530,6 +629,8 @@ public struct Snapshot: Sendable {
     public var uart: UART?
     public var tasks: [TaskStats] = []
     public var taskTimes = true
+    public var faults: [FaultEntry] = []
+    public var mqtt: MQTT?
 
     public init(device: String, reason: String) {
         self.device = device
@@ -570,11 +671,32 @@ public struct Snapshot: Sendable {
                     w.key("bad"); w.int(u.bad)
                     w.key("overlong"); w.int(u.overlong)
                     w.key("noise"); w.int(u.noise)
+                    w.key("reopens"); w.int(u.reopens)
                 }
             } else { w.null() }
             w.key("outbox"); w.object { w in
                 w.key("pending"); w.int(outbox.pending)
                 w.key("dropped"); w.int(outbox.dropped)
+                w.key("unstored"); w.int(outbox.unstored)
+            }
+            w.key("faults"); w.array { w in
+                for f in faults {
+                    w.object { w in
+                        w.key("role"); w.string(f.role)
+                        w.key("error"); w.string(f.error)
+                        w.key("since"); w.string(f.since)
+                    }
+                }
+            }
+            if let m = mqtt {
+                w.key("mqtt"); w.object { w in
+                    w.key("connects"); w.int(m.connects)
+                    w.key("failures"); w.int(m.failures)
+                    w.key("protocol_errors"); w.int(m.protocolErrors)
+                    w.key("oversized"); w.int(m.oversized)
+                    w.key("acks_dropped"); w.int(m.acksDropped)
+                    w.key("last_error"); if let e = m.lastError { w.string(e) } else { w.null() }
+                }
             }
             w.key("tasks"); w.object { w in
                 for t in tasks {

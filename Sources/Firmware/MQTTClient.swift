@@ -7,9 +7,17 @@ import MQTT
 /// and a last will; an `online` message once connected; SUBSCRIBE; QoS 1 PUBLISH with an
 /// in-flight window and PUBACK tracking; un-acknowledged messages re-sent with DUP after a
 /// reconnect; PINGREQ so the broker never times us out; reconnects with exponential backoff and
-/// jitter (1 s doubling to 60 s, as Paho). A broker that sends malformed or unexpected packets
-/// is disconnected and counted; nothing it sends can crash the client or grow its memory
-/// beyond `maxPacket`.
+/// jitter (1 s doubling to 60 s, as Paho; the doubling starts over only once a connection has
+/// stayed up `healthyAfterMilliseconds`, so a broker that accepts and then fails is retried ever
+/// more slowly too). A broker that sends malformed or unexpected packets is disconnected and
+/// counted; nothing it sends can crash the client or grow its memory beyond `maxPacket`. A
+/// message over `maxPacket` is read past without being buffered, acknowledged (the broker
+/// would otherwise re-send it on every reconnect) and handed on with `discardedBytes` set.
+///
+/// Every queue has a bound: `window` in flight; `droppableCapacity` messages queued with
+/// `droppable: true` (the oldest dropped, counted); the caller bounds the rest (the firmware
+/// feeds at most its feed window); encoded packets waiting for the socket, `outputLimit`
+/// (the reader stops taking packets from the broker while they wait).
 ///
 /// Messages come from `enqueue` (the outbox) and leave through `onAck` once the broker has
 /// acknowledged them; what the broker sends on subscribed topics goes to `onMessage`.
@@ -34,6 +42,12 @@ public final class MQTTClient {
         /// Seed for the backoff's jitter.
         public var seed: UInt64 = 0
         public var maxPacket = 256 * 1024
+        /// A connection that stayed up this long starts the backoff over.
+        public var healthyAfterMilliseconds = 30_000
+        /// Queued `droppable` messages kept at most (the oldest goes first).
+        public var droppableCapacity = 64
+        /// Encoded bytes waiting for the socket before the reader waits for the writer.
+        public var outputLimit = 64 * 1024
 
         public init(host: String, port: Int, clientID: String) {
             self.host = host
@@ -54,12 +68,19 @@ public final class MQTTClient {
         public var received = 0
         public var pings = 0
         public var protocolErrors = 0
+        /// Messages from the broker over `maxPacket`: acknowledged, their payload dropped.
+        public var oversized = 0
+        /// Queued droppable messages dropped (oldest first) to stay within `droppableCapacity`.
+        public var dropped = 0
+        /// Times the reader waited for the writer to drain `outputLimit` bytes.
+        public var outputStalls = 0
         public init() {}
     }
 
     struct Outgoing {
         var id: UInt64
         var publish: Publish
+        var droppable = false
     }
 
     public let config: Config
@@ -70,6 +91,8 @@ public final class MQTTClient {
     /// The broker's CONNACK refusal on the last attempt (bad credentials, client id, ...), nil
     /// once a connect succeeds: retrying will not fix it by itself.
     public private(set) var refusal: String?
+    /// How long the client waits before its next connect (set when it goes `disconnected`).
+    public private(set) var retryInMilliseconds = 0
     /// Called with the caller's id when the broker has acknowledged a message.
     public var onAck: (UInt64) -> Void = { _ in }
     /// Called for every message the broker sends on a subscribed topic.
@@ -79,6 +102,8 @@ public final class MQTTClient {
 
     private var queue: [Outgoing] = []
     private var queueHead = 0
+    /// Droppable messages in `queue[queueHead...]`.
+    private var droppableQueued = 0
     /// In flight by packet id, and the order they were sent in (re-sent in that order).
     private var inflight: [UInt16: Outgoing] = [:]
     private var inflightOrder: [UInt16] = []
@@ -110,14 +135,28 @@ public final class MQTTClient {
     /// Messages waiting to be sent, and sent but not acknowledged.
     public var pending: Int { queue.count - queueHead }
     public var inFlight: Int { inflight.count }
+    /// Encoded bytes waiting for the socket (bounded by `outputLimit` plus one packet, and what
+    /// the writer has in hand).
+    public var outputBuffered: Int { out.count + spare.count }
 
-    /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged.
-    public func enqueue(id: UInt64, topic: String, payload: [UInt8], retain: Bool = false) {
+    /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged. A `droppable` one (a
+    /// command's ack, say) may be dropped, counted in `stats.dropped`, when more than
+    /// `droppableCapacity` of them wait: a broker that stops acknowledging, or a flood of
+    /// commands, costs bounded memory.
+    public func enqueue(id: UInt64, topic: String, payload: [UInt8], retain: Bool = false, droppable: Bool = false) {
         if queueHead > 64 && queueHead * 2 > queue.count {
             queue.removeFirst(queueHead)
             queueHead = 0
         }
-        queue.append(Outgoing(id: id, publish: Publish(topic: topic, payload: payload, qos: 1, retain: retain)))
+        if droppable {
+            if droppableQueued >= config.droppableCapacity, let i = queue[queueHead...].firstIndex(where: \.droppable) {
+                queue.remove(at: i)
+                stats.dropped += 1
+            } else {
+                droppableQueued += 1
+            }
+        }
+        queue.append(Outgoing(id: id, publish: Publish(topic: topic, payload: payload, qos: 1, retain: retain), droppable: droppable))
         wake.notifyAll()
     }
 
@@ -162,10 +201,11 @@ public final class MQTTClient {
         var attempt = 0
         while true {
             setState(.connecting)
+            var onlineSince: Int64?
             do {
                 let conn = try await network.connect(host: config.host, port: config.port, timeoutMilliseconds: config.connectTimeoutMilliseconds)
                 defer { conn.close() }
-                try await session(conn) { attempt = 0 }
+                try await session(conn) { onlineSince = Kernel.now }
             } catch is CancellationError {
                 setState(.disconnected)
                 throw CancellationError()
@@ -176,12 +216,19 @@ public final class MQTTClient {
                 lastError = "\(error)"
                 if state == .online { stats.disconnects += 1 } else { stats.connectFailures += 1 }
             }
-            setState(.disconnected)
-            if closing { return }
+            if closing {
+                setState(.disconnected)
+                return
+            }
+            // Only a connection that stayed up a while proves the broker well: one that accepts
+            // and then fails (garbage after CONNACK, a message we cannot take) backs off too.
+            if let since = onlineSince, Kernel.now - since >= Int64(config.healthyAfterMilliseconds) * 1_000_000 { attempt = 0 }
             // Exponential backoff with jitter: 1, 2, 4, ... 60 s, each scaled by 0.5-1.0.
             let base = min(config.backoffMaxMilliseconds, config.backoffMinMilliseconds << min(attempt, 16))
             attempt += 1
-            try await sleep(ms: Int(Double(base) * (0.5 + 0.5 * rng.unit())))
+            retryInMilliseconds = Int(Double(base) * (0.5 + 0.5 * rng.unit()))
+            setState(.disconnected)
+            try await sleep(ms: retryInMilliseconds)
         }
     }
 
@@ -192,7 +239,7 @@ public final class MQTTClient {
     }
 
     private func session(_ conn: any Connection, connected: () -> Void) async throws {
-        decoder = Decoder(maxPacket: config.maxPacket)
+        decoder = Decoder(maxPacket: config.maxPacket, skippingOversizedPublish: true)
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
         defer { buf.deallocate() }
         var c = Connect(clientID: config.clientID, cleanSession: false, keepAliveSeconds: config.keepAliveSeconds, will: config.will,
@@ -262,6 +309,7 @@ public final class MQTTClient {
         while true {
             if closed && out.isEmpty { return }
             while !closing && inflight.count < config.window && queueHead < queue.count {
+                if queue[queueHead].droppable { droppableQueued -= 1 }
                 send(queue[queueHead], dup: false)
                 queueHead += 1
             }
@@ -295,6 +343,12 @@ public final class MQTTClient {
                 throw ProtocolViolation(description: "from the broker: \(e)")
             }
             lastHeard = Kernel.now
+            // What we owe the broker (PUBACKs) waits in `out`: while the broker does not read
+            // it, take nothing more from it.
+            while out.count >= config.outputLimit {
+                stats.outputStalls += 1
+                try await progress.wait()
+            }
             switch packet {
             case .puback(let id):
                 guard let o = inflight.removeValue(forKey: id) else { continue }   // a late duplicate ack
@@ -307,6 +361,7 @@ public final class MQTTClient {
                 progress.notifyAll()
             case .publish(let p):
                 stats.received += 1
+                if p.discardedBytes > 0 { stats.oversized += 1 }
                 if p.qos >= 1, let id = p.packetID {
                     (p.qos == 1 ? Packet.puback(id) : Packet.pubrec(id)).encode(into: &out)
                     wake.notifyAll()

@@ -8,6 +8,12 @@ import Synchronization
 /// power cut loses nothing acknowledged as stored. Sequence numbers start at 1, stay contiguous
 /// and survive restarts. Bounded by `capacity`: when full, the oldest messages are dropped,
 /// counted (and the count kept on disk) — the stated policy: fresh data beats old data.
+/// Snapshots that could not be stored at all (the disk full, say) are counted on disk too, by
+/// the next append that succeeds (`unstored`).
+///
+/// The write-ahead log is bounded: SQLite checkpoints it into the database every
+/// `walCheckpointPages` pages (256 KiB) and truncates it back to `walLimitBytes` (256 KiB)
+/// after, so on a small partition the log does not crowd out the data.
 ///
 /// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
 /// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
@@ -26,16 +32,23 @@ public final class Outbox: @unchecked Sendable {
         public var nextSeq: Int64
         /// Messages dropped (oldest first) because the outbox was full, over its whole life.
         public var dropped: Int64
+        /// Messages that could not be stored at all (an append failed: disk full, I/O error),
+        /// over the outbox's whole life, as reported to `append(unstored:)`.
+        public var unstored: Int64
 
-        public init(pending: Int, nextSeq: Int64, dropped: Int64) {
+        public init(pending: Int, nextSeq: Int64, dropped: Int64, unstored: Int64 = 0) {
             self.pending = pending
             self.nextSeq = nextSeq
             self.dropped = dropped
+            self.unstored = unstored
         }
     }
 
     public let path: String
     public let capacity: Int
+    /// The write-ahead log's bounds (see the type's documentation).
+    public static let walCheckpointPages = 64
+    public static let walLimitBytes = 256 * 1024
     private let db: OpaquePointer
     private let lock = Mutex<Void>(())
     /// Held (flock) while open: one process per outbox, or sequence numbers would collide.
@@ -75,14 +88,16 @@ public final class Outbox: @unchecked Sendable {
         }
         db = h
         do {
-            try exec("PRAGMA journal_mode=WAL")
-            try exec("PRAGMA synchronous=FULL")
+            try exec("PRAGMA journal_mode=WAL", "setting up (journal_mode=WAL)")
+            try exec("PRAGMA synchronous=FULL", "setting up (synchronous=FULL)")
+            try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
+            try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0);
+                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0);
                 INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox));
-                """)
+                """, "setting up the tables")
         } catch {
             sqlite3_close(db)
             if lockFD >= 0 { close(lockFD) }
@@ -101,10 +116,11 @@ public final class Outbox: @unchecked Sendable {
 
     /// Stores a message durably; returns it and the outbox's counts with it stored. `payload`
     /// is made on the worker thread, inside the transaction, from the sequence number the
-    /// message gets and those counts (so a payload can carry them).
-    public func append(topic: String, payload: @escaping @Sendable (Int64, Counts) -> [UInt8]) async throws -> (Message, Counts) {
+    /// message gets and those counts (so a payload can carry them). `unstored`: messages the
+    /// caller could not store since its last successful append, added to the count on disk.
+    public func append(topic: String, unstored: Int = 0, payload: @escaping @Sendable (Int64, Counts) -> [UInt8]) async throws -> (Message, Counts) {
         try await io {
-            let (m, c) = try self.appendNow(topic: topic, count: 1, payload: payload)
+            let (m, c) = try self.appendNow(topic: topic, count: 1, unstored: unstored, payload: payload)
             return (m[0], c)
         }
     }
@@ -136,12 +152,13 @@ public final class Outbox: @unchecked Sendable {
 
     /// Stores `count` messages in one transaction (one fsync), `payload` made from each one's
     /// sequence number and the counts once all are stored.
-    public func appendNow(topic: String, count: Int, payload: (Int64, Counts) -> [UInt8]) throws -> ([Message], Counts) {
-        try locked { try transaction {
+    public func appendNow(topic: String, count: Int, unstored: Int = 0, payload: (Int64, Counts) -> [UInt8]) throws -> ([Message], Counts) {
+        try locked { try transaction("storing \(count == 1 ? "a message" : "\(count) messages")") {
             let before = try countsLocked()
             let first = before.nextSeq
             let over = max(0, before.pending + count - capacity)
-            let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over))
+            let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over),
+                               unstored: before.unstored + Int64(unstored))
             let insert = try prepare("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
             defer { sqlite3_finalize(insert) }
             var out: [Message] = []
@@ -185,7 +202,7 @@ public final class Outbox: @unchecked Sendable {
     public func removeNow(_ seqs: [Int64]) throws {
         guard !seqs.isEmpty else { return }
         let sorted = seqs.sorted()
-        try locked { try transaction {
+        try locked { try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") {
             let delete = try prepare("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
             defer { sqlite3_finalize(delete) }
             var removed = 0
@@ -214,13 +231,15 @@ public final class Outbox: @unchecked Sendable {
     private func countsLocked() throws -> Counts {
         Counts(pending: Int(try scalar("SELECT value FROM meta WHERE key = 'pending'")),
                nextSeq: try scalar("SELECT value FROM meta WHERE key = 'next_seq'"),
-               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"))
+               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"),
+               unstored: try scalar("SELECT value FROM meta WHERE key = 'unstored'"))
     }
 
     private func store(_ c: Counts) throws {
         try run("UPDATE meta SET value = ? WHERE key = 'pending'", Int64(c.pending))
         try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", c.nextSeq)
         try run("UPDATE meta SET value = ? WHERE key = 'dropped'", c.dropped)
+        try run("UPDATE meta SET value = ? WHERE key = 'unstored'", c.unstored)
     }
 
     /// SQLite's own check of the file ("ok" when whole).
@@ -243,8 +262,9 @@ public final class Outbox: @unchecked Sendable {
         OutboxError(path: path, message: "\(what): \(String(cString: sqlite3_errmsg(db)))")
     }
 
-    private func exec(_ sql: String) throws {
-        if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error("setting up") }
+    /// Runs `sql`; a failure says what was being done (`what`) and SQLite's reason.
+    private func exec(_ sql: String, _ what: String) throws {
+        if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error(what) }
     }
 
     private func prepare(_ sql: String) throws -> OpaquePointer {
@@ -285,15 +305,21 @@ public final class Outbox: @unchecked Sendable {
         return sqlite3_column_int64(st, 0)
     }
 
-    private func transaction<T>(_ body: () throws -> T) throws -> T {
-        try exec("BEGIN IMMEDIATE")
+    /// Runs `body` as one transaction; a failure names the operation (`what`: "storing a
+    /// message"), the step and SQLite's reason, and rolls it all back.
+    private func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
-            let r = try body()
-            try exec("COMMIT")
-            return r
-        } catch {
-            _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
-            throw error
+            try exec("BEGIN IMMEDIATE", "beginning the transaction")
+            do {
+                let r = try body()
+                try exec("COMMIT", "committing")
+                return r
+            } catch {
+                _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+                throw error
+            }
+        } catch let e as OutboxError {
+            throw OutboxError(path: path, message: "\(what): \(e.message)")
         }
     }
 }

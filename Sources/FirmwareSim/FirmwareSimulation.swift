@@ -83,7 +83,7 @@ public struct FirmwareSimulation: Sendable {
             summary.uart = (fw.uartBytes, fw.framer.lines, fw.parser.bad, fw.framer.dropped, fw.framer.noise)
             summary.lastFix = fw.fix
             summary.peakClientBacklog = fw.peakClientBacklog
-            summary.faults = fw.faults
+            summary.faults = fw.faults.mapValues(\.error)
         }
     }
 

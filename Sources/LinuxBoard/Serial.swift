@@ -5,22 +5,57 @@ import Kernel
 /// A serial port through termios: opened `O_RDWR|O_NOCTTY|O_NONBLOCK`, exclusive (`TIOCEXCL`,
 /// plus `flock`, which binds root too), raw, at one of the standard speeds, reads and writes
 /// driven by the kernel's epoll set; the settings it found are restored on close.
+///
+/// A device that goes away (a USB adapter unplugged: read returns EIO or 0) is let go at once;
+/// `reopen()` opens the same path again, and `waitForDevice(until:)` wakes when a node
+/// appears in the device's directory (inotify), so a replug is noticed without polling.
 @KernelActor
 public final class LinuxSerialPort: SerialPort {
     public let role: String
     public let path: String
     public let settings: SerialSettings
-    let fd: Int32
+    /// The open descriptor, -1 while the device is gone.
+    private(set) var fd: Int32
     private var saved: termios
-    private var isOpen = true
+    /// `close()` was called: the port is given back for good.
+    private var isClosed = false
+    private var share = ReadShare()
 
     /// Opens and configures `path`; errors name the device and say what to do.
     public init(path: String, settings: SerialSettings, role: String) throws {
         self.role = role
         self.path = path
         self.settings = settings
+        (fd, saved) = try Self.open(path: path, settings: settings, role: role)
+    }
+
+    /// Opens the device again after it went away (the same path and settings), as the first
+    /// open did; a no-op while it is open.
+    public func reopen() throws {
+        guard !isClosed else { throw BoardError.closed(what: "serial port \(path)") }
+        guard fd < 0 else { return }
+        (fd, saved) = try Self.open(path: path, settings: settings, role: role)
+        share.waited()
+    }
+
+    /// Returns at `deadline` (kernel time), or sooner when something is created, moved in or
+    /// changes attributes in the device's directory (udev making the node, then setting its
+    /// group). Without inotify on that directory (gone with the device, as /dev/serial/by-id
+    /// can be) it just waits.
+    public func waitForDevice(until deadline: Int64) async throws {
+        let dir = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let ino = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard ino >= 0 else { return try await sleep(until: deadline) }
+        defer { closeDescriptor(ino) }
+        guard inotify_add_watch(ino, dir, UInt32(IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) >= 0 else { return try await sleep(until: deadline) }
+        let ms = max(0, Int((deadline - Kernel.now + 999_999) / 1_000_000))
+        do { try await withTimeout(ms: ms) { try await readable(ino) } } catch is TimeoutError {}
+    }
+
+    /// Opens and configures `path`: the descriptor and the settings to give back on close.
+    private static func open(path: String, settings: SerialSettings, role: String) throws -> (Int32, termios) {
         guard let speed = Self.speeds[settings.baud] else { throw BoardError.unsupportedSpeed(path: path, baud: settings.baud) }
-        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw Self.openError(errno, path: path, role: role) }
         var ok = false
         defer { if !ok { Self.letGo(fd); Glibc.close(fd) } }
@@ -36,7 +71,7 @@ public final class LinuxSerialPort: SerialPort {
             throw errno == ENOTTY ? BoardError.system(call: "tcgetattr", errno: ENOTTY, what: "\(path) (not a serial device)")
                                   : BoardError.system(call: "tcgetattr", errno: errno, what: path)
         }
-        saved = t
+        let saved = t
         Self.configure(&t, settings, speed: speed)
         if tcsetattr(fd, TCSANOW, &t) != 0 { throw BoardError.system(call: "tcsetattr", errno: errno, what: path) }
         // Drivers change what they cannot do without saying so: read it back.
@@ -49,8 +84,8 @@ public final class LinuxSerialPort: SerialPort {
             throw BoardError.unsupportedSettings(path: path, wanted: settings.description, got: "\(settings.baud) \(kept)")
         }
         _ = tcflush(fd, TCIOFLUSH)
-        self.fd = fd
         ok = true
+        return (fd, saved)
     }
 
     /// termios speed constants for the standard rates.
@@ -121,23 +156,42 @@ public final class LinuxSerialPort: SerialPort {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         while true {
-            guard isOpen else { throw BoardError.closed(what: "serial port \(path)") }
+            try check()
             if buffer.count == 0 { return 0 }
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 { return n }
-            if n == 0 { throw BoardError.system(call: "read", errno: EIO, what: "\(path) (the device or its other end went away)") }
+            if n > 0 {
+                if share.spent(n) { try await yield() }
+                return n
+            }
+            if n == 0 { throw wentAway(EIO) }
             switch errno {
-            case EAGAIN, EINTR: try await readable(fd)
-            case EIO, ENODEV, ENXIO: throw BoardError.system(call: "read", errno: errno, what: "\(path) (the device or its other end went away)")
+            case EAGAIN, EINTR:
+                share.waited()
+                try await readable(fd)
+            case EIO, ENODEV, ENXIO: throw wentAway(errno)
             default: throw BoardError.system(call: "read", errno: errno, what: path)
             }
         }
     }
 
+    private func check() throws {
+        if isClosed { throw BoardError.closed(what: "serial port \(path)") }
+        if fd < 0 { throw BoardError.deviceGone(path: path, role: role) }
+    }
+
+    /// The device went away: its descriptor is let go at once (no settings to restore on a
+    /// device that is not there); `reopen()` takes it again.
+    private func wentAway(_ e: Int32) -> BoardError {
+        Self.letGo(fd)
+        closeDescriptor(fd)
+        fd = -1
+        return BoardError.system(call: "read", errno: e, what: "\(path) (the device or its other end went away)")
+    }
+
     public func write(_ bytes: [UInt8]) async throws {
         var off = 0
         while off < bytes.count {
-            guard isOpen else { throw BoardError.closed(what: "serial port \(path)") }
+            try check()
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
             if n > 0 { off += n; continue }
             switch errno {
@@ -149,7 +203,7 @@ public final class LinuxSerialPort: SerialPort {
 
     /// Waits (on the kernel's clock, not in tcdrain) until the output queue is empty.
     public func drain() async throws {
-        while isOpen {
+        while !isClosed && fd >= 0 {
             var queued: Int32 = 0
             if ioctl(fd, UInt(TIOCOUTQ), &queued) != 0 || queued <= 0 { return }
             let ms = max(1, Int(Int64(queued) * settings.characterNanoseconds / 1_000_000))
@@ -158,12 +212,12 @@ public final class LinuxSerialPort: SerialPort {
     }
 
     public func close() {
-        guard isOpen else { return }
-        isOpen = false
+        guard !isClosed else { return }
+        isClosed = true
+        guard fd >= 0 else { return }
         _ = tcsetattr(fd, TCSANOW, &saved)
         Self.letGo(fd)
         closeDescriptor(fd)
+        fd = -1
     }
-
-
 }

@@ -137,6 +137,12 @@ public final class SimUART: SerialPort {
 
     public func close() { isOpen = false }
 
+    /// The simulated device never goes away by itself: a reopen after `close()` is refused as
+    /// on hardware (the board took it back).
+    public func reopen() throws {
+        guard isOpen else { throw BoardError.closed(what: "serial port \(path) (role '\(role)')") }
+    }
+
     /// Appends the next burst of the stream to the queue; false when the stream has ended.
     private func generate() -> Bool {
         if exhausted { return false }

@@ -123,6 +123,7 @@ struct Run: ParsableCommand {
             defer { b.close() }
             // The broker is real (TCP) on every board: the simulated one simulates devices.
             let fw = Firmware(board: b, config: cfg, outbox: box, network: LinuxNetwork())
+            fw.onLog = { line in say(tty ? "\r\u{1B}[K" + line : line) }
             let t0 = Kernel.now
             do {
                 try await withGroup("run") { g in
@@ -151,7 +152,7 @@ struct Run: ParsableCommand {
                 let s = c.stats
                 say("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
             }
-            for (part, why) in fw.faults.sorted(by: { $0.key < $1.key }) { say("fault: \(part): \(why)") }
+            for (part, f) in fw.faults.sorted(by: { $0.key < $1.key }) { say("fault: \(part): \(f.error) (since \(iso8601(unixNanoseconds: f.since)))") }
         } } catch is Stop {}
         if let f = failed.get() {
             writeErr("firmloop run: \(f)\n")
@@ -203,6 +204,8 @@ extension BoardDescription {
 func statusLine(_ fw: Firmware, seconds: Int64) -> String {
     var s = "t=\(seconds)s \(fw.health.rawValue)  seq \(fw.lastSeq)  taken \(fw.counters.taken) (+\(fw.counters.extra) extra)"
     s += "  delivered \(fw.counters.delivered)  outbox \(fw.outboxCounts.pending) (dropped \(fw.outboxCounts.dropped))"
+    let unstored = fw.outboxCounts.unstored + Int64(fw.counters.unstoredSinceStored)
+    if unstored > 0 { s += "  NOT STORED \(unstored)" }
     if let f = fw.fix, let lat = f.lat, let lon = f.lon {
         s += "  fix \(f.mode)D \(Double(Int(lat * 1e5)) / 1e5),\(Double(Int(lon * 1e5)) / 1e5)"
     } else if fw.board.description.role(fw.config.gpsRole) != nil {
@@ -210,6 +213,7 @@ func statusLine(_ fw: Firmware, seconds: Int64) -> String {
     }
     if fw.board.description.role(fw.config.gpsRole) != nil { s += "  uart \(fw.framer.lines) lines, \(fw.parser.bad) bad" }
     s += "  cmds \(fw.counters.commands)"
+    if !fw.faults.isEmpty { s += "  faults: " + fw.faults.keys.sorted().joined(separator: ", ") }
     return s
 }
 

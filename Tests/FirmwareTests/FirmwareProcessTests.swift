@@ -89,6 +89,43 @@ import Testing
         let seqs = w.seqs("t1")
         #expect(contiguousFromOne(seqs), "missing: \(Set(1...(seqs.max() ?? 1)).subtracting(seqs).sorted())")
         #expect((readFile(log) ?? "").contains("stopping: no more snapshots"))
+        // The log says why the link went down (issue 16.7), not only that it did.
+        let text = readFile(log) ?? ""
+        #expect(text.contains("mqtt: offline: the broker closed the connection; next attempt in "), "\(text)")
+        #expect(text.contains("mqtt: offline: connect to 127.0.0.1:\(m.port) failed: connection refused; next attempt in "), "\(text)")
+    }
+
+    /// Issue 16.1 as it was found: 300,000 bytes at QoS 1 on the command topic took the device
+    /// off the air (112 reconnects in minutes, each refused the same re-sent message). Now it
+    /// is answered with an error, and the one connection carries on.
+    @Test func anOversizedCommandIsAnsweredAndTheConnectionCarriesOn() throws {
+        let m = try Mosquitto(persistent: true)
+        defer { m.stop() }
+        let w = try watch(m, "t3")
+        defer { w.process.terminate() }
+        let log = m.dir + "/fw.out"
+        let fw = try firmware(m, device: "t3", interval: 200, outbox: m.dir + "/outbox.db", log: log)
+        defer { fw.terminate() }
+        try #require(waitUntil(seconds: 20) { w.seqs("t3").count >= 3 }, "\(readFile(log) ?? "")")
+        let big = m.dir + "/big.json"
+        let f = fopen(big, "w")
+        fputs(String(repeating: "{", count: 300_000), f)
+        fclose(f)
+        let p = try ChildProcess(Self.pub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", "firmloop/t3/cmd", "-f", big, "-q", "1"], output: m.dir + "/pub.out")
+        #expect(p.wait() == 0, "\(readFile(m.dir + "/pub.out") ?? "")")
+        #expect(waitUntil(seconds: 10) {
+            w.lines.contains(#"firmloop/t3/ack {"id":null,"ok":false,"error":"command of 300000 bytes is over the 262144-byte limit: not read"}"#)
+        }, "\(w.lines.filter { $0.contains("/ack") })")
+        let before = w.seqs("t3").max() ?? 0
+        try publish(m, "firmloop/t3/cmd", #"{"id":"after","snapshot":true}"#)
+        #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/t3/ack {"id":"after","ok":true"#) } })
+        #expect(waitUntil(seconds: 10) { (w.seqs("t3").max() ?? 0) >= before + 10 })
+        #expect(w.snapshots("t3").last?.contains(#""oversized":1"#) == true, "\(w.snapshots("t3").last ?? "")")
+        kill(fw.pid, SIGINT)
+        #expect(fw.wait() == 0)
+        let text = readFile(log) ?? ""
+        #expect(text.split(separator: "\n").filter { $0.contains("mqtt: online") }.count == 1 && !text.contains("mqtt: offline"), "\(text)")
+        #expect(contiguousFromOne(w.seqs("t3")))
     }
 
     @Test func killedItGoesOfflineAndItsOutboxCarriesOnAfterARestart() throws {

@@ -158,4 +158,165 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         #expect(stats.protocolErrors >= 2, "\(stats)")   // each connection dropped, then retried
         #expect(stats.connects == stats.protocolErrors)
     }
+
+    // MARK: issue 16: what an adversarial pass found
+
+    /// 16.1: a command over the packet limit used to drop the connection; the persistent
+    /// session re-sent it on every reconnect, for ever. Now it is read past, acknowledged and
+    /// handed on marked, and the connection stays up: after a reset it is not sent again.
+    @Test func anOversizedMessageIsSkippedAcknowledgedAndTheConnectionStaysUp() throws {
+        let d = try simBoard()
+        let (got, stats) = try kernelTest { () async throws -> ([Publish], MQTTClient.Stats) in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            let c = MQTTClient(config())
+            var got: [Publish] = []
+            c.onMessage = { got.append($0) }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            while c.state != .online { try await sleep(ms: 10) }
+            try await sleep(ms: 100)
+            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(repeating: 0x7B, count: 300_000), qos: 1))
+            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("{}".utf8), qos: 1))
+            try await sleep(ms: 5000)
+            b.simNetwork.resetAll()   // an unacknowledged message would come again now
+            try await sleep(ms: 5000)
+            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("[]".utf8), qos: 1))
+            try await sleep(ms: 1000)
+            run.cancel()
+            return (got, c.stats)
+        }
+        #expect(got.map(\.discardedBytes) == [300_000, 0, 0], "\(got.map { ($0.payload.count, $0.discardedBytes) })")
+        #expect(got.map(\.payload) == [[], Array("{}".utf8), Array("[]".utf8)])
+        #expect(stats.oversized == 1 && stats.protocolErrors == 0, "\(stats)")
+        #expect(stats.connects == 2, "\(stats)")   // the first, and after the reset: no drop in between
+    }
+
+    /// 16.2: the attempt counter was reset by every CONNACK, so a broker that accepts and then
+    /// fails was retried about once a second for ever. Now only a connection that stayed up
+    /// 30 s starts the doubling over.
+    @Test func backoffGrowsAgainstABrokerThatAcceptsThenFailsAndRestartsAfterAHealthySession() throws {
+        let d = try simBoard()
+        let attempts = try kernelTest { () async throws -> [Int64] in
+            let b = try SimBoard(d, seed: 1)
+            var sessions = 0
+            b.simNetwork.listen("127.0.0.1:1883") { conn in
+                sessions += 1
+                let healthy = sessions == 8   // the eighth stays up 40 s before it fails too
+                _ = spawn("liar") {
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
+                    defer { buf.deallocate() }
+                    _ = try await conn.read(into: buf)
+                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes)
+                    if healthy { try await sleep(ms: 40_000) }
+                    try await conn.write([0x00, 0x00])   // a reserved packet type
+                    _ = try? await conn.read(into: buf)
+                }
+            }
+            var cfg = config()
+            cfg.keepAliveSeconds = 0   // the liar answers no PINGREQ
+            let c = MQTTClient(cfg)
+            var attempts: [Int64] = []
+            c.onState = { if $0 == .connecting { attempts.append(Kernel.nowMilliseconds) } }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            while attempts.count < 10 { try await sleep(ms: 1000) }
+            run.cancel()
+            return attempts
+        }
+        // Each gap is the backoff plus a round trip or two (20 ms latency).
+        let gaps = zip(attempts.dropFirst(), attempts).map { $0 - $1 }
+        let bases: [Int64] = [1000, 2000, 4000, 8000, 16000, 32000, 60000]
+        for (k, base) in bases.enumerated() {
+            #expect(gaps[k] >= base / 2 && gaps[k] <= base + 200, "gap \(k): \(gaps[k]) ms for base \(base): \(gaps)")
+        }
+        // After 40 s online the doubling starts over: 40 s + 0.5-1 s, then 1-2 s.
+        #expect(gaps[7] >= 40_500 && gaps[7] <= 41_200, "\(gaps)")
+        #expect(gaps[8] >= 1000 && gaps[8] <= 2200, "\(gaps)")
+    }
+
+    /// 16.4: every command queued an ack with no cap. Droppable messages are bounded: the
+    /// oldest go, counted, whatever the flood.
+    @Test func droppableMessagesAreBoundedAndTheOldestGo() throws {
+        let d = try simBoard()
+        let (pending, stats, acked) = try kernelTest { () async throws -> (Int, MQTTClient.Stats, [UInt64]) in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            let c = MQTTClient(config())
+            var acked: [UInt64] = []
+            c.onAck = { acked.append($0) }
+            for i in 1...10_000 { c.enqueue(id: UInt64(i), topic: "firmloop/dev-1/ack", payload: Array("{}".utf8), droppable: true) }
+            c.enqueue(id: 20_000, topic: "firmloop/dev-1/snapshot", payload: Array("{}".utf8))   // never dropped
+            let pending = c.pending
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            while acked.count < 65 { try await sleep(ms: 100) }
+            run.cancel()
+            return (pending, c.stats, acked)
+        }
+        #expect(pending == 65)
+        #expect(stats.dropped == 10_000 - 64)
+        #expect(acked.sorted() == Array(9_937...10_000).map(UInt64.init) + [20_000])   // the newest 64 acks, and the snapshot
+    }
+
+    /// 16.4: what the client owes the broker (a PUBACK per message) waits in its output buffer;
+    /// a broker that floods and never reads made it grow without bound. The reader now waits
+    /// while `outputLimit` bytes wait.
+    @Test func aBrokerThatFloodsAndNeverReadsCostsBoundedMemory() throws {
+        let d = try simBoard()
+        let (stats, most, received) = try kernelTest { () async throws -> (MQTTClient.Stats, Int, Int) in
+            let b = try SimBoard(d, seed: 1)
+            b.simNetwork.listen("127.0.0.1:1883") { conn in
+                _ = spawn("flood") {
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
+                    defer { buf.deallocate() }
+                    _ = try await conn.read(into: buf)
+                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes)
+                    var batch: [UInt8] = []
+                    for id in 1...60_000 {
+                        Packet.publish(Publish(topic: "firmloop/dev-1/cmd", payload: [0x31], qos: 1, packetID: UInt16(id % 65_000 + 1))).encode(into: &batch)
+                        if batch.count > 32_768 { try await conn.write(batch); batch.removeAll(keepingCapacity: true) }
+                    }
+                    try await conn.write(batch)
+                    try await sleep(until: .max)   // and never reads a byte
+                }
+            }
+            var cfg = config()
+            cfg.keepAliveSeconds = 0
+            cfg.outputLimit = 16 * 1024
+            let c = MQTTClient(cfg)
+            var most = 0
+            c.onMessage = { _ in most = max(most, c.outputBuffered) }
+            let run = spawn("mqtt") { try await c.run(network: b.network) }
+            try await sleep(ms: 30_000)
+            run.cancel()
+            return (c.stats, most, c.stats.received)
+        }
+        #expect(stats.outputStalls >= 1, "\(stats)")
+        #expect(most <= 16 * 1024 + 4 + 65_536, "\(most) bytes waiting")   // the limit, one PUBACK, one socket buffer's worth in the writer
+        #expect(received < 60_000, "\(received): it kept taking messages it could not acknowledge")
+    }
+
+    /// 16.5: `client.onState` captured the client: a retain cycle that LeakSanitizer flagged.
+    @Test func aFirmwareAndItsClientAreFreedAfterARun() throws {
+        let d = try simBoard()
+        let gone = try kernelTest { () async throws -> Bool in
+            let b = try SimBoard(d, seed: 1)
+            b.start()
+            weak var client: MQTTClient?
+            weak var firmware: Firmware?
+            do {
+                var fc = FirmwareConfig(deviceID: "leak")
+                fc.broker = BrokerAddress(host: "127.0.0.1")
+                fc.taskTimes = false
+                let fw = Firmware(board: b, config: fc, outbox: try Outbox(path: ":memory:", offloaded: false), network: b.network)
+                client = fw.client
+                firmware = fw
+                let run = spawn("firmware") { try await fw.run() }
+                try await sleep(ms: 3000)
+                run.cancel()
+                await run.join()
+            }
+            b.close()
+            return client == nil && firmware == nil
+        }
+        #expect(gone)
+    }
 }

@@ -77,4 +77,30 @@ func tempPath(_ name: String) -> String { temporaryDirectory("firmloop-outbox") 
             #expect("\(error)".hasPrefix("outbox /nonexistent-dir/outbox.db: "), "\(error)")
         }
     }
+
+    /// 16.6: the write-ahead log had no checkpoint policy or size limit: on a 2 MB partition it
+    /// took 2.06 MB. It now stays within `walLimitBytes` and one checkpoint interval.
+    @Test func theWriteAheadLogStaysBounded() throws {
+        let path = tempPath("outbox.db")
+        let o = try Outbox(path: path)
+        var most = 0
+        for i in 1...1500 {
+            _ = try o.appendNow(topic: "firmloop/d/snapshot", payload: Array(repeating: 0x61, count: 1000))
+            if i % 10 == 0 { try o.removeNow(Array(Int64(i - 9)...Int64(i))) }
+            most = max(most, fileSize(path + "-wal"))
+        }
+        #expect(most > 0)
+        #expect(most <= Outbox.walLimitBytes + 64 * 1024, "the WAL reached \(most) bytes")
+    }
+
+    @Test func messagesThatCouldNotBeStoredAreCountedOnDisk() throws {
+        let path = tempPath("outbox.db")
+        do {
+            let o = try Outbox(path: path)
+            _ = try o.appendNow(topic: "t", count: 1, unstored: 3) { _, c in Array("\(c.unstored)".utf8) }
+            #expect(try o.pendingNow().first?.payload == Array("3".utf8))   // the payload sees the count it is stored with
+            _ = try o.appendNow(topic: "t", count: 1, unstored: 2) { _, _ in [] }
+        }
+        #expect(try Outbox(path: path).countsNow() == Outbox.Counts(pending: 2, nextSeq: 3, dropped: 0, unstored: 5))
+    }
 }

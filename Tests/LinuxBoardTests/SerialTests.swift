@@ -6,24 +6,6 @@ import KernelTestSupport
 import Testing
 @testable import LinuxBoard
 
-/// A pty pair: the master (our "device" side, non-blocking) and the slave's path, which the
-/// port under test opens like any serial device.
-func openPTY() throws -> (master: Int32, path: String) {
-    var name = [CChar](repeating: 0, count: 128)
-    let m = fl_openpty(&name, 128)
-    try #require(m >= 0, "openpty: errno \(-m)")
-    return (m, String(cString: name))
-}
-
-/// Writes all of `bytes` to a non-blocking fd, waiting in the kernel when it is full.
-@KernelActor func writeAll(_ fd: Int32, _ bytes: [UInt8]) async throws {
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, min(4096, $0.count - off)) }
-        if n > 0 { off += n } else if errno == EAGAIN { try await writable(fd) } else { throw BoardError.system(call: "write", errno: errno, what: "pty master") }
-    }
-}
-
 /// Reads exactly `count` bytes from a non-blocking fd.
 @KernelActor func readExactly(_ fd: Int32, _ count: Int) async throws -> [UInt8] {
     var out: [UInt8] = []

@@ -1,7 +1,9 @@
 // Shared by every test target: Swift Testing runs all suites of all targets in one process, in
 // parallel, and a process runs one kernel at a time.
+import CSystem
 import Glibc
 import Kernel
+import Testing
 import Synchronization
 
 private let kernelTurn = Mutex<Void>(())
@@ -226,4 +228,30 @@ func canConnect(_ port: Int) -> Bool {
     a.sin_port = UInt16(port).bigEndian
     a.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
     return withUnsafePointer(to: &a) { connect(fd, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self), socklen_t(MemoryLayout<sockaddr_in>.size)) } == 0
+}
+
+/// A pty pair: the master (our "device" side, non-blocking) and the slave's path, which the
+/// port under test opens like any serial device.
+public func openPTY() throws -> (master: Int32, path: String) {
+    var name = [CChar](repeating: 0, count: 128)
+    let m = fl_openpty(&name, 128)
+    try #require(m >= 0, "openpty: errno \(-m)")
+    return (m, String(cString: name))
+}
+
+/// Writes all of `bytes` to a non-blocking fd, waiting in the kernel when it is full.
+@KernelActor public func writeAll(_ fd: Int32, _ bytes: [UInt8]) async throws {
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, min(4096, $0.count - off)) }
+        if n > 0 { off += n } else if errno == EAGAIN { try await writable(fd) } else { throw PTYError(errno: errno) }
+    }
+}
+
+public struct PTYError: Error { public let errno: Int32 }
+
+/// The size of a file in bytes, 0 when it does not exist.
+public func fileSize(_ path: String) -> Int {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : 0
 }
