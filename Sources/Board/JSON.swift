@@ -161,8 +161,15 @@ extension JSON {
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 return JSON(.number(try number()), line: at)
             default:
-                throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[i])))'")
+                throw fail("unexpected \(describe(bytes[i]))")
             }
+        }
+
+        /// A byte as an error message shows it: a printable ASCII character quoted, anything else
+        /// (a control byte, a byte of a UTF-8 sequence) as hex, never as the Latin-1 letter it
+        /// is not.
+        func describe(_ b: UInt8) -> String {
+            (0x21...0x7E).contains(b) ? "character '\(Character(Unicode.Scalar(b)))'" : "byte 0x\(b < 16 ? "0" : "")\(String(b, radix: 16, uppercase: true))"
         }
 
         mutating func word(_ w: StaticString) throws(JSONSyntaxError) {
@@ -192,6 +199,8 @@ extension JSON {
             }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
             guard let d = Double(text) else { throw fail("bad number \(text)") }
+            // A number beyond a Double's range (1e999) would read as infinity and print as null.
+            guard d.isFinite else { throw fail("number \(text) is out of range") }
             return d
         }
 
@@ -248,7 +257,7 @@ extension JSON {
                     }
                     guard let scalar = Unicode.Scalar(u) else { throw fail("invalid \\u escape") }
                     out.append(contentsOf: Array(String(Character(scalar)).utf8))
-                default: throw fail("unknown escape \\\(Character(Unicode.Scalar(e)))")
+                default: throw fail("unknown escape \\ followed by \(describe(e))")
                 }
             }
             guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }

@@ -3,15 +3,35 @@
 #include <stddef.h>
 #include <errno.h>
 
+// initial-exec TLS: no allocation on first touch, also when preloaded into python.
+static __thread uint64_t calls __attribute__((tls_model("initial-exec")));
+static __thread uint64_t bytes __attribute__((tls_model("initial-exec")));
+
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define FL_SANITIZED 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define FL_SANITIZED 1
+#endif
+
+#ifdef FL_SANITIZED
+// Under ASan or TSan the sanitizer owns malloc: replacing it too runs our code inside the
+// sanitizer's own start-up (before its TLS and shadow exist) and crashes before main. The
+// sanitizers call a hook on every allocation instead, which counts the same calls.
+#include <sanitizer/allocator_interface.h>
+static void count_malloc(const volatile void *p, size_t n) { (void)p; calls++; bytes += n; }
+static void count_free(const volatile void *p) { (void)p; }
+__attribute__((constructor)) static void install_hooks(void) {
+    __sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
+}
+#else
 // glibc's own entry points: forwarding to them avoids dlsym (which itself allocates).
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
-
-// initial-exec TLS: no allocation on first touch, also when preloaded into python.
-static __thread uint64_t calls __attribute__((tls_model("initial-exec")));
-static __thread uint64_t bytes __attribute__((tls_model("initial-exec")));
 
 void *malloc(size_t n) { calls++; bytes += n; return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { calls++; bytes += a * b; return __libc_calloc(a, b); }
@@ -25,6 +45,7 @@ int posix_memalign(void **out, size_t a, size_t n) {
     *out = p;
     return 0;
 }
+#endif
 
 uint64_t alloccount_calls(void) { return calls; }
 uint64_t alloccount_bytes(void) { return bytes; }

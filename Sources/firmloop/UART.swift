@@ -45,7 +45,7 @@ struct UART: ParsableCommand {
             }
             defer { port.close() }
             writeErr("firmloop uart: \(device) at \(settings); " + (seconds > 0 ? "\(seconds) s\n" : "Ctrl-C stops\n"))
-            try await withGroup("uart") { g in
+            do { try await withGroup("uart") { g in
                 g.spawn("monitor") {
                     var framer = LineFramer()
                     var parser = NMEAParser()
@@ -72,6 +72,8 @@ struct UART: ParsableCommand {
                     }
                 }
                 g.spawn("stop") { try await stopOn(stop, after: seconds) }
+            } } catch let e where !(e is Stop) && !(e is CancellationError) {
+                failed.set("\(e)")   // the port went away: said as this command's error, exit 1
             }
         } } catch is Stop {}
         if let f = failed.get() {

@@ -163,4 +163,18 @@ import Testing
         }
         do { _ = try JSON.parse("{\n\"a\": tru\n}") } catch { #expect(error.line == 2) }
     }
+
+    /// Issue 16 (cosmetic): `1e999` was read as infinity and reported as "got null"; a byte
+    /// 0xFF was shown as 'ÿ'. Errors now show what is really there.
+    @Test func jsonErrorsShowWhatIsReallyThere() {
+        func why(_ bytes: [UInt8]) -> String {
+            do { _ = try JSON.parse(bytes: bytes, maxDepth: 8); return "parsed" } catch { return "\(error)" }
+        }
+        #expect(why(Array(#"{"relay":1e999}"#.utf8)).hasSuffix("number 1e999 is out of range"), "\(why(Array(#"{"relay":1e999}"#.utf8)))")
+        #expect(why(Array(#"[-1e-999, 1.5e308]"#.utf8)) == "parsed")   // underflow to 0 and large finite numbers are fine
+        #expect(why([0x5B, 0xFF, 0x5D]).hasSuffix("unexpected byte 0xFF"), "\(why([0x5B, 0xFF, 0x5D]))")
+        #expect(why([0x5B, 0x01, 0x5D]).hasSuffix("unexpected byte 0x01"))
+        #expect(why(Array("[x]".utf8)).hasSuffix("unexpected character 'x'"))
+        #expect(why(Array(#"["\q"]"#.utf8)).hasSuffix(#"unknown escape \ followed by character 'q'"#), "\(why(Array(#"["\q"]"#.utf8)))")
+    }
 }

@@ -68,6 +68,18 @@ private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -
         #expect(out.contains("gps_uart") && out.contains("/dev/ttyUSB0"), "\(out)")
     }
 
+    /// Issue 16 (cosmetic): a port that went away was reported as ArgumentParser's "Error: …".
+    @Test func uartSaysAsItselfThatThePortWentAway() throws {
+        var name = [CChar](repeating: 0, count: 128)
+        let m = fl_openpty(&name, 128)
+        try #require(m >= 0)
+        let path = String(cString: name)
+        let (status, out) = try firmloop(["uart", path, "--baud", "9600", "--seconds", "60"], when: ("9600 8N1;", { close(m) }))
+        #expect(status == 1, "\(out)")
+        #expect(out.contains("firmloop uart: read failed for \(path) (the device or its other end went away)"), "\(out)")
+        #expect(!out.contains("Error:"), "\(out)")
+    }
+
     @Test func uartWithNMEAPrintsOneJSONLinePerFix() throws {
         var name = [CChar](repeating: 0, count: 128)
         let m = fl_openpty(&name, 128)
