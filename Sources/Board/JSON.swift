@@ -200,7 +200,10 @@ extension JSON {
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
             guard let d = Double(text) else { throw fail("bad number \(text)") }
             // A number beyond a Double's range (1e999) would read as infinity and print as null.
-            guard d.isFinite else { throw fail("number \(text) is out of range") }
+            guard d.isFinite else {
+                i = start   // the error points at the number
+                throw fail("number \(text) is out of range")
+            }
             return d
         }
 

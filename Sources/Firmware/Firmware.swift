@@ -507,8 +507,8 @@ public final class Firmware {
 
     // MARK: commands
 
-    /// `{"id":"c1","set":{"relay":true}}`, `{"id":"c2","snapshot":true}` (both in one is fine:
-    /// set first). Answered on `…/ack`: `{"id":"c1","ok":true}` or `{"id":…,"ok":false,"error":…}`.
+    /// Parsed and checked whole by `Command.parse`, then done. Answered on `…/ack`:
+    /// `{"id":"c1","ok":true}` or `{"id":…,"ok":false,"error":…}`.
     private func command(_ p: Publish) {
         guard p.topic == topics.cmd else { return }
         counters.commands += 1
@@ -516,54 +516,20 @@ public final class Firmware {
             ack(nil, error: "command of \(p.discardedBytes) bytes is over the \(Self.maxCommandBytes)-byte limit: not read")
             return
         }
-        let doc: JSON
-        do { doc = try JSON.parse(bytes: p.payload, maxDepth: 8) } catch {
-            ack(nil, error: "bad JSON: \(error)")
-            return
+        let (id, parsed) = Command.parse(p.payload, board: board.description, outputs: outputs.map(\.role), statusRole: config.statusRole)
+        let c: Command
+        switch parsed {
+        case .failure(let e): ack(id, error: e.description); return
+        case .success(let ok): c = ok
         }
-        guard let members = doc.members else { ack(nil, error: "expected a JSON object, got \(doc.kind)"); return }
-        let id = doc["id"]?.string ?? doc["id"]?.int.map(String.init)
-        if let raw = doc["id"], id == nil { ack(nil, error: "id: expected a string or an integer, got \(raw.kind)"); return }
-        for m in members where !["id", "set", "snapshot"].contains(m.key) {
-            ack(id, error: "unknown key '\(m.key)' (expected id, set, snapshot)")
-            return
-        }
-        var changes: [(any OutputLine, Bool)] = []
-        if let set = doc["set"] {
-            guard let roles = set.members, !roles.isEmpty else { ack(id, error: "set: expected an object of role: true/false"); return }
-            for (role, v) in roles {
-                guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
-                    ack(id, error: "set.\(role): expected true or false, got \(v.text)")
-                    return
-                }
-                if let o = outputs.first(where: { $0.role == role }) {
-                    changes.append((o.line, value))
-                } else if role == config.statusRole, board.description.role(role)?.kind == .output {
-                    ack(id, error: "set.\(role): the status LED is the firmware's own")
-                    return
-                } else if let r = board.description.role(role) {
-                    ack(id, error: "set.\(role): '\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output")
-                    return
-                } else {
-                    let known = outputs.map(\.role).joined(separator: ", ")
-                    ack(id, error: "set.\(role): unknown role (outputs: \(known.isEmpty ? "none" : known))")
-                    return
-                }
-            }
-        }
-        var snapshot = false
-        if let s = doc["snapshot"] {
-            guard let b = s.bool else { ack(id, error: "snapshot: expected true or false, got \(s.text)"); return }
-            snapshot = b
-        }
-        guard !changes.isEmpty || snapshot else { ack(id, error: "nothing to do (expected set or snapshot)"); return }
-        for (line, value) in changes {
-            do { try line.set(value) } catch {
-                ack(id, error: "set.\(line.role): \(error)")
+        for s in c.set {
+            guard let line = outputs.first(where: { $0.role == s.role })?.line else { continue }
+            do { try line.set(s.value) } catch {
+                ack(id, error: "set.\(s.role): \(error)")
                 return
             }
         }
-        if snapshot { request("command", command: id ?? "") } else { ack(id) }
+        if c.snapshot { request("command", command: id ?? "") } else { ack(id) }
     }
 
     private func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
