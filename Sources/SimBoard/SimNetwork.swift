@@ -69,7 +69,9 @@ public final class SimConnection: Connection {
     public let id: String
     let inbound: SimPipe
     let outbound: SimPipe
-    let network: SimNetwork
+    /// Weak: the network keeps its open connections (to reset them), and a connection a peer
+    /// never closes must not keep the whole network alive. Gone, the link is gone too.
+    weak var network: SimNetwork?
     public private(set) var isClosed = false
 
     init(endpoint: String, id: String, inbound: SimPipe, outbound: SimPipe, network: SimNetwork) {
@@ -115,6 +117,7 @@ public final class SimConnection: Connection {
             try await p.changed.wait()
         }
         if bytes.isEmpty { return }
+        guard let network else { throw BoardError.connectionReset(endpoint: endpoint) }
         network.log.record(.netSend, id, value: Int64(bytes.count), bytes: bytes)
         p.push(bytes, at: network.arrival())
     }
@@ -123,10 +126,10 @@ public final class SimConnection: Connection {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        outbound.finish(at: network.arrival())
+        outbound.finish(at: network?.arrival() ?? Kernel.now)
         inbound.changed.notifyAll()
-        network.log.record(.netClose, id)
-        network.forget(self)
+        network?.log.record(.netClose, id)
+        network?.forget(self)
     }
 
     func breakWithReset() {

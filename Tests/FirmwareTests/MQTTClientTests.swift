@@ -283,7 +283,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
             cfg.outputLimit = 16 * 1024
             let c = MQTTClient(cfg)
             var most = 0
-            c.onMessage = { _ in most = max(most, c.outputBuffered) }
+            c.onMessage = { [unowned c] _ in most = max(most, c.outputBuffered) }
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             try await sleep(ms: 30_000)
             run.cancel()
