@@ -42,6 +42,10 @@ let package = Package(
         .target(name: "CAllocCount"),
         .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard"],
                           path: "bench/Sources/firmloop-bench"),
+        // Fuzz targets (fuzz/README.md): `make fuzz` builds them with libFuzzer; built plainly
+        // they replay the seed corpus (`make test`). One executable, the target by name.
+        .executableTarget(name: "firmloop-fuzz", dependencies: ["Board", "MQTT", "Firmware"], path: "fuzz/Sources/firmloop-fuzz",
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
         .target(name: "KernelTestSupport", dependencies: ["Kernel", "CSystem"], path: "Tests/Support"),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
