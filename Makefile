@@ -8,7 +8,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test hil bench deps bench-deps clean
+.PHONY: run test hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread
 
 ## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
 ## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
@@ -16,13 +16,41 @@ run: deps
 	$(SWIFT) build -c release --product firmloop
 	scripts/run.sh $(RUNARGS)
 
-## make test: every test, release build; then the hardware-in-loop suite in a VM when this
-## machine can have its prerequisites (x86_64, apt, root or password-less sudo), else it
-## says why it skipped (FIRMLOOP_HIL=0 skips it on purpose).
+## make test: every test, release build; the fuzz seed corpus replayed; the short forms of
+## the fuzzing (one minute), the soak (10 broker + 10 firmware kills) and the sanitizers
+## (the suite under ASan+LSan and TSan; FIRMLOOP_SANITIZE=0 skips them); then the
+## hardware-in-loop suite in a VM when this machine can have its prerequisites (x86_64, apt,
+## root or password-less sudo), else it says why it skipped (FIRMLOOP_HIL=0 skips it).
 test: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
+	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
+	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
+	.build/release/firmloop-fuzz json fuzz/corpus/json/*
+	.build/release/firmloop-fuzz command fuzz/corpus/command/*
+	FUZZ_SECONDS=15 SWIFT=$(SWIFT) fuzz/run.sh
+	python3 soak/soak.py --firmloop .build/release/firmloop --broker-kills 10 --firmware-kills 10 --stops 2 --stop-seconds 5
+	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
+
+## make fuzz: libFuzzer + ASan, 10 million executions per target (fuzz/README.md).
+fuzz: deps
+	SWIFT=$(SWIFT) fuzz/run.sh
+
+## make soak: 100 broker kills, 100 firmware kills, two 20 s broker stops (soak/README.md).
+soak: deps
+	$(SWIFT) build $(TESTFLAGS) --product firmloop
+	python3 soak/soak.py --firmloop .build/release/firmloop
+
+## make sanitize: the whole suite under AddressSanitizer (+ LeakSanitizer), then under
+## ThreadSanitizer, each in its own build folder.
+sanitize: sanitize-address sanitize-thread
+sanitize-address: deps
+	$(SWIFT) build $(TESTFLAGS) --build-tests --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test $(TESTFLAGS) --skip-build --sanitize=address --scratch-path .build-asan
+sanitize-thread: deps
+	$(SWIFT) build $(TESTFLAGS) --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test $(TESTFLAGS) --skip-build --sanitize=thread --scratch-path .build-tsan
 
 ## make hil: the hardware-in-loop suite alone (hil/README.md); fails where it cannot run.
 hil: deps
