@@ -24,6 +24,21 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     return c
 }
 
+/// A "broker" on the simulated network played by the test: for each connection it reads the
+/// CONNECT, answers CONNACK, then does `then` (garbage, a flood, silence...).
+@KernelActor func scriptedBroker(_ b: SimBoard, then: @escaping @KernelActor (SimConnection) async throws -> Void) {
+    b.simNetwork.listen("127.0.0.1:1883") { conn in
+        _ = spawn("scripted-broker") {
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
+            defer { buf.deallocate() }
+            _ = try await conn.read(into: buf)
+            try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes)
+            try await then(conn)
+            _ = try? await conn.read(into: buf)
+        }
+    }
+}
+
 @Suite struct MQTTClientTests {
     @Test func everyMessageIsAcknowledgedOnceInOrderWithinTheWindow() throws {
         let d = try simBoard()
@@ -140,15 +155,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         let stats = try kernelTest { () async throws -> MQTTClient.Stats in
             let b = try SimBoard(d, seed: 1)
             // A "broker" that answers CONNECT with a CONNACK, then a packet a client never gets.
-            b.simNetwork.listen("127.0.0.1:1883") { conn in
-                _ = spawn("liar") {
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
-                    defer { buf.deallocate() }
-                    _ = try await conn.read(into: buf)
-                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes + Packet.subscribe(id: 1, filters: [Subscription("#", qos: 0)]).bytes)
-                    _ = try? await conn.read(into: buf)
-                }
-            }
+            scriptedBroker(b) { conn in try await conn.write(Packet.subscribe(id: 1, filters: [Subscription("#", qos: 0)]).bytes) }
             let c = MQTTClient(config())
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             try await sleep(ms: 5000)
@@ -199,18 +206,10 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         let attempts = try kernelTest { () async throws -> [Int64] in
             let b = try SimBoard(d, seed: 1)
             var sessions = 0
-            b.simNetwork.listen("127.0.0.1:1883") { conn in
+            scriptedBroker(b) { conn in
                 sessions += 1
-                let healthy = sessions == 8   // the eighth stays up 40 s before it fails too
-                _ = spawn("liar") {
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
-                    defer { buf.deallocate() }
-                    _ = try await conn.read(into: buf)
-                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes)
-                    if healthy { try await sleep(ms: 40_000) }
-                    try await conn.write([0x00, 0x00])   // a reserved packet type
-                    _ = try? await conn.read(into: buf)
-                }
+                if sessions == 8 { try await sleep(ms: 40_000) }   // the eighth stays up 40 s before it fails too
+                try await conn.write([0x00, 0x00])   // a reserved packet type
             }
             var cfg = config()
             cfg.keepAliveSeconds = 0   // the liar answers no PINGREQ
@@ -263,20 +262,14 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         let d = try simBoard()
         let (stats, most, received) = try kernelTest { () async throws -> (MQTTClient.Stats, Int, Int) in
             let b = try SimBoard(d, seed: 1)
-            b.simNetwork.listen("127.0.0.1:1883") { conn in
-                _ = spawn("flood") {
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
-                    defer { buf.deallocate() }
-                    _ = try await conn.read(into: buf)
-                    try await conn.write(Packet.connack(sessionPresent: false, returnCode: 0).bytes)
-                    var batch: [UInt8] = []
-                    for id in 1...60_000 {
-                        Packet.publish(Publish(topic: "firmloop/dev-1/cmd", payload: [0x31], qos: 1, packetID: UInt16(id % 65_000 + 1))).encode(into: &batch)
-                        if batch.count > 32_768 { try await conn.write(batch); batch.removeAll(keepingCapacity: true) }
-                    }
-                    try await conn.write(batch)
-                    try await sleep(until: .max)   // and never reads a byte
+            scriptedBroker(b) { conn in
+                var batch: [UInt8] = []
+                for id in 1...60_000 {
+                    Packet.publish(Publish(topic: "firmloop/dev-1/cmd", payload: [0x31], qos: 1, packetID: UInt16(id % 65_000 + 1))).encode(into: &batch)
+                    if batch.count > 32_768 { try await conn.write(batch); batch.removeAll(keepingCapacity: true) }
                 }
+                try await conn.write(batch)
+                try await sleep(until: .max)   // and never reads a byte
             }
             var cfg = config()
             cfg.keepAliveSeconds = 0
