@@ -104,7 +104,7 @@ import Testing
     }
     static let canMount: Bool = {
         guard let d = smallDisk() else { return false }
-        umount(d)
+        umount2(d, Int32(MNT_DETACH))
         return true
     }()
 
@@ -121,10 +121,11 @@ import Testing
     @Test(.enabled(if: canMount, "needs root to mount a 1 MiB tmpfs"))
     func aFullDiskIsAFaultAndWhatCouldNotBeStoredIsCountedOnDisk() throws {
         let dir = try #require(Self.smallDisk())
-        defer { umount(dir) }
+        defer { umount2(dir, Int32(MNT_DETACH)) }   // detached even if a descriptor is still open
         let filler = dir + "/filler"
-        // Leave about 120 KiB for the outbox.
-        let fd = open(filler, O_CREAT | O_WRONLY, 0o644)
+        // Leave about 120 KiB for the outbox. Close-on-exec: other suites spawn programs in
+        // parallel, and a child holding the filler would keep its space after the unlink.
+        let fd = open(filler, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
         let chunk = [UInt8](repeating: 0x55, count: 4096)
         for _ in 0..<((1024 - 120) / 4) { _ = write(fd, chunk, chunk.count) }
         close(fd)
@@ -141,7 +142,9 @@ import Testing
             let fw = Firmware(board: b, config: fc, outbox: box, network: nil)
             let run = spawn("firmware") { try await fw.run() }
             defer { run.cancel() }
-            while fw.counters.storeFailures < 5 {
+            // Bounded waits (virtual time): a broken run fails its expectations, never hangs.
+            let deadline = Kernel.now + 600 * 1_000_000_000
+            while fw.counters.storeFailures < 5 && Kernel.now < deadline {
                 try await sleep(ms: 100)
                 r.walMost = max(r.walMost, fileSize(path + "-wal"))
             }
@@ -149,7 +152,7 @@ import Testing
             r.unstoredWhileFull = fw.counters.unstoredSinceStored
             unlink(filler)   // room again
             let taken = fw.counters.taken
-            while fw.counters.taken < taken + 3 { try await sleep(ms: 100) }
+            while fw.counters.taken < taken + 3 && Kernel.now < deadline + 600 * 1_000_000_000 { try await sleep(ms: 100) }
             r.storedAfter = fw.faults["outbox"] == nil
             r.countsAfter = try box.countsNow()
             let pending = try box.pendingNow(limit: Int.max)

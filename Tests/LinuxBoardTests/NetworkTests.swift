@@ -125,7 +125,7 @@ func listener(_ family: Int32) -> (fd: Int32, port: Int)? {
     /// already waiting (read without a single EAGAIN), another task gets at least two turns.
     @Test func aReaderUnderAFloodGivesWayToTheOtherTasks() throws {
         var fds: [Int32] = [0, 0]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
         defer { close(fds[1]) }
         let chunk = [UInt8](repeating: 0x24, count: 4096)
         var filled = 0
