@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch in the design spike
-// (ARCHITECTURE.md); the kernel alone drops them in release builds. Its tests and the
+// (measured when the kernel was designed); the kernel alone drops them in release builds. Its tests and the
 // allocation/speed benchmarks run on exactly that build.
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
