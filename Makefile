@@ -8,7 +8,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread
+.PHONY: run test test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread
 
 ## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
 ## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
@@ -24,6 +24,7 @@ run: deps
 test: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
+	$(MAKE) --no-print-directory test-gpiod-v2
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
 	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
 	.build/release/firmloop-fuzz json fuzz/corpus/json/*
@@ -32,6 +33,13 @@ test: deps
 	python3 soak/soak.py --firmloop .build/release/firmloop --broker-kills 10 --firmware-kills 10 --stops 2 --stop-seconds 5
 	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
+
+## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
+## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.
+## On a machine whose libgpiod-dev is already v2 (Debian 13), the main build is the v2 one.
+test-gpiod-v2: deps
+	PKG_CONFIG_PATH=$$(scripts/libgpiod-v2.sh) $(SWIFT) build $(TESTFLAGS) --build-tests --scratch-path .build-gpiod2
+	PKG_CONFIG_PATH=$$(scripts/libgpiod-v2.sh) $(SWIFT) test $(TESTFLAGS) --skip-build --scratch-path .build-gpiod2 --filter LinuxBoardTests
 
 ## make fuzz: libFuzzer + ASan, 10 million executions per target (fuzz/README.md).
 fuzz: deps

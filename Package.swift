@@ -1,5 +1,27 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+/// libgpiod's major version, read from the `libgpiod.pc` that pkg-config would use
+/// (PKG_CONFIG_PATH first, then the system's directories): 1 on Debian 12 / Raspberry Pi OS
+/// bookworm, 2 on Debian 13 / trixie. LinuxBoard builds the matching backend
+/// (LinuxBoard/GPIOD.swift or GPIOD2.swift); `firmloop --version` and `probe` say which.
+func libgpiodMajorVersion() -> Int {
+    let env = ProcessInfo.processInfo.environment
+    let dirs = (env["PKG_CONFIG_PATH"] ?? "").split(separator: ":").map(String.init) + [
+        "/usr/local/lib/pkgconfig", "/usr/lib/x86_64-linux-gnu/pkgconfig", "/usr/lib/aarch64-linux-gnu/pkgconfig",
+        "/usr/lib/arm-linux-gnueabihf/pkgconfig", "/usr/lib/pkgconfig", "/usr/share/pkgconfig",
+    ]
+    for d in dirs {
+        guard let text = try? String(contentsOfFile: d + "/libgpiod.pc", encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n") where line.hasPrefix("Version:") {
+            let v = line.dropFirst("Version:".count).drop { $0 == " " }
+            return Int(v.prefix { $0.isNumber }) ?? 1
+        }
+    }
+    return 1
+}
+let gpiodSettings: [SwiftSetting] = libgpiodMajorVersion() >= 2 ? [.define("FIRMLOOP_GPIOD_V2")] : []
 
 // Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch in the design spike
 // (measured when the kernel was designed); the kernel alone drops them in release builds. Its tests and the
@@ -31,9 +53,10 @@ let package = Package(
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
         .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware"]),
-        // libgpiod v1.6 (Debian's libgpiod-dev; `make` installs it): used only by LinuxBoard/GPIOD.swift.
+        // libgpiod (Debian's libgpiod-dev; `make` installs it): v1.6 on Debian 12, v2 on Debian 13.
+        // Used only by LinuxBoard/GPIOD.swift (v1) or GPIOD2.swift (v2), chosen above.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"]),
+        .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
         .executableTarget(name: "firmloop", dependencies: [
             "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,7 +74,8 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
-        .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "KernelTestSupport"]),
+        .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CGPIOD", "KernelTestSupport"],
+                    swiftSettings: gpiodSettings),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "LinuxBoard", "KernelTestSupport"]),
         .testTarget(name: "FirmwareSimTests", dependencies: ["FirmwareSim", "Firmware", "SimBoard", "Board", "Kernel", "MQTT", "KernelTestSupport"]),
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),

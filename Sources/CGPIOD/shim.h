@@ -1,2 +1,3 @@
-// libgpiod v1.6 (Debian 12 / Raspberry Pi OS bookworm: libgpiod-dev). Only LinuxBoard/GPIOD.swift uses it.
+// libgpiod (libgpiod-dev): v1.6 on Debian 12 / Raspberry Pi OS bookworm, v2 on Debian 13 / trixie.
+// Only LinuxBoard/GPIOD.swift (v1) or LinuxBoard/GPIOD2.swift (v2) uses it; Package.swift picks one.
 #include <gpiod.h>

@@ -1,27 +1,11 @@
-// Every libgpiod call lives in this file (libgpiod v1.6, Debian's libgpiod-dev). Raspberry Pi
-// OS trixie ships libgpiod v2, whose API differs: a v2 backend is one more file like this one
-// behind the same small types (`GPIOChip`, `GPIOLineInfo`, `GPIORequest`).
+// The libgpiod v1 backend (libgpiod 1.6: Debian 12 / Raspberry Pi OS bookworm). Every v1 call
+// lives in this file; GPIOD2.swift is the same `GPIOChip` and `GPIORequest` on the v2 API.
+// Package.swift builds the one matching the libgpiod pkg-config finds.
 
+#if !FIRMLOOP_GPIOD_V2
 import Board
 import CGPIOD
 import Glibc
-
-/// One line as the chip describes it (for lookups and `firmloop probe`).
-public struct GPIOLineInfo: Sendable, Equatable {
-    public var offset: Int
-    public var name: String?
-    public var consumer: String?
-    public var isOutput: Bool
-    public var isUsed: Bool
-    public var activeLow: Bool
-}
-
-/// A chip: its name ("gpiochip0"), label ("pinctrl-rp1") and lines.
-public struct GPIOChipInfo: Sendable, Equatable {
-    public var name: String
-    public var label: String
-    public var lines: [GPIOLineInfo]
-}
 
 /// An open GPIO chip.
 public final class GPIOChip {
@@ -45,6 +29,9 @@ public final class GPIOChip {
         while let c = gpiod_chip_iter_next_noclose(it) { out.append(GPIOChip(c)) }
         return out
     }
+
+    /// The backend and the library's version, as `firmloop --version` and `probe` print them.
+    public static var backend: String { "libgpiod v1 (\(String(cString: gpiod_version_string())))" }
 
     public var lineCount: Int { Int(gpiod_chip_num_lines(chip)) }
 
@@ -142,18 +129,14 @@ public final class GPIORequest {
             if errno == EAGAIN || errno == EINTR { return [] }
             throw BoardError.system(call: "gpiod_line_event_read_fd_multiple", errno: errno, what: what)
         }
-        return buf.prefix(Int(n)).map { e in
-            GPIOEvent(rising: e.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE),
-                      seconds: Int64(e.ts.tv_sec), nanoseconds: Int64(e.ts.tv_nsec))
-        }
+        return buf.prefix(Int(n)).map(Self.event)
+    }
+
+    /// One v1 event as the board sees it.
+    static func event(_ e: gpiod_line_event) -> GPIOEvent {
+        GPIOEvent(rising: e.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE),
+                  nanoseconds: Int64(e.ts.tv_sec) * 1_000_000_000 + Int64(e.ts.tv_nsec))
     }
 }
+#endif
 
-/// One edge as the kernel reported it (the type is the logical level after the edge).
-public struct GPIOEvent: Sendable, Equatable {
-    public var rising: Bool
-    public var seconds: Int64
-    public var nanoseconds: Int64
-    /// The event's timestamp in nanoseconds (CLOCK_MONOTONIC, the kernel clock's source).
-    public var time: Int64 { seconds * 1_000_000_000 + nanoseconds }
-}

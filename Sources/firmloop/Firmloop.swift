@@ -1,12 +1,14 @@
 import ArgumentParser
 import Glibc
 import Kernel
+import LinuxBoard
 
 @main
 struct Firmloop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
+        version: "firmloop, GPIO through \(GPIOChip.backend)",
         subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Demo.self])
 }
 

@@ -18,6 +18,7 @@ struct Probe: ParsableCommand {
 
     func run() throws {
         var failed = false
+        say("GPIO backend: \(GPIOChip.backend)")
         let chips = GPIOChip.all().map { $0.info() }
         if chips.isEmpty {
             say("GPIO: no GPIO chips on this machine (no /dev/gpiochip*)")

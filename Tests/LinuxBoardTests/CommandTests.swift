@@ -2,6 +2,7 @@ import Board
 import CSystem
 import Glibc
 import KernelTestSupport
+import LinuxBoard
 import Testing
 
 /// Runs the `firmloop` built beside this test binary; returns (exit status, stdout + stderr).
@@ -60,6 +61,21 @@ private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -
         #expect(status == 1)
         #expect(out.contains("/boards/raspberrypi-4b.json: role 'status_led': "), "\(out)")
         #expect(out.contains("GPIO17") && out.contains("pinctrl-bcm2711"), "\(out)")
+    }
+
+    /// Issue 12: a user moving from bookworm (libgpiod v1) to trixie (v2) can tell which one a
+    /// build uses. Runs on both builds (make test builds the v2 one too).
+    @Test func probeAndVersionNameTheLibgpiodBackend() throws {
+        let (status, out) = try firmloop(["--version"])
+        #expect(status == 0)
+        #expect(out.hasPrefix("firmloop, GPIO through \(GPIOChip.backend)"), "\(out)")
+        let (_, probe) = try firmloop(["probe"])
+        #expect(probe.hasPrefix("GPIO backend: libgpiod v"), "\(probe)")
+        #if FIRMLOOP_GPIOD_V2
+        #expect(probe.hasPrefix("GPIO backend: libgpiod v2 ("), "\(probe)")
+        #else
+        #expect(probe.hasPrefix("GPIO backend: libgpiod v1 ("), "\(probe)")
+        #endif
     }
 
     @Test func probeSaysWhatIsMissingAndExitsNonZero() throws {

@@ -1,4 +1,5 @@
 import Board
+import CGPIOD
 import CSystem
 import Glibc
 import Kernel
@@ -46,9 +47,25 @@ let pi5: [GPIOChipInfo] = [
         #expect(find(LineSpec(name: "GPIO17", chip: "pinctrl-rp1"), []) == "role 'relay': line GPIO17 on pinctrl-rp1 not found: this machine has no GPIO chips (no /dev/gpiochip*)")
     }
 
+    /// The backend this build has (v1 on Debian 12's libgpiod, v2 with scripts/libgpiod-v2.sh
+    /// on PKG_CONFIG_PATH): its raw events, as the library hands them out, become logical edges
+    /// on the monotonic clock. Every other test here runs on both builds unchanged.
     @Test func eventsDecodeToLogicalEdgesOnTheMonotonicClock() {
-        #expect(LinuxEdges.decode(GPIOEvent(rising: true, seconds: 12, nanoseconds: 345)) == EdgeEvent(rising: true, time: 12_000_000_345))
-        #expect(LinuxEdges.decode(GPIOEvent(rising: false, seconds: 0, nanoseconds: 999_999_999)) == EdgeEvent(rising: false, time: 999_999_999))
+        #if FIRMLOOP_GPIOD_V2
+        #expect(GPIOChip.backend.hasPrefix("libgpiod v2 ("), "\(GPIOChip.backend)")
+        let rise = GPIORequest.event(type: GPIOD_EDGE_EVENT_RISING_EDGE, nanoseconds: 12_000_000_345)
+        let fall = GPIORequest.event(type: GPIOD_EDGE_EVENT_FALLING_EDGE, nanoseconds: 999_999_999)
+        #else
+        #expect(GPIOChip.backend.hasPrefix("libgpiod v1 ("), "\(GPIOChip.backend)")
+        var r = gpiod_line_event(), f = gpiod_line_event()
+        r.event_type = Int32(GPIOD_LINE_EVENT_RISING_EDGE)
+        r.ts = timespec(tv_sec: 12, tv_nsec: 345)
+        f.event_type = Int32(GPIOD_LINE_EVENT_FALLING_EDGE)
+        f.ts = timespec(tv_sec: 0, tv_nsec: 999_999_999)
+        let (rise, fall) = (GPIORequest.event(r), GPIORequest.event(f))
+        #endif
+        #expect(LinuxEdges.decode(rise) == EdgeEvent(rising: true, time: 12_000_000_345))
+        #expect(LinuxEdges.decode(fall) == EdgeEvent(rising: false, time: 999_999_999))
     }
 
     @Test func busyAndMissingErrorsNameTheLine() {

@@ -1,0 +1,30 @@
+// What both libgpiod backends (GPIOD.swift for v1, GPIOD2.swift for v2) hand the rest of
+// LinuxBoard: plain values, no libgpiod types.
+
+/// One line as the chip describes it (for lookups and `firmloop probe`).
+public struct GPIOLineInfo: Sendable, Equatable {
+    public var offset: Int
+    public var name: String?
+    public var consumer: String?
+    public var isOutput: Bool
+    public var isUsed: Bool
+    public var activeLow: Bool
+}
+
+/// A chip: its name ("gpiochip0"), label ("pinctrl-rp1") and lines.
+public struct GPIOChipInfo: Sendable, Equatable {
+    public var name: String
+    public var label: String
+    public var lines: [GPIOLineInfo]
+}
+
+/// One edge as the kernel reported it (the type is the logical level after the edge).
+public struct GPIOEvent: Sendable, Equatable {
+    public var rising: Bool
+    /// The event's timestamp in nanoseconds (CLOCK_MONOTONIC, the kernel clock's source).
+    public var time: Int64
+    public init(rising: Bool, nanoseconds: Int64) {
+        self.rising = rising
+        time = nanoseconds
+    }
+}
