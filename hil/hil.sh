@@ -74,11 +74,18 @@ echo "HIL: building firmloop with --static-swift-stdlib (.build-hil)"
 ${SWIFT:-swift} build -c release --static-swift-stdlib --product firmloop --scratch-path .build-hil 2>&1 | tail -n 3
 FW=.build-hil/release/firmloop
 [ -x $FW ] || die "no $FW after the build"
+# The same firmware on the libgpiod v2 backend, against a static libgpiod v2 built from PyPI's
+# gpiod sources (scripts/libgpiod-v2.sh): the GPIO scenarios run with both in the same boot.
+echo "HIL: building firmloop on libgpiod v2 (.build-hil-gpiod2)"
+GPIOD2_PC=$(scripts/libgpiod-v2.sh) || die "building libgpiod v2 failed"
+PKG_CONFIG_PATH=$GPIOD2_PC ${SWIFT:-swift} build -c release --static-swift-stdlib --product firmloop --scratch-path .build-hil-gpiod2 2>&1 | tail -n 3
+FW2=.build-hil-gpiod2/release/firmloop
+[ -x $FW2 ] || die "no $FW2 after the build"
 
 # ---- 4. overlay and boot -----------------------------------------------------------------------
 R=$ROOT/.build/hil
 rm -rf "$R"; mkdir -p "$R"
-hil/vm/overlay.sh "$R/overlay" "$FW" > "$R/overlay.cpio" || die "packing the overlay failed"
+hil/vm/overlay.sh "$R/overlay" "$FW" "$FW2" > "$R/overlay.cpio" || die "packing the overlay failed"
 # The kernel reads an uncompressed cpio after a compressed one only at a 4-byte aligned
 # offset ("invalid magic at start of compressed archive" otherwise); zeros in between are skipped.
 { cat "$CACHE/base.cpio.gz"; head -c $(( (4 - $(stat -c %s "$CACHE/base.cpio.gz") % 4) % 4 )) /dev/zero; cat "$R/overlay.cpio"; } > "$R/initrd"

@@ -23,3 +23,18 @@ try_board missing-line 's/"GPIO27"/"GPIO99"/' GPIO99 relay
 try_board missing-serial 's#"/dev/serial0"#"/dev/ttyHIL7"#' /dev/ttyHIL7 gps_uart
 lines_free
 say "probe afterwards: every line free"
+
+# A line another program holds: the error names the line, the role and the holder's consumer.
+relay=$(role_line relay)
+hold_line "$relay"
+rc=0
+timeout 60 "$FIRMLOOP" run --board "$HIL_BOARD" --device-id $DEV --outbox "$HIL_WORK/busy.outbox" \
+    --broker "mqtt://127.0.0.1:$HIL_PORT" > "$HIL_WORK/busy.log" 2>&1 || rc=$?
+release_line
+out=$(cat "$HIL_WORK/busy.log")
+[ $rc = 1 ] || fail "busy: exit status $rc, want 1: $out"
+for w in "role 'relay'" "$relay" "in use by 'gpioset'"; do
+    case "$out" in *"$w"*) ;; *) fail "busy: the message does not say $w: $out";; esac
+done
+say "busy: exit 1: $(echo "$out" | grep "in use by" | tail -n1)"
+lines_free

@@ -119,6 +119,26 @@ fw_signal() {
     cat "$HIL_WORK/fw.$_n.rc"
 }
 
+# hold_line NAME: another program (gpioset, consumer "gpioset") holds line NAME, until
+# release_line. libgpiod v1's tools take a chip and an offset; v2's find the line by name.
+hold_line() {
+    if gpioset --help 2>&1 | grep -q -- '--mode'; then
+        # shellcheck disable=SC2046
+        set -- "$1" $(gpiofind "$1")
+        gpioset --mode=signal "$2" "$3=0" &
+    else
+        gpioset "$1=0" &
+    fi
+    echo $! > "$HIL_WORK/holder.pid"
+    holding() { gpioinfo 2>/dev/null | grep "\"$1\"" | grep -q '"gpioset"'; }
+    wait_until 10 "gpioset holding $1" holding "$1"
+}
+release_line() {
+    kill "$(cat "$HIL_WORK/holder.pid")" 2>/dev/null
+    wait "$(cat "$HIL_WORK/holder.pid")" 2>/dev/null
+    return 0
+}
+
 # lines_free: `firmloop probe` finds every role of the board file and none in use.
 lines_free() {
     "$FIRMLOOP" probe --board "$HIL_BOARD" > "$HIL_WORK/probe.log" 2>&1 \

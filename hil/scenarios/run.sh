@@ -16,11 +16,14 @@ HIL_BOARD=${HIL_BOARD:-$HIL_ROOT/boards/hil.json}
 HIL_PORT=${HIL_PORT:-18830}
 HIL_WORK=${HIL_WORK:-/tmp/firmloop-hil}
 FIRMLOOP=${FIRMLOOP:-firmloop}
+HIL_ONLY=${HIL_ONLY:-}                  # scenario numbers to run ("1 2 4 5"); empty: all
+# The libgpiod backend the binary was built on, for the verdict lines ("libgpiod v1").
+GPIOLIB=$("$FIRMLOOP" --version 2>/dev/null | sed -n 's/.*GPIO through \(libgpiod v[0-9]*\).*/\1/p')
 export HIL_ROOT HIL_BACKEND HIL_BOARD HIL_PORT HIL_WORK FIRMLOOP
 rm -rf "$HIL_WORK"; mkdir -p "$HIL_WORK"
 . "$HERE/lib.sh"
 
-echo "HIL: $FIRMLOOP on $(uname -srm), board $HIL_BOARD, harness $HIL_BACKEND"
+echo "HIL: $FIRMLOOP ($GPIOLIB) on $(uname -srm), board $HIL_BOARD, harness $HIL_BACKEND"
 cat > "$HIL_WORK/mosquitto.conf" <<CONF
 listener $HIL_PORT 127.0.0.1
 allow_anonymous true
@@ -40,12 +43,13 @@ if ( . "$HERE/harness-$HIL_BACKEND.sh" && harness_setup ) > "$HIL_WORK/setup.log
     "$FIRMLOOP" probe --board "$HIL_BOARD" | sed -n '/hil.json/,$p' | sed 's/^/  probe: /'
     for s in "$HERE"/[0-9]-*.sh; do
         n=$(basename "$s" .sh)
-        echo "== scenario ${n%%-*}: ${n#*-}"
+        case " ${HIL_ONLY:-${n%%-*}} " in *" ${n%%-*} "*) ;; *) continue;; esac
+        echo "== scenario ${n%%-*}: ${n#*-} ($GPIOLIB)"
         t0=$(now_ms)
         ( set -u; . "$HERE/harness-$HIL_BACKEND.sh"; harness_init; . "$s" ); rc=$?
         t=$(( $(now_ms) - t0 ))
         verdict=PASS; [ $rc = 0 ] || { verdict=FAIL; failed=$((failed + 1)); }
-        echo "HIL-SCENARIO ${n%%-*} ${n#*-} $verdict $((t / 1000)).$(( (t % 1000) / 100 )) s"
+        echo "HIL-SCENARIO ${n%%-*} ${n#*-} [$GPIOLIB] $verdict $((t / 1000)).$(( (t % 1000) / 100 )) s"
     done
 else
     cat "$HIL_WORK/setup.log"
@@ -62,5 +66,11 @@ if [ $failed != 0 ]; then
     for f in "$HIL_WORK"/fw.*.log; do [ -f "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" | tail -n 15; done
     echo "HIL: the broker's messages (last 20):"
     tail -n 20 "$MQ" | cut -c1-300 | sed 's/^/  /'
+fi
+# In the VM, the GPIO scenarios again with the libgpiod v2 build, on the same gpio-sim chip
+# (the UART scenario does not touch GPIO): a fresh work directory, broker and log.
+if [ -z "${HIL_SECOND_PASS:-}" ] && [ "$HIL_BACKEND" = vm ] && command -v firmloop-gpiod2 >/dev/null; then
+    HIL_SECOND_PASS=1 FIRMLOOP=firmloop-gpiod2 HIL_WORK=$HIL_WORK-gpiod2 HIL_ONLY="1 2 4 5" "$0"
+    failed=$((failed + $?))
 fi
 exit $failed

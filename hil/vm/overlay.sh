@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# overlay.sh DIR FIRMLOOP: builds the per-run part of the VM's initramfs in DIR and writes it
+# overlay.sh DIR FIRMLOOP [FIRMLOOP_GPIOD2]: builds the per-run part of the VM's initramfs in DIR and writes it
 # to stdout as an uncompressed cpio (the kernel takes it appended to the cached, gzipped base):
 # our init, the scenarios, the board file and NMEA answers under /firmloop (the repository's
 # layout, so the scenarios find them as they do on a Pi), the firmware, mosquitto and the
 # libgpiod tools with the shared libraries they load.
 set -euo pipefail
-D=$1 FW=$2
+D=$1 FW=$2 FW2=${3:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$D"; mkdir -p "$D"
 install -m755 "$ROOT/hil/vm/init" "$D/init"
@@ -26,6 +26,11 @@ with_libs() { for b in "$@"; do install -D -m755 "$b" "$D$b"; libs_of "$b"; done
 
 # The firmware: Swift stdlib static; glibc, libstdc++, libgpiod and libsqlite3 shared.
 libs_of "$FW"
+# The same firmware on the libgpiod v2 backend (libgpiod v2 linked statically), if built.
+if [ -n "$FW2" ]; then
+    strip -o "$D/usr/local/bin/firmloop-gpiod2" "$FW2"
+    libs_of "$FW2"
+fi
 with_libs /usr/sbin/mosquitto /usr/bin/mosquitto_sub /usr/bin/mosquitto_pub
 for t in gpiodetect gpioinfo gpioget gpioset gpiomon gpiofind; do with_libs "$(command -v $t)"; done
 
