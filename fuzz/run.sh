@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 out=.build-fuzz
-$SWIFT build -c release --scratch-path "$out" --product firmloop-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING 2>&1 \
+$SWIFT build -c release --scratch-path "$out" --product firmloop-fuzz --sanitize=address --sanitize=fuzzer -Xswiftc -DFUZZING 2>&1 \
   | grep -vE '^\[[0-9]+/[0-9]+\]|^Building|^Build complete|warning:|^ *[0-9]* \||^ *\||^$' || true
 bin="$out/release/firmloop-fuzz"
 [ -x "$bin" ] || { echo "fuzz: the libFuzzer build failed"; exit 1; }

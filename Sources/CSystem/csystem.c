@@ -108,21 +108,3 @@ int fl_openpty(char *name, unsigned long len) {
     name[len - 1] = 0;
     return m;
 }
-
-#if defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define FL_TSAN 1
-#  endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#  define FL_TSAN 1
-#endif
-#ifdef FL_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-void fl_tsan_release(void *addr) { __tsan_release(addr); }
-void fl_tsan_acquire(void *addr) { __tsan_acquire(addr); }
-#else
-void fl_tsan_release(void *addr) { (void)addr; }
-void fl_tsan_acquire(void *addr) { (void)addr; }
-#endif

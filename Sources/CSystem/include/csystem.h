@@ -61,11 +61,4 @@ int fl_gettid(void);
 /// -errno on failure.
 int fl_openpty(char *name, unsigned long len);
 
-/// ThreadSanitizer annotations for a hand-off between threads that it cannot see itself (the
-/// contended path of Synchronization's Mutex runs in the uninstrumented standard library):
-/// `fl_tsan_release(a)` before handing something over, `fl_tsan_acquire(a)` after taking it.
-/// Empty functions in a build without TSan.
-void fl_tsan_release(void *addr);
-void fl_tsan_acquire(void *addr);
-
 #endif

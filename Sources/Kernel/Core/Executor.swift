@@ -45,8 +45,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         var isEmpty: Bool { jobs.isEmpty && cancels.isEmpty && signals.isEmpty }
     }
     private let inbox = Mutex(Inbox())
-    /// The inbox's identity for ThreadSanitizer's annotations (`post`, `drainInbox`).
-    private var inboxTag: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private var drained = Inbox()
     private let inboxPending = Atomic<Bool>(false)
     /// pthread_t of the thread inside `Kernel.run`, or 0.
@@ -137,9 +135,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         let wasEmpty = inbox.withLock { box -> Bool in
             let e = box.isEmpty
             add(&box)
-            // safety: the mutex orders this post before the kernel's drain; ThreadSanitizer
-            // cannot see that when the lock is contended (stdlib slow path), so say it.
-            fl_tsan_release(inboxTag)
             return e
         }
         inboxPending.store(true, ordering: .releasing)
@@ -253,7 +248,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         inboxPending.store(false, ordering: .relaxed)
         _ = fl_eventfd_drain(wakefd)
         inbox.withLock { swap(&$0, &drained) }
-        fl_tsan_acquire(inboxTag)
         for j in drained.jobs { ready.pushBack(.job(j)) }
         localCancels.append(contentsOf: drained.cancels)
         for s in drained.signals { signalRaised(s) }
