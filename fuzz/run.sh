@@ -10,10 +10,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 out=.build-fuzz
-$SWIFT build -c release --scratch-path "$out" --product firmloop-fuzz --sanitize=address --sanitize=fuzzer -Xswiftc -DFUZZING 2>&1 \
+# One combined -sanitize= for swiftc, last on its command line: the driver keeps only the last
+# -sanitize= it is given, and SwiftPM orders its own --sanitize flags at random (a set). Given as
+# two flags, half the builds had ASan without coverage and libFuzzer ran blind. (SwiftPM still
+# needs --sanitize=fuzzer itself: it then leaves `main` to libFuzzer.)
+$SWIFT build -c release --scratch-path "$out" --product firmloop-fuzz --sanitize=address --sanitize=fuzzer \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 \
   | grep -vE '^\[[0-9]+/[0-9]+\]|^Building|^Build complete|warning:|^ *[0-9]* \||^ *\||^$' || true
 bin="$out/release/firmloop-fuzz"
 [ -x "$bin" ] || { echo "fuzz: the libFuzzer build failed"; exit 1; }
+# Coverage, or the run proves nothing: the decoder's module must carry libFuzzer's counters.
+objdump -h "$out/release/MQTT.build/Codec.swift.o" 2>/dev/null | grep -q __sancov_cntrs \
+  || { echo "fuzz: the Swift modules were built without coverage (no __sancov_cntrs): libFuzzer would run blind"; exit 1; }
 if [ -n "${FUZZ_SECONDS:-}" ]; then limit=(-max_total_time="$FUZZ_SECONDS"); else limit=(-runs="${FUZZ_RUNS:-10000000}"); fi
 mkdir -p "$out/crashes"
 for t in ${FUZZ_TARGETS:-mqtt nmea json command}; do
