@@ -51,9 +51,9 @@ soak: deps
 	python3 soak/soak.py --firmloop .build/release/firmloop
 
 ## make sanitize: the whole suite under AddressSanitizer (+ LeakSanitizer), then under
-## ThreadSanitizer, each in its own build folder. TSan is not in make test: about one run in
-## three it reports an offload worker's continuation resume against the task's next park
-## (README, "Sanitizers"), a report not yet resolved.
+## ThreadSanitizer, each in its own build folder. TSan is not in make test: under contention it
+## reports races on data a Synchronization.Mutex guards, whose slow path it cannot see (README,
+## "Sanitizers").
 sanitize: sanitize-address sanitize-thread
 sanitize-address: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests --sanitize=address --scratch-path .build-asan

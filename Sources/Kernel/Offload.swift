@@ -28,8 +28,25 @@ public func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) asy
     }
 }
 
-final class OffloadBox<T: Sendable>: Sendable {
-    private enum State { case idle, waiting(UnsafeContinuation<T, any Error>), finished }
+/// Something another thread finished that the kernel thread completes (resumes) itself.
+protocol KernelCompletion: AnyObject, Sendable {
+    /// On the kernel thread.
+    func complete()
+}
+
+/// One offload's hand-over. The worker never touches the waiting task's continuation: it
+/// stores the result and posts the box to the kernel's inbox, and the kernel thread resumes the
+/// task. (Resumed from the worker, the runtime read the continuation's context in the task's
+/// frame off the kernel thread while the task might already be running again: ThreadSanitizer
+/// saw that as a race with the task's next `park`, since the runtime's own hand-over is
+/// invisible to it.)
+final class OffloadBox<T: Sendable>: KernelCompletion {
+    private enum State {
+        case idle
+        case waiting(UnsafeContinuation<T, any Error>)
+        case ready(UnsafeContinuation<T, any Error>, Result<T, any Error>)
+        case finished
+    }
     private let state = Mutex<State>(.idle)
 
     /// Stores the continuation; false (and resumed with the error) if cancelled before.
@@ -45,14 +62,33 @@ final class OffloadBox<T: Sendable>: Sendable {
         return armed
     }
 
-    /// Resumes the waiter with `r` if nothing did before (result or cancellation, first wins).
+    /// From any thread: the outcome, if nothing came first (a result or a cancellation). The
+    /// task resumes on the kernel thread: at once when called there, else through the inbox.
     func finish(_ r: Result<T, any Error>) {
-        let c = state.withLock { s -> UnsafeContinuation<T, any Error>? in
-            defer { s = .finished }
-            if case .waiting(let c) = s { return c }
-            return nil
+        let first = state.withLock { s -> Bool in
+            switch s {
+            case .waiting(let c):
+                s = .ready(c, r)
+                return true
+            case .idle:
+                s = .finished   // cancelled before it was armed: `arm` resumes with the error
+                return false
+            case .ready, .finished:
+                return false
+            }
         }
-        c?.resume(with: r)
+        guard first else { return }
+        let k = KernelExecutor.shared
+        if k.onKernelThread { complete() } else { k.post { $0.completions.append(self) } }
+    }
+
+    func complete() {
+        let ready = state.withLock { s -> (UnsafeContinuation<T, any Error>, Result<T, any Error>)? in
+            guard case .ready(let c, let r) = s else { return nil }
+            s = .finished
+            return (c, r)
+        }
+        if let (c, r) = ready { c.resume(with: r) }
     }
 }
 

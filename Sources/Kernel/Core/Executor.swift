@@ -42,7 +42,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         var jobs: [UnownedJob] = []
         var cancels: [CancelRequest] = []
         var signals: [Signal] = []
-        var isEmpty: Bool { jobs.isEmpty && cancels.isEmpty && signals.isEmpty }
+        /// Offloaded work that finished: resumed here, on the kernel thread (`offload`).
+        var completions: [any KernelCompletion] = []
+        var isEmpty: Bool { jobs.isEmpty && cancels.isEmpty && signals.isEmpty && completions.isEmpty }
     }
     private let inbox = Mutex(Inbox())
     private var drained = Inbox()
@@ -251,9 +253,11 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         for j in drained.jobs { ready.pushBack(.job(j)) }
         localCancels.append(contentsOf: drained.cancels)
         for s in drained.signals { signalRaised(s) }
+        for c in drained.completions { c.complete() }
         drained.jobs.removeAll(keepingCapacity: true)
         drained.cancels.removeAll(keepingCapacity: true)
         drained.signals.removeAll(keepingCapacity: true)
+        drained.completions.removeAll(keepingCapacity: true)
         applyCancels()
     }
 
