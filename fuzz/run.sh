@@ -20,7 +20,9 @@ $SWIFT build -c release --scratch-path "$out" --product firmloop-fuzz --sanitize
 bin="$out/release/firmloop-fuzz"
 [ -x "$bin" ] || { echo "fuzz: the libFuzzer build failed"; exit 1; }
 # Coverage, or the run proves nothing: the decoder's module must carry libFuzzer's counters.
-objdump -h "$out/release/MQTT.build/Codec.swift.o" 2>/dev/null | grep -q __sancov_cntrs \
+# (Into a file, not a pipe: grep -q would stop objdump with SIGPIPE, and pipefail fails it.)
+objdump -h "$out/release/MQTT.build/Codec.swift.o" > "$out/sections.txt" 2>&1 || true
+grep -q __sancov_cntrs "$out/sections.txt" \
   || { echo "fuzz: the Swift modules were built without coverage (no __sancov_cntrs): libFuzzer would run blind"; exit 1; }
 if [ -n "${FUZZ_SECONDS:-}" ]; then limit=(-max_total_time="$FUZZ_SECONDS"); else limit=(-runs="${FUZZ_RUNS:-10000000}"); fi
 mkdir -p "$out/crashes"
