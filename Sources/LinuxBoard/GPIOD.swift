@@ -93,9 +93,7 @@ public final class GPIORequest {
         self.chip = chip
         self.what = what
         if events {
-            let fd = gpiod_line_event_get_fd(line)
-            if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-            eventFD = fd
+            eventFD = nonBlocking(gpiod_line_event_get_fd(line))
         } else {
             eventFD = -1
         }

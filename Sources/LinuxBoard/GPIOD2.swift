@@ -49,26 +49,20 @@ public final class GPIOChip {
     }
 
     public func info() -> GPIOChipInfo {
-        var lines: [GPIOLineInfo] = []
-        for o in 0..<lineCount {
-            guard let l = gpiod_chip_get_line_info(chip, UInt32(o)) else { continue }
-            defer { gpiod_line_info_free(l) }
-            lines.append(GPIOLineInfo(
-                offset: o,
-                name: gpiod_line_info_get_name(l).map { String(cString: $0) },
-                consumer: gpiod_line_info_get_consumer(l).map { String(cString: $0) },
-                isOutput: gpiod_line_info_get_direction(l) == GPIOD_LINE_DIRECTION_OUTPUT,
-                isUsed: gpiod_line_info_is_used(l),
-                activeLow: gpiod_line_info_is_active_low(l)))
-        }
-        return GPIOChipInfo(name: name, label: label, lines: lines)
+        GPIOChipInfo(name: name, label: label, lines: (0..<lineCount).compactMap(lineInfo))
     }
 
-    /// The consumer holding line `offset`, as the chip reports it now.
-    func consumer(of offset: Int) -> String? {
+    /// Line `offset` as the chip reports it now (a snapshot: v2 line info is not live).
+    func lineInfo(_ offset: Int) -> GPIOLineInfo? {
         guard let l = gpiod_chip_get_line_info(chip, UInt32(offset)) else { return nil }
         defer { gpiod_line_info_free(l) }
-        return gpiod_line_info_get_consumer(l).map { String(cString: $0) }
+        return GPIOLineInfo(
+            offset: offset,
+            name: gpiod_line_info_get_name(l).map { String(cString: $0) },
+            consumer: gpiod_line_info_get_consumer(l).map { String(cString: $0) },
+            isOutput: gpiod_line_info_get_direction(l) == GPIOD_LINE_DIRECTION_OUTPUT,
+            isUsed: gpiod_line_info_is_used(l),
+            activeLow: gpiod_line_info_is_active_low(l))
     }
 
     /// Requests line `offset` as `consumer`: an output with its initial value, or an input with
@@ -104,7 +98,7 @@ public final class GPIOChip {
         guard let r = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
             let e = errno
             if e == EBUSY {
-                throw BoardError.lineBusy(line: what, consumer: self.consumer(of: offset) ?? "another program", role: role)
+                throw BoardError.lineBusy(line: what, consumer: lineInfo(offset)?.consumer ?? "another program", role: role)
             }
             throw BoardError.system(call: "gpiod_chip_request_lines", errno: e, what: what)
         }
@@ -131,9 +125,7 @@ public final class GPIORequest {
         self.chip = chip
         self.what = what
         if events {
-            let fd = gpiod_line_request_get_fd(request)
-            if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-            eventFD = fd
+            eventFD = nonBlocking(gpiod_line_request_get_fd(request))
             buffer = gpiod_edge_event_buffer_new(Self.bufferSize)
         } else {
             eventFD = -1

@@ -1,6 +1,8 @@
 // What both libgpiod backends (GPIOD.swift for v1, GPIOD2.swift for v2) hand the rest of
 // LinuxBoard: plain values, no libgpiod types.
 
+import Glibc
+
 /// One line as the chip describes it (for lookups and `firmloop probe`).
 public struct GPIOLineInfo: Sendable, Equatable {
     public var offset: Int
@@ -27,4 +29,11 @@ public struct GPIOEvent: Sendable, Equatable {
         self.rising = rising
         time = nanoseconds
     }
+}
+
+/// A request's edge-event fd made non-blocking (it joins the kernel's epoll set, and reads
+/// must end in EAGAIN); -1 stays -1.
+func nonBlocking(_ fd: Int32) -> Int32 {
+    if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    return fd
 }
