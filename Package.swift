@@ -44,6 +44,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystem"),
+        // The version `firmloop --version` prints, stamped by the Makefile (scripts/buildinfo.sh).
+        .target(name: "CBuildInfo"),
         .target(name: "Kernel", dependencies: ["CSystem"], exclude: ["Core/README.md"], swiftSettings: kernelSettings),
         .target(name: "Board", dependencies: ["Kernel"]),
         .target(name: "MQTT"),
@@ -58,7 +60,7 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
         .executableTarget(name: "firmloop", dependencies: [
-            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT",
+            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.

@@ -162,8 +162,9 @@ public final class Firmware {
     /// when all is well. In every snapshot, in the status LED and in `onLog`.
     public private(set) var faults: [String: Fault] = [:]
     /// One line per event worth an operator's attention (faults raised and cleared, the
-    /// broker's connection going up and down and why); never per snapshot.
-    public var onLog: (String) -> Void = { _ in }
+    /// broker's connection going up and down and why), with how much it matters; never per
+    /// snapshot.
+    public var onLog: (LogLevel, String) -> Void = { _, _ in }
     /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
     /// left them, less what was removed since).
     public private(set) var lastSeq: Int64 = 0
@@ -171,6 +172,10 @@ public final class Firmware {
     /// The most messages the MQTT client held at once (queued + in flight): bounded by the feed
     /// window plus command acks, whatever the backlog on disk.
     public private(set) var peakClientBacklog = 0
+
+    /// Set once `run` has opened every role it uses and started its tasks (a service manager's
+    /// "ready").
+    public let ready = Event()
 
     private var started: Int64 = 0
     private var stopping = false
@@ -251,6 +256,7 @@ public final class Firmware {
             client.onState = { [unowned self, unowned client] state in self.brokerState(state, client) }
         }
         try await withGroup("firmware") { g in
+            defer { self.ready.set() }
             g.spawn("snapshot") { try await self.snapshots() }
             for (role, line) in self.inputs {
                 g.spawn("input") { try await self.watch(role, line) }
@@ -273,9 +279,9 @@ public final class Firmware {
             guard faults[part]?.error != error else { return }
             let since = faults[part]?.since ?? board.clock.unixNanoseconds()
             faults[part] = Fault(error: error, since: since)
-            onLog("fault: \(part): \(error)")
+            onLog(.error, "fault: \(part): \(error)")
         } else if let f = faults.removeValue(forKey: part) {
-            onLog("fault cleared: \(part) (since \(iso8601(unixNanoseconds: f.since)))")
+            onLog(.info, "fault cleared: \(part) (since \(iso8601(unixNanoseconds: f.since)))")
         }
     }
 
@@ -283,10 +289,10 @@ public final class Firmware {
         setFault("broker", client.refusal)
         switch state {
         case .online:
-            onLog("mqtt: online (\(client.config.host):\(client.config.port))")
+            onLog(.info, "mqtt: online (\(client.config.host):\(client.config.port))")
         case .disconnected where !stopping:
             let retry = Double(client.retryInMilliseconds) / 1000
-            onLog("mqtt: offline: \(client.lastError ?? "not connected"); next attempt in \(retry) s")
+            onLog(.warning, "mqtt: offline: \(client.lastError ?? "not connected"); next attempt in \(retry) s")
         case .disconnected, .connecting:
             break
         }
@@ -447,7 +453,7 @@ public final class Firmware {
                 do {
                     try port.reopen()
                     setFault(config.gpsRole, nil)
-                    onLog("\(config.gpsRole): \(port.path) open again")
+                    onLog(.info, "\(config.gpsRole): \(port.path) open again")
                     break
                 } catch {
                     setFault(config.gpsRole, "\(error)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBuildInfo
 import Glibc
 import Kernel
 import LinuxBoard
@@ -8,9 +9,16 @@ struct Firmloop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
-        version: "firmloop, GPIO through \(GPIOChip.backend)",
-        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Demo.self])
+        version: version,
+        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Demo.self])
 }
+
+/// `firmloop --version`: what was built (git describe at build time), with what, for what.
+let version = """
+    firmloop \(String(cString: firmloop_build_version()))
+    GPIO through \(GPIOChip.backend)
+    \(String(cString: firmloop_build_swift()).isEmpty ? "Swift version unknown" : String(cString: firmloop_build_swift()))
+    """
 
 /// `firmloop demo`: the kernel at work until the firmware exists (make run).
 struct Demo: ParsableCommand {
@@ -100,10 +108,10 @@ func crunch(_ ms: Int64) -> UInt64 {
     }
 }
 
-func printStats(_ stats: [TaskStats]) {
-    say("\n\("task".padding(10)) \("switches".padding(9, left: true)) \("run ms".padding(8, left: true)) \("longest ms".padding(11, left: true)) over-budget")
+func printStats(_ stats: [TaskStats], to out: (String) -> Void = { say($0) }) {
+    out("\n\("task".padding(10)) \("switches".padding(9, left: true)) \("run ms".padding(8, left: true)) \("longest ms".padding(11, left: true)) over-budget")
     for s in stats {
-        say("\(s.name.padding(10)) \(String(s.switches).padding(9, left: true)) \(ms(s.runNanoseconds).padding(8, left: true)) \(ms(s.longestNanoseconds).padding(11, left: true)) \(s.overBudget)")
+        out("\(s.name.padding(10)) \(String(s.switches).padding(9, left: true)) \(ms(s.runNanoseconds).padding(8, left: true)) \(ms(s.longestNanoseconds).padding(11, left: true)) \(s.overBudget)")
     }
 }
 
@@ -147,13 +155,17 @@ enum StopSignal {
     }
 }
 
-/// One line to stdout, unbuffered, so it interleaves with the kernel's stderr reports in order.
-func say(_ line: String, newline: Bool = true) {
-    var l = newline ? line + "\n" : line
-    l.withUTF8 { b in
+/// One line to stdout, unbuffered, so it interleaves with the log on stderr in order.
+func say(_ line: String, newline: Bool = true) { writeAll(1, newline ? line + "\n" : line) }
+
+/// All of `text` to `fd` (short writes and EINTR retried; an error drops the rest).
+func writeAll(_ fd: Int32, _ text: String) {
+    var t = text
+    t.withUTF8 { b in
         var off = 0
         while off < b.count {
-            let n = write(1, b.baseAddress! + off, b.count - off)
+            let n = write(fd, b.baseAddress! + off, b.count - off)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             off += n
         }

@@ -28,8 +28,11 @@ struct Run: ParsableCommand {
             lines are released.
             """)
 
-    @Option(help: "Board file.")
-    var board = "boards/sim.json"
+    @Option(help: "Config file (JSON, e.g. /etc/firmloop/firmloop.json; `firmloop config check` validates it). Flags given here win over it.")
+    var config: String?
+
+    @Option(help: "Board file, or the name of an installed one (raspberrypi-4b). Default: boards/sim.json.")
+    var board: String?
 
     @Option(help: "MQTT broker, mqtt://HOST:PORT (none: snapshots wait in the outbox).")
     var broker: String?
@@ -39,14 +42,17 @@ struct Run: ParsableCommand {
 
     @OptionGroup var snapshots: SnapshotOptions
 
-    @Option(help: "The outbox file. Default: $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox")
+    @Option(help: "The outbox file. Default: $STATE_DIRECTORY/<device-id>.outbox under systemd, else $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox")
     var outbox: String?
 
     @Option(help: "MQTT user name.")
     var username: String?
 
-    @Option(help: "File holding the MQTT password (first line).")
+    @Option(help: "File holding the MQTT password (first line). Default under systemd: $CREDENTIALS_DIRECTORY/mqtt-password when present.")
     var passwordFile: String?
+
+    @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
+    var logLevel: String?
 
     @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
     var duration: Int = 0
@@ -57,14 +63,24 @@ struct Run: ParsableCommand {
     @Option(help: "Simulated board only: seed for the world's noise and button presses.")
     var seed: UInt64 = 1
 
+    var flags: RunSettings.Flags {
+        RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
+                          username: username, passwordFile: passwordFile, snapshotInterval: snapshots.snapshotInterval,
+                          outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel)
+    }
+
     func run() throws {
         let desc: BoardDescription
+        let settings: RunSettings
         var config: FirmwareConfig
         var world: WorldConfig?
+        let notify: SystemdNotify?
         do {
-            desc = try BoardDescription.load(path: board)
+            if let p = snapshots.problem { throw ConfigError(p) }
+            settings = try RunSettings.resolve(flags)
+            desc = try BoardDescription.load(path: settings.board)
             var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
-            config = try firmwareConfig()
+            config = try settings.firmwareConfig(seed: seed)
             if desc.isSimulated {
                 // Real time, real date: the world's "start" is for virtual-time simulations.
                 w.startUnixNanoseconds = RealtimeClock.now()
@@ -79,34 +95,41 @@ struct Run: ParsableCommand {
                 w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
                 world = w
             }
+            notify = try SystemdNotify.fromEnvironment()
         } catch {
-            writeErr("firmloop run: \(error)\n")
+            Logger(level: .error).error("firmloop run: \(error)")
             throw ExitCode(2)
         }
-        let outboxPath = outbox ?? defaultOutboxPath(device: config.deviceID)
+        let log = Logger(level: settings.logLevel)
         let box: Outbox
-        do { box = try Outbox(path: outboxPath, capacity: snapshots.outboxCapacity) } catch {
-            writeErr("firmloop run: \(error)\n")
+        do { box = try Outbox(path: settings.outbox, capacity: settings.outboxCapacity) } catch {
+            log.error("firmloop run: \(error)")
             throw ExitCode(1)
         }
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
         let cfg = config
-        say("firmloop run: \(desc.board) (\(desc.file)) " + (desc.isSimulated ? "simulated in real time, seed \(seed)" : "on this machine")
-            + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms")
+        log.info("firmloop run: \(desc.board) (\(desc.file)) " + (desc.isSimulated ? "simulated in real time, seed \(seed)" : "on this machine")
+            + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
         // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
         if let c = try? box.countsNow() {
-            say("outbox \(outboxPath): \(c.pending) waiting, next seq \(c.nextSeq)" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
+            log.info("outbox \(settings.outbox): \(c.pending) waiting, next seq \(c.nextSeq)" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
         }
         if let b = cfg.broker {
-            say("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port) -t 'firmloop/\(cfg.deviceID)/#' -v")
+            log.info("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port) -t 'firmloop/\(cfg.deviceID)/#' -v")
         } else {
-            say("no --broker: snapshots are stored in the outbox and wait there")
+            log.info("no broker: snapshots are stored in the outbox and wait there")
         }
-        say(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C stops")
+        if let n = notify {
+            log.info("systemd: notifying \(n.socket)" + (n.watchdogNanoseconds.map { ", watchdog ping every \($0 / 2_000_000) ms" } ?? ", no watchdog"))
+        }
+        log.info(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C or SIGTERM stops")
         let failed = Locked<String?>(nil)
-        let tty = isatty(1) != 0
-        do { try Kernel.run(KernelOptions(onFinish: { if failed.get() == nil { printStats($0) } })) {
+        // The status line: redrawn in place on a terminal, else a debug line every 10 s.
+        let tty = isatty(1) != 0 && !log.format.priorityPrefix
+        let options = KernelOptions(onOverBudget: { log.warning("kernel: \($0)") },
+                                    onFinish: { stats in if failed.get() == nil { printStats(stats) { log.debug($0) } } })
+        do { try Kernel.run(options) {
             let b: any Board
             do {
                 if desc.isSimulated {
@@ -123,7 +146,10 @@ struct Run: ParsableCommand {
             defer { b.close() }
             // The broker is real (TCP) on every board: the simulated one simulates devices.
             let fw = Firmware(board: b, config: cfg, outbox: box, network: LinuxNetwork())
-            fw.onLog = { line in say(tty ? "\r\u{1B}[K" + line : line) }
+            fw.onLog = { level, line in
+                if tty { say("\r\u{1B}[K", newline: false) }
+                log(level, line)
+            }
             let t0 = Kernel.now
             do {
                 try await withGroup("run") { g in
@@ -134,61 +160,48 @@ struct Run: ParsableCommand {
                             let n = try await t.tick()
                             guard tty || n % 10 == 0 else { continue }
                             let line = statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000)
-                            say(tty ? "\r\u{1B}[K" + line : line, newline: !tty)
+                            if tty { say("\r\u{1B}[K" + line, newline: false) } else { log.debug(line) }
                         }
                     }
+                    if let notify { Service.spawn(in: g, notify, fw, log) }
                     g.spawn("stop") {
                         do { try await stopOn(stop, after: seconds) } catch is Stop {}
                         if tty { say("") }
-                        say("stopping: no more snapshots; waiting up to \(cfg.stopGraceMilliseconds) ms for what is in flight")
+                        log.info("stopping: no more snapshots; waiting up to \(cfg.stopGraceMilliseconds) ms for what is in flight")
+                        if let notify { Service.send(notify, "STOPPING=1", log) }
                         await fw.stop()
                         throw Stop()
                     }
                 }
             } catch is Stop {}
             if tty { say("") }
-            say(statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000))
+            log.info(statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000))
             if let c = fw.client {
                 let s = c.stats
-                say("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
+                log.info("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
             }
-            for (part, f) in fw.faults.sorted(by: { $0.key < $1.key }) { say("fault: \(part): \(f.error) (since \(iso8601(unixNanoseconds: f.since)))") }
+            for (part, f) in fw.faults.sorted(by: { $0.key < $1.key }) { log.error("fault: \(part): \(f.error) (since \(iso8601(unixNanoseconds: f.since)))") }
         } } catch is Stop {}
         if let f = failed.get() {
-            writeErr("firmloop run: \(f)\n")
+            log.error("firmloop run: \(f)")
             throw ExitCode(1)
         }
     }
-
-    func firmwareConfig() throws -> FirmwareConfig {
-        let id = deviceId ?? hostName()
-        if let p = FirmwareConfig.problem(deviceID: id) { throw ConfigError(p) }
-        if let p = snapshots.problem { throw ConfigError(p) }
-        var c = FirmwareConfig(deviceID: id)
-        c.snapshotIntervalMilliseconds = snapshots.snapshotInterval
-        c.broker = try broker.map { try BrokerAddress.parse($0) }
-        c.username = username
-        if let f = passwordFile {
-            guard let text = readTextFile(f, limit: 4096) else { throw ConfigError("--password-file \(f): cannot read it") }
-            c.password = Array((text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").utf8)
-        }
-        c.seed = seed
-        return c
-    }
 }
 
-/// The snapshot options `run` and `simulate` share.
+/// The snapshot options `run` and `simulate` share (nil: not given; `run` may take them from
+/// its config file).
 struct SnapshotOptions: ParsableArguments {
-    @Option(help: "Milliseconds between snapshots.")
-    var snapshotInterval = 5000
+    @Option(help: "Milliseconds between snapshots. Default: 5000.")
+    var snapshotInterval: Int?
 
-    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted).")
-    var outboxCapacity = 100_000
+    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted). Default: 100000.")
+    var outboxCapacity: Int?
 
     /// What is wrong with them, or nil (the commands report it and exit 2, as for a bad file).
     var problem: String? {
-        if !(10...86_400_000).contains(snapshotInterval) { return "--snapshot-interval \(snapshotInterval): expected 10 to 86400000 ms" }
-        if outboxCapacity < 1 { return "--outbox-capacity \(outboxCapacity): expected at least 1" }
+        if let i = snapshotInterval, !(10...86_400_000).contains(i) { return "--snapshot-interval \(i): expected 10 to 86400000 ms" }
+        if let c = outboxCapacity, c < 1 { return "--outbox-capacity \(c): expected at least 1" }
         return nil
     }
 }

@@ -63,8 +63,8 @@ struct Simulate: ParsableCommand {
         }
         say("firmloop simulate: \(desc.board) (\(desc.file)), seed \(seed), \(sc.map { "scenario '\($0.name)', up to " } ?? "")\(DurationText.format(ns)) virtual")
         var run = try FirmwareSimulation(simulation: sim)
-        run.firmware.snapshotIntervalMilliseconds = snapshots.snapshotInterval
-        run.outboxCapacity = snapshots.outboxCapacity
+        run.firmware.snapshotIntervalMilliseconds = snapshots.snapshotInterval ?? RunSettings().snapshotIntervalMilliseconds
+        run.outboxCapacity = snapshots.outboxCapacity ?? RunSettings().outboxCapacity
         let (r, s) = try run.run()
         if tty { writeErr("\r\u{1B}[K") }
         report(r)
@@ -106,7 +106,4 @@ struct Simulate: ParsableCommand {
     }
 }
 
-func writeErr(_ s: String) {
-    var t = s
-    t.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
-}
+func writeErr(_ s: String) { writeAll(2, s) }

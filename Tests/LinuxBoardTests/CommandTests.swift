@@ -11,12 +11,16 @@ import Testing
 ///
 /// It takes the kernel turn: a child between fork and exec holds copies of this process's
 /// descriptors, which must not overlap with the serial tests opening and closing ports.
-func firmloop(_ args: [String], when: (marker: String, action: () -> Void)? = nil,
+/// `environment`: variables set for the child on top of this process's.
+/// `journalStream`: set `$JOURNAL_STREAM` to the output pipe's device:inode, as systemd does.
+func firmloop(_ args: [String], environment: [String: String] = [:], journalStream: Bool = false,
+              when: (marker: String, action: () -> Void)? = nil,
               interrupt: (marker: String, count: Int)? = nil) throws -> (status: Int32, output: String) {
-    try withKernelTurn { try spawnFirmloop(args, when: when, interrupt: interrupt) }
+    try withKernelTurn { try spawnFirmloop(args, environment: environment, journalStream: journalStream, when: when, interrupt: interrupt) }
 }
 
-private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -> Void)?,
+private func spawnFirmloop(_ args: [String], environment: [String: String], journalStream: Bool,
+                           when: (marker: String, action: () -> Void)?,
                            interrupt: (marker: String, count: Int)?) throws -> (status: Int32, output: String) {
     let tool = firmloopExecutable
     try #require(access(tool, X_OK) == 0, "\(tool) not built")
@@ -28,8 +32,23 @@ private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -
     posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
     let argv = ([tool] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    var extra = environment
+    if journalStream {
+        var st = stat()
+        fstat(fds[1], &st)
+        extra["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+    }
+    var inherited: [String] = []
+    var p = environ
+    while let e = p.pointee {
+        let entry = String(cString: e)
+        if !extra.keys.contains(String(entry.prefix { $0 != "=" })) { inherited.append(entry) }
+        p += 1
+    }
+    let envp = (inherited + extra.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let r = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+    let r = posix_spawn(&pid, tool, &actions, nil, argv, envp)
     posix_spawn_file_actions_destroy(&actions)
     close(fds[1])
     try #require(r == 0)
@@ -68,7 +87,9 @@ private func spawnFirmloop(_ args: [String], when: (marker: String, action: () -
     @Test func probeAndVersionNameTheLibgpiodBackend() throws {
         let (status, out) = try firmloop(["--version"])
         #expect(status == 0)
-        #expect(out.hasPrefix("firmloop, GPIO through \(GPIOChip.backend)"), "\(out)")
+        let lines = out.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("firmloop ") == true, "\(out)")
+        #expect(lines.contains { $0 == "GPIO through \(GPIOChip.backend)" }, "\(out)")
         let (_, probe) = try firmloop(["probe"])
         #expect(probe.hasPrefix("GPIO backend: libgpiod v"), "\(probe)")
         #if FIRMLOOP_GPIOD_V2
