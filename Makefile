@@ -8,11 +8,16 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread
+.PHONY: run test test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
+        buildinfo build-static install uninstall test-install deploy-test
+PREFIX     ?= /usr/local
+# The binary `make install` puts on a board: release, with Swift's standard library linked in,
+# so it needs no Swift toolchain at run time and survives toolchain upgrades (and the VMs boot it).
+STATIC_BIN := .build-static/release/firmloop
 
 ## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
 ## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
-run: deps
+run: deps buildinfo
 	$(SWIFT) build -c release --product firmloop
 	scripts/run.sh $(RUNARGS)
 
@@ -21,10 +26,11 @@ run: deps
 ## ASan+LSan (FIRMLOOP_SANITIZE=0 skips it; TSan is `make sanitize`, see its note); then the
 ## hardware-in-loop suite in a VM when this machine can have its prerequisites (x86_64, apt,
 ## root or password-less sudo), else it says why it skipped (FIRMLOOP_HIL=0 skips it).
-test: deps
+test: deps buildinfo
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
 	$(MAKE) --no-print-directory test-gpiod-v2
+	$(MAKE) --no-print-directory test-install
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
 	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
 	.build/release/firmloop-fuzz json fuzz/corpus/json/*
@@ -33,6 +39,7 @@ test: deps
 	python3 soak/soak.py --firmloop .build/release/firmloop --broker-kills 10 --firmware-kills 10 --stops 2 --stop-seconds 5
 	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize-address; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
+	SWIFT=$(SWIFT) deploy/vm/test.sh --if-possible
 
 ## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
 ## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.
@@ -62,8 +69,35 @@ sanitize-thread: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) test $(TESTFLAGS) --skip-build --sanitize=thread --scratch-path .build-tsan
 
+## make buildinfo: stamps the version `firmloop --version` prints (git describe; rewritten only
+## when it changes, so it costs no rebuild).
+buildinfo:
+	@scripts/buildinfo.sh $(SWIFT)
+
+## make build-static: the release binary with Swift's stdlib linked in (install, HIL, deploy VM).
+build-static: deps buildinfo
+	$(SWIFT) build -c release --static-swift-stdlib --product firmloop --scratch-path .build-static
+
+## make install / make uninstall (PREFIX=/usr/local, DESTDIR= honoured): the binary, the systemd
+## unit, the firmloop user (gpio, dialout), board files, a sample /etc/firmloop/firmloop.json
+## (never overwritten). Uninstall keeps the config, the outbox and the user (deploy/install.sh).
+install: build-static
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) deploy/install.sh install $(STATIC_BIN)
+uninstall:
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) deploy/install.sh uninstall
+
+## make test-install: install into a staging folder, systemd-analyze verify the unit, uninstall.
+test-install: build-static
+	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; }
+	deploy/test-install.sh $(STATIC_BIN)
+
+## make deploy-test: the service in a VM that boots real systemd (deploy/vm/README.md): boot,
+## kill -9, watchdog, stop, reboot, journal priorities. Fails where the VM cannot be had.
+deploy-test: deps
+	SWIFT=$(SWIFT) deploy/vm/test.sh
+
 ## make hil: the hardware-in-loop suite alone (hil/README.md); fails where it cannot run.
-hil: deps
+hil: deps buildinfo
 	SWIFT=$(SWIFT) hil/hil.sh
 
 ## make bench: release build, our benchmarks and the peers' (CPython asyncio, uvloop) side by side.

@@ -6,7 +6,7 @@
 #   2. Debian's amd64 kernel, gpio-sim built out of tree from Debian's linux-source (Debian's
 #      kernels do not enable it) and a base initramfs, cached per kernel version in
 #      $FIRMLOOP_HIL_CACHE (default ~/.cache/firmloop-hil/<version>);
-#   3. the firmware built with --static-swift-stdlib (.build-hil);
+#   3. the firmware built with --static-swift-stdlib (.build-static, shared with make install);
 #   4. one VM boot: the base initramfs plus an overlay with the firmware, mosquitto, the
 #      scenarios (hil/scenarios, the same ones hil/pi.sh runs on a Pi) and hil/vm/init;
 #      ttyS0 is the console, ttyS1 (/dev/serial0 in the VM) the GPS UART whose host end is
@@ -22,57 +22,15 @@ SUDO=
 START=$(date +%s%N)
 elapsed() { echo "$(( ($(date +%s%N) - START) / 1000000000 )) s"; }
 
-# Prerequisites that cannot be had: skip (make test) or fail (make hil), saying which.
-cannot() {
-    if [ $IF_POSSIBLE = 1 ]; then
-        echo "HIL: SKIPPED: $*"
-        echo "HIL: (make hil runs it and fails instead of skipping; FIRMLOOP_HIL=0 skips it on purpose)"
-        exit 0
-    fi
-    echo "HIL: cannot run: $*" >&2
-    exit 1
-}
-die() { echo "HIL: FAILED: $*" >&2; exit 1; }
-
-[ "${FIRMLOOP_HIL:-1}" != 0 ] || cannot "FIRMLOOP_HIL=0 is set"
-[ "$(uname -m)" = x86_64 ] || cannot "the VM is Debian's amd64 kernel under qemu-system-x86_64 and this machine is $(uname -m); on a Raspberry Pi run the same scenarios with hil/pi.sh (hil/README.md)"
-
-# ---- 1. host packages -------------------------------------------------------------------------
-need=()
-for x in qemu-system-x86_64:qemu-system-x86 gpioset:gpiod cpio:cpio python3:python3 \
-         /usr/sbin/mosquitto:mosquitto mosquitto_sub:mosquitto-clients xz:xz-utils make:make gcc:gcc; do
-    command -v "${x%%:*}" >/dev/null 2>&1 || need+=("${x#*:}")
-done
-# busybox must be the static one: it goes into the VM, which has no libc of its own for it.
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
-if [ ${#need[@]} -gt 0 ]; then
-    command -v apt-get >/dev/null || cannot "missing ${need[*]} and no apt-get to install them"
-    [ -z "$SUDO" ] || sudo -n true 2>/dev/null || cannot "missing ${need[*]}; installing needs root and sudo asks for a password"
-    echo "HIL: installing ${need[*]}"
-    $SUDO apt-get update -qq || cannot "apt-get update failed (no package mirror?)"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-        || cannot "apt-get install ${need[*]} failed"
-fi
-
-# ---- 2. kernel, gpio-sim, base initramfs (cached per kernel version) ---------------------------
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$KPKG" ] || cannot "apt knows no linux-image-amd64 (not a Debian amd64 package source?)"
-KVER=${KPKG#linux-image-}
-CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
-if [ -f "$CACHE/ready" ]; then
-    echo "HIL: kernel $KVER with gpio-sim from the cache ($CACHE)"
-else
-    echo "HIL: preparing kernel $KVER, gpio-sim and the base initramfs into $CACHE"
-    hil/vm/prepare.sh "$KPKG" "$CACHE" || case $? in
-        3) cannot "could not download Debian's kernel packages for $KVER (see above)";;
-        *) die "preparing the kernel and gpio-sim failed (see above)";;
-    esac
-fi
+TAG=HIL EXTRA_PACKAGES=gpioset:gpiod
+. hil/vm/host.sh
+vm_host_packages
+vm_kernel_cache
 
 # ---- 3. the firmware, static Swift stdlib ------------------------------------------------------
-echo "HIL: building firmloop with --static-swift-stdlib (.build-hil)"
-${SWIFT:-swift} build -c release --static-swift-stdlib --product firmloop --scratch-path .build-hil 2>&1 | tail -n 3
-FW=.build-hil/release/firmloop
+echo "HIL: building firmloop with --static-swift-stdlib (.build-static, as make install does)"
+${SWIFT:-swift} build -c release --static-swift-stdlib --product firmloop --scratch-path .build-static 2>&1 | tail -n 3
+FW=.build-static/release/firmloop
 [ -x $FW ] || die "no $FW after the build"
 # The same firmware on the libgpiod v2 backend, against a static libgpiod v2 built from PyPI's
 # gpiod sources (scripts/libgpiod-v2.sh): the GPIO scenarios run with both in the same boot.
@@ -91,11 +49,7 @@ hil/vm/overlay.sh "$R/overlay" "$FW" "$FW2" > "$R/overlay.cpio" || die "packing 
 { cat "$CACHE/base.cpio.gz"; head -c $(( (4 - $(stat -c %s "$CACHE/base.cpio.gz") % 4) % 4 )) /dev/zero; cat "$R/overlay.cpio"; } > "$R/initrd"
 echo "HIL: initramfs $(( $(stat -c %s "$R/initrd") / 1048576 )) MB ($(elapsed) so far)"
 
-if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
-    ACCEL=(-accel kvm -cpu host); echo "HIL: KVM"
-else
-    ACCEL=(-accel tcg); echo "HIL: TCG (software emulation: no usable KVM here)"
-fi
+vm_accel
 SOCK=$R/ttyS1.sock
 python3 hil/vm/uart_peer.py "$SOCK" boards/nmea > "$R/peer.log" 2>&1 &
 PEER=$!

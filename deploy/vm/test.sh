@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make deploy-test (fails when it cannot run) and make test (deploy/vm/test.sh --if-possible:
+# skips, saying why, where the VM cannot be had): the service on a VM that boots real systemd.
+#
+#   1. host packages and Debian's kernel with gpio-sim, shared with the HIL (hil/vm/host.sh);
+#   2. once per kernel, cached in $FIRMLOOP_DEPLOY_CACHE (default ~/.cache/firmloop-deploy/<kver>):
+#      a Debian 12 root filesystem (debootstrap), an initramfs that mounts it (deploy/vm/prepare.sh);
+#   3. per run: a copy of that root, `make install DESTDIR=<root>` (the user's path), the test's
+#      drop-in, config and harness (deploy/vm/units.sh), the units enabled, `systemd-analyze
+#      verify --root`, an ext4 image;
+#   4. one qemu run, no network device: boot 1 runs checks 1-4 and 6 and reboots the VM; boot 2
+#      runs check 5 and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+IF_POSSIBLE=0
+[ "${1:-}" = --if-possible ] && IF_POSSIBLE=1
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+START=$(date +%s%N)
+elapsed() { echo "$(( ($(date +%s%N) - START) / 1000000000 )) s"; }
+
+TAG=DEPLOY EXTRA_PACKAGES="debootstrap:debootstrap mkfs.ext4:e2fsprogs"
+. hil/vm/host.sh
+[ -z "$SUDO" ] || cannot "the root filesystem is made and packed as root (debootstrap, chroot depmod); run as root"
+vm_host_packages
+vm_kernel_cache
+DCACHE=${FIRMLOOP_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-deploy}/$KVER
+if [ -f "$DCACHE/ready" ]; then
+    echo "DEPLOY: Debian 12 root filesystem and initramfs from the cache ($DCACHE)"
+else
+    echo "DEPLOY: preparing the Debian 12 root filesystem and initramfs into $DCACHE"
+    deploy/vm/prepare.sh "$KPKG" "$CACHE" "$DCACHE" || case $? in
+        3) cannot "could not download Debian's packages (see above)";;
+        *) die "preparing the root filesystem failed (see above)";;
+    esac
+fi
+
+# ---- 3. the image ------------------------------------------------------------------------------
+W=$ROOT/.build/deploy-vm
+R=$W/rootfs
+rm -rf "$W"; mkdir -p "$W"
+cp -a "$DCACHE/base" "$R"
+echo "DEPLOY: make install DESTDIR=$R"
+make --no-print-directory install DESTDIR="$R" SWIFT="${SWIFT:-swift}" 2>&1 | grep -v '^\[' | sed 's/^/  /' | tail -n 8
+[ "${PIPESTATUS[0]}" = 0 ] || die "make install DESTDIR=$R failed"
+grep -q '^firmloop:' "$R/etc/passwd" || die "make install made no firmloop user in the root filesystem"
+mkdir -p "$R/lib/modules"; cp -a "$DCACHE/modules/lib/modules/." "$R/lib/modules/"
+chroot "$R" depmod "$KVER"
+. deploy/vm/units.sh
+echo vm > "$R/etc/hostname"; printf '127.0.0.1 localhost\n127.0.1.1 vm\n' > "$R/etc/hosts"
+echo '# the root is mounted rw by the initramfs' > "$R/etc/fstab"
+mkdir -p "$R/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' > "$R/etc/systemd/journald.conf.d/vm.conf"
+# What would prompt on the console, wait for a network or cost boot time without use here.
+systemctl --root="$R" mask getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service \
+    systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-pstore.service remote-fs.target \
+    systemd-hwdb-update.service ldconfig.service systemd-journal-catalog-update.service \
+    systemd-update-done.service systemd-journal-flush.service 2>/dev/null
+# The user's `systemctl enable firmloop`, and the test's units.
+systemctl --root="$R" enable firmloop.service firmloop-vm-harness.service vmtest.service 2>/dev/null
+out=$(systemd-analyze verify --root="$R" "$R/usr/local/lib/systemd/system/firmloop.service" 2>&1) || die "systemd-analyze verify --root: $out"
+case "$out" in *firmloop*) die "systemd-analyze verify --root warned: $out";; esac
+echo "DEPLOY: systemd-analyze verify --root on the installed unit: clean"
+mkfs.ext4 -q -F -L firmloop-vm -d "$R" "$W/root.img" 1G
+rm -rf "$R"
+echo "DEPLOY: image ready ($(elapsed) so far)"
+
+# ---- 4. boot (twice: the VM reboots itself between the two halves) -----------------------------
+vm_accel
+echo "DEPLOY: booting; console:"
+set +e
+timeout "${DEPLOY_TIMEOUT:-600}" qemu-system-x86_64 "${ACCEL[@]}" -m 1024 -smp 2 \
+    -nodefaults -no-user-config -display none -nic none \
+    -kernel "$DCACHE/vmlinuz" -initrd "$DCACHE/initrd.cpio.gz" \
+    -drive file="$W/root.img",if=virtio,format=raw,cache=unsafe \
+    -append "console=ttyS0 root=/dev/vda rw quiet loglevel=3 systemd.show_status=0 panic=-1" \
+    -serial stdio -serial null </dev/null 2>&1 \
+    | tr -d '\r' | tee "$W/console.log" | grep --line-buffered -E 'VMTEST|DEPLOY-CHECK|\[check|INITRD|Kernel panic' \
+    | sed -u 's/^\[ *[0-9.]*\] [^:]*: //; s/^/  vm| /'
+QRC=${PIPESTATUS[0]}
+set -e
+echo
+echo "DEPLOY: checks:"
+sed -n 's/.*DEPLOY-CHECK /  /p' "$W/console.log" | sort -n -k1,1 -s
+RC=$(sed -n 's/.*VMTEST-EXIT=\([0-9]*\).*/\1/p' "$W/console.log" | tail -n1)
+if [ -z "$RC" ]; then
+    [ "$QRC" = 124 ] && why="timed out after ${DEPLOY_TIMEOUT:-600} s" || why="qemu exited $QRC"
+    die "no VMTEST-EXIT marker from the VM ($why; console in $W/console.log) after $(elapsed)"
+fi
+n=$(grep -c 'DEPLOY-CHECK [0-9]* PASS' "$W/console.log" || true)
+[ "$RC" = 0 ] && [ "$n" = 6 ] || die "$n of 6 checks passed (exit $RC; console in $W/console.log) after $(elapsed)"
+echo "DEPLOY: PASSED, 6 of 6 checks, in $(elapsed)"

@@ -1,0 +1,45 @@
+# Sourced by deploy/vm/test.sh: the test's own units and files in the root filesystem $R (the
+# product's come from `make install`).
+mkdir -p "$R/etc/systemd/system/firmloop.service.d" "$R/usr/local/lib/firmloop-vmtest"
+# What a test changes in the unit, as a user would: a drop-in. A short watchdog.
+cat > "$R/etc/systemd/system/firmloop.service.d/vmtest.conf" <<'UNIT'
+[Service]
+WatchdogSec=3s
+RestartSec=1s
+UNIT
+# The config: the HIL board (its lines by name on the gpio-sim chip), the VM's mosquitto.
+echo '{"board": "hil", "broker": "mqtt://127.0.0.1:1883", "device_id": "hil", "snapshot_interval": "1s", "log_level": "debug"}' \
+    > "$R/etc/firmloop/firmloop.json"
+cat > "$R/etc/systemd/system/firmloop-vm-harness.service" <<'UNIT'
+[Unit]
+Description=Deploy test: gpio-sim chip named like the Pi header, /dev/serial0
+After=systemd-udevd.service systemd-modules-load.service sys-kernel-config.mount
+Before=firmloop.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/lib/firmloop-vmtest/harness.sh
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat > "$R/etc/systemd/system/vmtest.service" <<'UNIT'
+[Unit]
+Description=Deploy test runner
+After=multi-user.target firmloop.service mosquitto.service
+# In [Unit]: a crash or timeout of the runner powers off (it powers off by itself when done).
+FailureAction=poweroff-force
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/lib/firmloop-vmtest/vmtest.sh
+StandardOutput=journal+console
+StandardError=journal+console
+TimeoutStartSec=400
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+install -m 0755 deploy/vm/vmtest.sh deploy/vm/harness.sh "$R/usr/local/lib/firmloop-vmtest/"
+install -m 0644 hil/scenarios/lib.sh hil/scenarios/harness-vm.sh "$R/usr/local/lib/firmloop-vmtest/"

@@ -1,0 +1,149 @@
+#!/bin/sh
+# The deploy test inside the VM (vmtest.service, after multi-user.target). firmloop was put in
+# with `make install DESTDIR=<rootfs>` and enabled as a user would; the only test additions are
+# a drop-in (WatchdogSec=3s), the config (the HIL board, the VM's mosquitto, debug logs) and the
+# gpio-sim harness. Boot 1 runs checks 1-4 and 6 and reboots; boot 2 runs check 5. Every check
+# prints one verdict line: DEPLOY-CHECK <n> PASS|FAIL: <what>; the last line is VMTEST-EXIT=<rc>.
+export HIL_ROOT=/usr/local/lib/firmloop-vmtest HIL_WORK=/var/lib/firmloop-vmtest HIL_PORT=1883
+export HIL_BOARD=/usr/local/share/firmloop/boards/hil.json FIRMLOOP=/usr/local/bin/firmloop
+mkdir -p $HIL_WORK
+. $HIL_ROOT/lib.sh
+. $HIL_ROOT/harness-vm.sh
+harness_init
+up() { cut -d' ' -f1 /proc/uptime; }
+prop() { systemctl show -p "$1" --value firmloop; }
+RC=0
+# check N TITLE FUNCTION: runs FUNCTION in a subshell (lib.sh's fail exits it), prints the verdict.
+check() {
+    _out=$( ($3) 2>&1 ); _rc=$?
+    [ -n "$_out" ] && echo "$_out" | sed "s/^/[check $1] /"
+    if [ $_rc = 0 ]; then echo "DEPLOY-CHECK $1 PASS: $2 ($(echo "$_out" | tail -n1 | sed 's/^ *//'))"
+    else echo "DEPLOY-CHECK $1 FAIL: $2 ($(echo "$_out" | grep 'FAIL:' | tail -n1 | sed 's/^ *FAIL: //'))"; RC=1; fi
+}
+active() { [ "$(systemctl is-active firmloop)" = active ]; }
+# restarted OLD_PID OLD_N: active again with a new main PID and more restarts.
+restarted() { active && [ "$(prop NRestarts)" -gt "$2" ] && [ "$(prop MainPID)" != "$1" ] && [ "$(prop MainPID)" != 0 ]; }
+# all_between A B: every snapshot A..B reached the broker.
+all_between() {
+    i=$1; while [ "$i" -le "$2" ]; do has_snapshot "$i" || fail "snapshot $i never reached the broker ($1..$2 should all have)"; i=$((i + 1)); done
+}
+broker_up() { mosquitto_pub -h 127.0.0.1 -p $HIL_PORT -t vmtest/ping -m x 2>/dev/null; }
+# The broker's view, through reboots: a persistent session (QoS 1, -c) logging to the disk.
+start_sub() {
+    mosquitto_sub -h 127.0.0.1 -p $HIL_PORT -v -q 1 -c -i vmtest -t 'firmloop/hil/#' >> "$MQ" 2>> $HIL_WORK/sub.err &
+    echo $! > $HIL_WORK/sub.pid
+    wait_until 10 "the subscriber's connection" grep -q "^firmloop/hil/status " "$MQ"
+}
+
+# ---- boot 1 ----------------------------------------------------------------------------------
+check1() {
+    wait_until 60 "firmloop.service active" active
+    st=$(prop StatusText)
+    case "$st" in online,*|offline,*) ;; *) fail "StatusText '$st' (READY=1 comes with a STATUS=)";; esac
+    s=$(marker)
+    set_output relay true >/dev/null
+    [ "$(relay_level)" = 1 ] || fail "relay line reads $(relay_level) after set true"
+    set_output relay false >/dev/null
+    [ "$(relay_level)" = 0 ] || fail "relay line reads $(relay_level) after set false"
+    say "active at $(up) s, StatusText '$(prop StatusText)', snapshot $s at the broker, relay followed set true/false, groups: $(id -nG firmloop)"
+}
+check2() {
+    s=$(marker); pid=$(prop MainPID); n=$(prop NRestarts)
+    kill -9 "$pid"
+    wait_until 30 "a restart after kill -9" restarted "$pid" "$n"
+    s2=$(marker)
+    all_between "$s" "$s2"
+    say "kill -9 of $pid: restarted as $(prop MainPID) (NRestarts $n -> $(prop NRestarts)); snapshots $s..$s2 all arrived"
+}
+check3() {
+    s=$(marker); pid=$(prop MainPID); n=$(prop NRestarts); t0=$(now_ms)
+    kill -STOP "$pid"
+    wait_until 40 "a watchdog restart after kill -STOP" restarted "$pid" "$n"
+    t=$(( $(now_ms) - t0 ))
+    why=$(journalctl -u firmloop -o cat | grep -m1 'Watchdog timeout')
+    [ -n "$why" ] || fail "the journal has no 'Watchdog timeout' for firmloop"
+    journalctl -u firmloop -o cat | grep -q "Failed with result 'watchdog'" || fail "no \"Failed with result 'watchdog'\" in the journal"
+    s2=$(marker)
+    all_between "$s" "$s2"
+    say "kill -STOP of $pid: '$why', restarted in $t ms (WatchdogSec=$(prop WatchdogUSec)); snapshots $s..$s2 all arrived"
+}
+check4() {
+    off=$(status_count offline)
+    systemctl stop firmloop || fail "systemctl stop failed"
+    wait_until 10 "'offline' on firmloop/hil/status" more_status offline "$off"
+    [ "$(prop ExecMainStatus)" = 0 ] || fail "exit status $(prop ExecMainStatus) on stop"
+    [ "$(prop Result)" = success ] || fail "Result=$(prop Result)"
+    lines_free
+    systemctl start firmloop || fail "systemctl start failed"
+    wait_until 30 "firmloop active again" active
+    say "systemctl stop: exit 0, 'offline' published, every line free (firmloop probe); started again"
+}
+debug_status() { journalctl -u firmloop -p debug..debug -o cat | grep -q '^t=[0-9]*s '; }
+check6() {
+    # The status line comes every 10 s, at debug.
+    wait_until 20 "the periodic status line at priority debug" debug_status
+    # A bad setting: the password file is missing. Exit 2 is not restarted (RestartPreventExitStatus=2).
+    cp /etc/firmloop/firmloop.json $HIL_WORK/config.good
+    sed 's|^{|{"password_file": "/etc/firmloop/no-such-password",|' $HIL_WORK/config.good > /etc/firmloop/firmloop.json
+    systemctl restart firmloop 2>/dev/null && fail "the service started with a missing password file"
+    wait_until 10 "firmloop failed" sh -c '[ "$(systemctl is-failed firmloop)" = failed ]'
+    cp $HIL_WORK/config.good /etc/firmloop/firmloop.json
+    err=$(journalctl -u firmloop -p err -o cat | grep -m1 'no-such-password') || fail "the error is not at priority err"
+    info=$(journalctl -u firmloop -p info..info -o cat | grep -m1 '^outbox ') || fail "'outbox …' is not at priority info"
+    dbg=$(journalctl -u firmloop -p debug..debug -o cat | grep -m1 '^t=[0-9]*s ')
+    # At info, a status line only as the summary of a clean stop.
+    n=$(journalctl -u firmloop -p info -o cat | grep -c '^t=[0-9]*s ') || true
+    stops=$(journalctl -u firmloop -p info -o cat | grep -c '^stopping: ') || true
+    [ "$n" = "$stops" ] || fail "$n status lines above debug for $stops clean stops"
+    systemctl reset-failed firmloop; systemctl start firmloop || fail "systemctl start after the fix failed"
+    wait_until 30 "firmloop active again" active
+    say "err: '$err'; info: '$info'; debug: '${dbg%%  delivered*}…'"
+}
+
+# ---- boot 2 ----------------------------------------------------------------------------------
+check5() {
+    wait_until 60 "firmloop.service active after the reboot" active
+    [ "$(systemctl is-enabled firmloop)" = enabled ] || fail "not enabled"
+    before=$(cat $HIL_WORK/before-reboot)
+    line=$(journalctl -b -u firmloop -o cat | grep -m1 '^outbox /var/lib/firmloop/')
+    [ -n "$line" ] || fail "no 'outbox /var/lib/firmloop/…' line this boot"
+    next=$(echo "$line" | sed -n 's/.*next seq \([0-9]*\).*/\1/p')
+    [ "$next" -gt "$before" ] || fail "numbering started again: $line (before the reboot: $before)"
+    waiting=$(echo "$line" | sed -n 's/.*: \([0-9]*\) waiting.*/\1/p')
+    [ "$waiting" -ge 2 ] || fail "the outbox came back with $waiting waiting (the broker was down for 3 snapshots before the reboot)"
+    s=$(marker)
+    all_between "$before" "$s"
+    say "came back by itself at $(up) s; '$line'; snapshots $before..$s all arrived across the broker's outage and the reboot"
+}
+
+MQ=$HIL_WORK/mqtt.log
+wait_until 30 "the VM's mosquitto" broker_up
+if [ ! -f $HIL_WORK/boot1-done ]; then
+    echo "VMTEST-BEGIN boot 1 at $(up) s"
+    start_sub
+    check 1 "after boot: active, READY seen, snapshots at the broker, the relay follows a command" check1
+    check 2 "kill -9: restarted, numbering continues with no gap" check2
+    check 3 "kill -STOP: the watchdog fires, systemd restarts it, the journal says why" check3
+    check 4 "systemctl stop: offline published, exit 0, lines released" check4
+    check 6 "journal priorities: errors as err, the status line as debug" check6
+    if [ $RC = 0 ]; then
+        # The broker goes away first, so the reboot happens with snapshots waiting in the outbox.
+        wait_until 10 "StatusText online" sh -c 'systemctl show -p StatusText --value firmloop | grep -q ^online'
+        s=$(marker) && echo "$s" > $HIL_WORK/before-reboot && kill "$(cat $HIL_WORK/sub.pid)"
+        systemctl stop mosquitto
+        wait_until 10 "StatusText offline" sh -c 'systemctl show -p StatusText --value firmloop | grep -q ^offline'
+        sleep 3                                   # three snapshots (1 s apart) stored, none sent
+        touch $HIL_WORK/boot1-done
+        sync
+        echo "VMTEST-REBOOT at $(up) s (last snapshot at the broker: $s; broker stopped: '$(prop StatusText)')"
+        systemctl reboot
+        exit 0
+    fi
+else
+    echo "VMTEST-BEGIN boot 2 at $(up) s"
+    start_sub
+    check 5 "reboot: back by itself, outbox in /var/lib/firmloop intact, numbering continues" check5
+fi
+echo "failed units: $(systemctl list-units --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
+echo "VMTEST-EXIT=$RC uptime=$(up)"
+systemctl --force poweroff

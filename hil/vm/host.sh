@@ -1,0 +1,64 @@
+# Sourced by hil/hil.sh and deploy/vm/test.sh: what both VMs need from this machine. The caller
+# sets TAG (the prefix of every line it prints), IF_POSSIBLE (1: skip rather than fail when the
+# VM cannot be had), SUDO and, for the variable part of the packages, EXTRA_PACKAGES
+# ("command:package" pairs).
+#   vm_host_packages   qemu, busybox (static), mosquitto, ... from apt when missing
+#   vm_kernel_cache    Debian's amd64 kernel with gpio-sim and the HIL's base initramfs, cached
+#                      per kernel version: sets KPKG, KVER, CACHE
+#   vm_accel           KVM where it is usable, else TCG: sets ACCEL
+
+# Prerequisites that cannot be had: skip (make test) or fail (make hil / deploy-test), saying which.
+cannot() {
+    if [ "$IF_POSSIBLE" = 1 ]; then
+        echo "$TAG: SKIPPED: $*"
+        echo "$TAG: (run alone, it fails instead of skipping; FIRMLOOP_HIL=0 skips it on purpose)"
+        exit 0
+    fi
+    echo "$TAG: cannot run: $*" >&2
+    exit 1
+}
+die() { echo "$TAG: FAILED: $*" >&2; exit 1; }
+
+vm_host_packages() {
+    [ "${FIRMLOOP_HIL:-1}" != 0 ] || cannot "FIRMLOOP_HIL=0 is set"
+    [ "$(uname -m)" = x86_64 ] || cannot "the VM is Debian's amd64 kernel under qemu-system-x86_64 and this machine is $(uname -m); on a Raspberry Pi run the same scenarios with hil/pi.sh (hil/README.md)"
+    local need=() x
+    for x in qemu-system-x86_64:qemu-system-x86 cpio:cpio python3:python3 /usr/sbin/mosquitto:mosquitto \
+             mosquitto_sub:mosquitto-clients xz:xz-utils make:make gcc:gcc ${EXTRA_PACKAGES:-}; do
+        command -v "${x%%:*}" >/dev/null 2>&1 || need+=("${x#*:}")
+    done
+    # busybox must be the static one: it goes into the VM, which has no libc of its own for it.
+    if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
+    if [ ${#need[@]} -gt 0 ]; then
+        command -v apt-get >/dev/null || cannot "missing ${need[*]} and no apt-get to install them"
+        [ -z "$SUDO" ] || sudo -n true 2>/dev/null || cannot "missing ${need[*]}; installing needs root and sudo asks for a password"
+        echo "$TAG: installing ${need[*]}"
+        $SUDO apt-get update -qq || cannot "apt-get update failed (no package mirror?)"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+            || cannot "apt-get install ${need[*]} failed"
+    fi
+}
+
+vm_kernel_cache() {
+    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    [ -n "$KPKG" ] || cannot "apt knows no linux-image-amd64 (not a Debian amd64 package source?)"
+    KVER=${KPKG#linux-image-}
+    CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
+    if [ -f "$CACHE/ready" ]; then
+        echo "$TAG: kernel $KVER with gpio-sim from the cache ($CACHE)"
+    else
+        echo "$TAG: preparing kernel $KVER, gpio-sim and the base initramfs into $CACHE"
+        hil/vm/prepare.sh "$KPKG" "$CACHE" || case $? in
+            3) cannot "could not download Debian's kernel packages for $KVER (see above)";;
+            *) die "preparing the kernel and gpio-sim failed (see above)";;
+        esac
+    fi
+}
+
+vm_accel() {
+    if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
+        ACCEL=(-accel kvm -cpu host); echo "$TAG: KVM"
+    else
+        ACCEL=(-accel tcg -cpu max); echo "$TAG: TCG (software emulation: no usable KVM here)"
+    fi
+}
