@@ -81,7 +81,10 @@ build-static: deps buildinfo
 ## make install / make uninstall (PREFIX=/usr/local, DESTDIR= honoured): the binary, the systemd
 ## unit, the firmloop user (gpio, dialout), board files, a sample /etc/firmloop/firmloop.json
 ## (never overwritten). Uninstall keeps the config, the outbox and the user (deploy/install.sh).
-install: build-static
+## `sudo` drops the toolchain from PATH: then `make build-static` first as yourself, and
+## `sudo make install` installs that build.
+install: $(if $(shell command -v $(SWIFT) 2>/dev/null),build-static)
+	@[ -x $(STATIC_BIN) ] || { echo "no $(STATIC_BIN) and no $(SWIFT) on PATH to build it: run 'make build-static' first (sudo drops swift from PATH)"; exit 1; }
 	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) deploy/install.sh install $(STATIC_BIN)
 uninstall:
 	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) deploy/install.sh uninstall

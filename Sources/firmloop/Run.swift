@@ -123,7 +123,7 @@ struct Run: ParsableCommand {
         if let n = notify {
             log.info("systemd: notifying \(n.socket)" + (n.watchdogNanoseconds.map { ", watchdog ping every \($0 / 2_000_000) ms" } ?? ", no watchdog"))
         }
-        log.info(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C or SIGTERM stops")
+        log.info(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C stops (or SIGTERM)")
         let failed = Locked<String?>(nil)
         // The status line: redrawn in place on a terminal, else a debug line every 10 s.
         let tty = isatty(1) != 0 && !log.format.priorityPrefix
