@@ -14,16 +14,8 @@
 # Exit status: 0 when every scenario passed (or, with --if-possible, when skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-IF_POSSIBLE=0
-[ "${1:-}" = --if-possible ] && IF_POSSIBLE=1
-SUDO=
-[ "$(id -u)" = 0 ] || SUDO=sudo
-START=$(date +%s%N)
-elapsed() { echo "$(( ($(date +%s%N) - START) / 1000000000 )) s"; }
-
 TAG=HIL EXTRA_PACKAGES=gpioset:gpiod
-. hil/vm/host.sh
+. hil/vm/host.sh "$@"
 vm_host_packages
 vm_kernel_cache
 

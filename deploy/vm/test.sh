@@ -12,16 +12,8 @@
 #      runs check 5 and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-IF_POSSIBLE=0
-[ "${1:-}" = --if-possible ] && IF_POSSIBLE=1
-SUDO=
-[ "$(id -u)" = 0 ] || SUDO=sudo
-START=$(date +%s%N)
-elapsed() { echo "$(( ($(date +%s%N) - START) / 1000000000 )) s"; }
-
 TAG=DEPLOY EXTRA_PACKAGES="debootstrap:debootstrap mkfs.ext4:e2fsprogs"
-. hil/vm/host.sh
+. hil/vm/host.sh "$@"
 [ -z "$SUDO" ] || cannot "the root filesystem is made and packed as root (debootstrap, chroot depmod); run as root"
 vm_host_packages
 vm_kernel_cache

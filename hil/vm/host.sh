@@ -1,11 +1,20 @@
-# Sourced by hil/hil.sh and deploy/vm/test.sh: what both VMs need from this machine. The caller
-# sets TAG (the prefix of every line it prints), IF_POSSIBLE (1: skip rather than fail when the
-# VM cannot be had), SUDO and, for the variable part of the packages, EXTRA_PACKAGES
-# ("command:package" pairs).
+# Sourced by hil/hil.sh and deploy/vm/test.sh (from the repository's top, with the script's
+# arguments): what both VMs need from this machine. The caller sets TAG (the prefix of every
+# line it prints) and EXTRA_PACKAGES ("command:package" pairs beyond the common ones). Sets
+# ROOT, IF_POSSIBLE (--if-possible: skip rather than fail when the VM cannot be had), SUDO,
+# START and elapsed().
 #   vm_host_packages   qemu, busybox (static), mosquitto, ... from apt when missing
 #   vm_kernel_cache    Debian's amd64 kernel with gpio-sim and the HIL's base initramfs, cached
 #                      per kernel version: sets KPKG, KVER, CACHE
 #   vm_accel           KVM where it is usable, else TCG: sets ACCEL
+
+ROOT=$PWD
+IF_POSSIBLE=0
+[ "${1:-}" = --if-possible ] && IF_POSSIBLE=1
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+START=$(date +%s%N)
+elapsed() { echo "$(( ($(date +%s%N) - START) / 1000000000 )) s"; }
 
 # Prerequisites that cannot be had: skip (make test) or fail (make hil / deploy-test), saying which.
 cannot() {
