@@ -113,10 +113,12 @@ deps:
 	@missing=""; for p in gcc make python3 pkg-config; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	pkg-config --exists libgpiod 2>/dev/null || missing="$$missing libgpiod"; \
 	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing sqlite3"; \
+	pkg-config --exists openssl 2>/dev/null || missing="$$missing libssl-dev"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	for p in /usr/sbin/mosquitto /usr/bin/mosquitto_sub; do [ -x $$p ] || missing="$$missing $$(basename $$p)"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    build-essential python3 python3-venv pkg-config libgpiod-dev libsqlite3-dev mosquitto mosquitto-clients; fi
+	    build-essential python3 python3-venv pkg-config libgpiod-dev libsqlite3-dev libssl-dev openssl mosquitto mosquitto-clients; fi
 
 # uvloop and paho-mqtt from PyPI into a private venv (Debian's python refuses system-wide pip installs).
 bench-deps: $(BENCH_PY)

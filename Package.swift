@@ -37,6 +37,7 @@ let package = Package(
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "Board", targets: ["Board"]),
         .library(name: "SimBoard", targets: ["SimBoard"]),
+        .library(name: "TLS", targets: ["TLS"]),
         .executable(name: "firmloop", targets: ["firmloop"]),
     ],
     dependencies: [
@@ -52,6 +53,9 @@ let package = Package(
         .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
         // SQLite 3 (Debian's libsqlite3-dev): the firmware's durable outbox.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // OpenSSL (Debian's libssl-dev): TLS over any Connection, through memory BIOs (mqtts://).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "TLS", dependencies: ["Kernel", "Board", "COpenSSL"]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
         .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware"]),
@@ -60,7 +64,7 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
         .executableTarget(name: "firmloop", dependencies: [
-            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo",
+            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
@@ -76,6 +80,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "Board", "Kernel", "LinuxBoard", "MQTT", "KernelTestSupport"], exclude: ["make-certs.sh"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CGPIOD", "KernelTestSupport"],
                     swiftSettings: gpiodSettings),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "LinuxBoard", "KernelTestSupport"]),

@@ -179,14 +179,15 @@ public final class Mosquitto: @unchecked Sendable {
         ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].first { access($0, X_OK) == 0 }
     }
 
-    public init(persistent: Bool = false) throws {
+    /// `listener`: lines for the listener (e.g. TLS: cafile, certfile, keyfile, require_certificate).
+    public init(persistent: Bool = false, listener: String = "") throws {
         port = freeLoopbackPort()
         dir = temporaryDirectory("firmloop-mosquitto")
         chmod(dir, 0o777)   // mosquitto drops root for its own user, and saves its database here
         // The log goes to stderr (unbuffered), a file opened before mosquitto drops root.
         log = dir + "/mosquitto.log"
         conf = dir + "/mosquitto.conf"
-        let text = "listener \(port) 127.0.0.1\nallow_anonymous true\n"
+        let text = "listener \(port) 127.0.0.1\n\(listener)allow_anonymous true\n"
             + (persistent ? "persistence true\npersistence_location \(dir)/\n" : "persistence false\n")
             + "log_dest stderr\nlog_type all\nconnection_messages true\n"
         let f = fopen(conf, "w")
