@@ -11,6 +11,9 @@ import Board
 ///       "outbox_capacity": 100000,
 ///       "username": "greenhouse",
 ///       "password_file": "/etc/firmloop/mqtt-password",
+///       "cafile": "/etc/firmloop/ca.pem",
+///       "cert": "/etc/firmloop/client.pem",
+///       "key": "/etc/firmloop/client.key",
 ///       "log_level": "info"
 ///     }
 ///
@@ -28,13 +31,17 @@ public struct ConfigFile: Sendable, Equatable {
     public var outboxCapacity: Int?
     public var username: String?
     public var passwordFile: String?
+    /// TLS (an `mqtts://` broker): the CA file to trust, the client certificate and its key.
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
     public var logLevel: LogLevel?
 
     public init(file: String) { self.file = file }
 
     public static let keys: Set<String> = [
         "broker", "device_id", "board", "snapshot_interval", "outbox", "outbox_capacity",
-        "username", "password_file", "log_level",
+        "username", "password_file", "cafile", "cert", "key", "log_level",
     ]
 
     public static func load(path: String) throws(FileProblems) -> ConfigFile {
@@ -68,6 +75,9 @@ public struct ConfigFile: Sendable, Equatable {
         c.outboxCapacity = p.int(root, "outbox_capacity", at: "", range: 1...100_000_000)
         c.username = p.string(root, "username", at: "")
         c.passwordFile = p.string(root, "password_file", at: "").map { resolve($0, file: file) }
+        c.caFile = p.string(root, "cafile", at: "").map { resolve($0, file: file) }
+        c.certFile = p.string(root, "cert", at: "").map { resolve($0, file: file) }
+        c.keyFile = p.string(root, "key", at: "").map { resolve($0, file: file) }
         if let l = p.string(root, "log_level", at: "") {
             if let level = LogLevel(name: l) { c.logLevel = level } else {
                 p.add("log_level", root["log_level"], "'\(l)' is not one of \(LogLevel.names)")

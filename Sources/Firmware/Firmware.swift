@@ -2,26 +2,33 @@ import Board
 import Kernel
 import MQTT
 
-/// Where the broker is: `mqtt://HOST:PORT`, `HOST:PORT` or `HOST` (port 1883); IPv6 in brackets.
+/// Where the broker is: `mqtt://HOST:PORT`, `mqtts://HOST:PORT` (TLS, port 8883 by default),
+/// `HOST:PORT` or `HOST` (port 1883); IPv6 in brackets.
 public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// `mqtts://`: MQTT over TLS (the TLS module), the server's certificate checked.
+    public var tls: Bool
 
-    public init(host: String, port: Int = 1883) {
+    public init(host: String, port: Int? = nil, tls: Bool = false) {
         self.host = host
-        self.port = port
+        self.port = port ?? (tls ? 8883 : 1883)
+        self.tls = tls
     }
 
     public static func parse(_ text: String) throws(ConfigError) -> BrokerAddress {
         var rest = Substring(text)
+        var tls = false
         if let r = rest.firstRange(of: "://") {
-            guard rest[..<r.lowerBound] == "mqtt" else {
-                throw ConfigError("--broker \(text): only mqtt:// is supported (no TLS yet)")
+            switch rest[..<r.lowerBound] {
+            case "mqtt": break
+            case "mqtts": tls = true
+            default: throw ConfigError("--broker \(text): expected mqtt:// or mqtts:// (TLS)")
             }
             rest = rest[r.upperBound...]
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
-        var host = rest, port = 1883
+        var host = rest, port = tls ? 8883 : 1883
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { throw ConfigError("--broker \(text): unclosed [ in an IPv6 address") }
             host = rest[rest.index(after: rest.startIndex)..<close]
@@ -37,10 +44,13 @@ public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
         }
         guard !host.isEmpty else { throw ConfigError("--broker \(text): no host") }
         guard (1...65535).contains(port) else { throw ConfigError("--broker \(text): port \(port) is out of range 1-65535") }
-        return BrokerAddress(host: String(host), port: port)
+        return BrokerAddress(host: String(host), port: port, tls: tls)
     }
 
-    public var description: String { host.contains(":") ? "mqtt://[\(host)]:\(port)" : "mqtt://\(host):\(port)" }
+    public var description: String {
+        let scheme = tls ? "mqtts" : "mqtt"
+        return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
+    }
 }
 
 public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -78,14 +78,7 @@ public final class TLSConnection: Connection {
             switch SSL_get_error(ssl, n) {
             case SSL_ERROR_WANT_READ:
                 try await flush()   // what reading produced (a key update's answer)
-                do {
-                    if !(try await fill()) { return 0 }
-                } catch BoardError.connectionReset(let e) where !heard && !hasClientCertificate {
-                    // TLS 1.3 servers check the client's certificate after our side of the
-                    // handshake is done: their alert can be lost to the reset that follows.
-                    throw TLSError("TLS connection to \(e) was reset before the server said anything: a broker with "
-                        + "require_certificate ends connections that way when no client certificate is given (--cert, --key)")
-                }
+                if !(try await fill()) { return 0 }
             case SSL_ERROR_ZERO_RETURN:
                 return 0             // close_notify
             default:
@@ -134,13 +127,22 @@ public final class TLSConnection: Connection {
             let chunk = [UInt8](unsafeUninitializedCapacity: pending) { b, count in
                 count = Int(max(0, BIO_read(wbio, b.baseAddress, Int32(pending))))
             }
-            try await inner.write(chunk)
+            do { try await inner.write(chunk) } catch let e as BoardError { throw explained(e) }
         }
+    }
+
+    /// TLS 1.3 servers check the client's certificate after our side of the handshake is done:
+    /// their alert can be lost to the reset that follows our first write. Said so when it fits.
+    private func explained(_ e: BoardError) -> any Error {
+        guard case .connectionReset = e, !heard, !hasClientCertificate else { return e }
+        return TLSError("TLS connection to \(endpoint) was reset before the server said anything: a broker with "
+            + "require_certificate ends connections that way when no client certificate is given (--cert, --key)")
     }
 
     /// Reads what the network has into `rbio`; false at the end of the stream.
     private func fill() async throws -> Bool {
-        let n = try await inner.read(into: inBuffer)
+        let n: Int
+        do { n = try await inner.read(into: inBuffer) } catch let e as BoardError { throw explained(e) }
         if n == 0 { peerClosed = true; return false }
         BIO_write(rbio, inBuffer.baseAddress, Int32(n))
         received.notifyAll()

@@ -6,6 +6,7 @@ import Kernel
 import LinuxBoard
 import SimBoard
 import Synchronization
+import TLS
 
 /// A value behind a Mutex, handed out of the kernel.
 final class Locked<Value: Sendable>: Sendable {
@@ -34,7 +35,7 @@ struct Run: ParsableCommand {
     @Option(help: "Board file, or the name of an installed one (raspberrypi-4b). Default: boards/sim.json.")
     var board: String?
 
-    @Option(help: "MQTT broker, mqtt://HOST:PORT (none: snapshots wait in the outbox).")
+    @Option(help: "MQTT broker, mqtt://HOST[:1883] or mqtts://HOST[:8883] (TLS) (none: snapshots wait in the outbox).")
     var broker: String?
 
     @Option(help: "Device id (one MQTT topic level). Default: the host name.")
@@ -51,6 +52,15 @@ struct Run: ParsableCommand {
     @Option(help: "File holding the MQTT password (first line). Default under systemd: $CREDENTIALS_DIRECTORY/mqtt-password when present.")
     var passwordFile: String?
 
+    @Option(help: "mqtts:// only: PEM file of the CA certificates to trust. Default: the system's store.")
+    var cafile: String?
+
+    @Option(help: "mqtts:// only: PEM client certificate (for a broker with require_certificate); needs --key.")
+    var cert: String?
+
+    @Option(help: "mqtts:// only: the client certificate's PEM private key.")
+    var key: String?
+
     @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
     var logLevel: String?
 
@@ -65,7 +75,7 @@ struct Run: ParsableCommand {
 
     var flags: RunSettings.Flags {
         RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
-                          username: username, passwordFile: passwordFile, snapshotInterval: snapshots.snapshotInterval,
+                          username: username, passwordFile: passwordFile, caFile: cafile, certFile: cert, keyFile: key, snapshotInterval: snapshots.snapshotInterval,
                           outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel)
     }
 
@@ -75,6 +85,7 @@ struct Run: ParsableCommand {
         var config: FirmwareConfig
         var world: WorldConfig?
         let notify: SystemdNotify?
+        let tls: TLSContext?
         do {
             if let p = snapshots.problem { throw ConfigError(p) }
             settings = try RunSettings.resolve(flags)
@@ -96,6 +107,7 @@ struct Run: ParsableCommand {
                 world = w
             }
             notify = try SystemdNotify.fromEnvironment()
+            tls = settings.broker?.tls == true ? try TLSContext(settings.tls) : nil
         } catch {
             Logger(level: .error).error("firmloop run: \(error)")
             throw ExitCode(2)
@@ -116,7 +128,8 @@ struct Run: ParsableCommand {
             log.info("outbox \(settings.outbox): \(c.pending) waiting, next seq \(c.nextSeq)" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
         }
         if let b = cfg.broker {
-            log.info("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port) -t 'firmloop/\(cfg.deviceID)/#' -v")
+            let tlsFlags = b.tls ? (settings.tls.caFile.map { " --cafile \($0)" } ?? " --capath /etc/ssl/certs") : ""
+            log.info("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port)\(tlsFlags) -t 'firmloop/\(cfg.deviceID)/#' -v")
         } else {
             log.info("no broker: snapshots are stored in the outbox and wait there")
         }
@@ -145,7 +158,8 @@ struct Run: ParsableCommand {
             }
             defer { b.close() }
             // The broker is real (TCP) on every board: the simulated one simulates devices.
-            let fw = Firmware(board: b, config: cfg, outbox: box, network: LinuxNetwork())
+            let network: any Network = tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
+            let fw = Firmware(board: b, config: cfg, outbox: box, network: network)
             fw.onLog = { level, line in
                 if tty { say("\r\u{1B}[K", newline: false) }
                 log(level, line)

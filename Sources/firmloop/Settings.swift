@@ -2,6 +2,7 @@ import ArgumentParser
 import Board
 import Firmware
 import Glibc
+import TLS
 
 /// What `firmloop run` will use, each setting with where it came from: a flag, the config file,
 /// the service manager's environment (`$STATE_DIRECTORY`, `$CREDENTIALS_DIRECTORY`) or the
@@ -17,6 +18,8 @@ struct RunSettings {
     var outboxCapacity = 100_000
     var username: String?
     var passwordFile: String?
+    /// For an mqtts:// broker.
+    var tls = TLSSettings()
     var logLevel = LogLevel.info
     /// Setting name → where its value came from.
     var origin: [String: String] = [:]
@@ -24,6 +27,7 @@ struct RunSettings {
     /// The flags `run` takes for these settings (nil: not given).
     struct Flags {
         var config, board, broker, deviceID, outbox, username, passwordFile: String?
+        var caFile, certFile, keyFile: String?
         var snapshotInterval, outboxCapacity: Int?
         var logLevel: String?
     }
@@ -62,6 +66,12 @@ struct RunSettings {
         let credential = env("CREDENTIALS_DIRECTORY").map { $0 + "/mqtt-password" }.flatMap { (p: String) -> String? in access(p, R_OK) == 0 ? p : nil }
         s.passwordFile = pickOptional("password_file", flags.passwordFile, file?.passwordFile, credential,
                               credential == nil ? "default" : "$CREDENTIALS_DIRECTORY")
+        s.tls.caFile = pickOptional("cafile", flags.caFile, file?.caFile, nil)
+        s.tls.certFile = pickOptional("cert", flags.certFile, file?.certFile, nil)
+        s.tls.keyFile = pickOptional("key", flags.keyFile, file?.keyFile, nil)
+        if s.tls != TLSSettings(), s.broker?.tls != true {
+            throw ConfigError("cafile, cert and key are for an mqtts:// broker; the broker is \(s.broker?.description ?? "not set")")
+        }
         let level = try flags.logLevel.map { l throws -> LogLevel in
             guard let level = LogLevel(name: l) else { throw ConfigError("--log-level \(l): expected one of \(LogLevel.names)") }
             return level
@@ -81,6 +91,9 @@ struct RunSettings {
             ("outbox_capacity", "\(outboxCapacity)"),
             ("username", username ?? "(none)"),
             ("password_file", passwordFile ?? "(none)"),
+            ("cafile", tls.caFile ?? (broker?.tls == true ? "(the system's CA store)" : "(none)")),
+            ("cert", tls.certFile ?? "(none)"),
+            ("key", tls.keyFile ?? "(none)"),
             ("log_level", logLevel.description),
         ]
         return rows.map { k, v in "\(k.padding(18))\(v.padding(44))  (\(origin[k] ?? "default"))" }

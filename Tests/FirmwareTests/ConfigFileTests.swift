@@ -35,7 +35,7 @@ import Testing
     @Test func everyProblemNamesTheFileLineAndKey() {
         let text = """
             {
-              "broker": "mqtts://example.com",
+              "broker": "http://example.com",
               "device_id": "a/b",
               "snapshot_interval": "forever",
               "outbox_capacity": -1,
@@ -49,7 +49,7 @@ import Testing
             Issue.record("accepted a bad file")
         } catch {
             let lines = error.problems.map(\.description)
-            #expect(lines.contains("f.json:2: broker: mqtts://example.com: only mqtt:// is supported (no TLS yet)"), "\(lines)")
+            #expect(lines.contains("f.json:2: broker: http://example.com: expected mqtt:// or mqtts:// (TLS)"), "\(lines)")
             #expect(lines.contains { $0.hasPrefix("f.json:3: device_id: 'a/b': use letters") }, "\(lines)")
             #expect(lines.contains { $0.hasPrefix("f.json:4: snapshot_interval: expected a duration") }, "\(lines)")
             #expect(lines.contains { $0.hasPrefix("f.json:5: outbox_capacity: expected a whole number") }, "\(lines)")

@@ -11,8 +11,15 @@ import Testing
         #expect(try BrokerAddress.parse(text) == BrokerAddress(host: host, port: port))
     }
 
+    @Test func mqttsIsTLSOnPort8883UnlessTold() throws {
+        #expect(try BrokerAddress.parse("mqtts://broker.example") == BrokerAddress(host: "broker.example", port: 8883, tls: true))
+        #expect(try BrokerAddress.parse("mqtts://[::1]:9883") == BrokerAddress(host: "::1", port: 9883, tls: true))
+        #expect(try BrokerAddress.parse("mqtts://h").description == "mqtts://h:8883")
+        #expect(try BrokerAddress.parse("h").tls == false)
+    }
+
     @Test(arguments: [
-        ("mqtts://h:8883", "--broker mqtts://h:8883: only mqtt:// is supported (no TLS yet)"),
+        ("ws://h:8883", "--broker ws://h:8883: expected mqtt:// or mqtts:// (TLS)"),
         ("mqtt://h:x", "--broker mqtt://h:x: the port is not a number"),
         ("mqtt://h:70000", "--broker mqtt://h:70000: port 70000 is out of range 1-65535"),
         ("mqtt://:1883", "--broker mqtt://:1883: no host"),

@@ -95,6 +95,47 @@ import Testing
         #expect(text.contains("mqtt: offline: connect to 127.0.0.1:\(m.port) failed: connection refused; next attempt in "), "\(text)")
     }
 
+    /// Issue 14, TLS: the firmware on an mqtts:// listener (the host name checked against a
+    /// certificate from a CA given with --cafile), the watcher on a plain one of the same
+    /// mosquitto; a broker restart loses nothing.
+    @Test func snapshotsOverTLSStayContiguousThroughABrokerRestart() throws {
+        let certs = temporaryDirectory("firmloop-certs")
+        chmod(certs, 0o755)
+        #expect(try ChildProcess("/bin/sh", ["\(repositoryRoot)/Tests/TLSTests/make-certs.sh", certs], output: certs + "/log").wait() == 0)
+        let tlsPort = freeLoopbackPort()
+        let m = try Mosquitto(persistent: true, more: "listener \(tlsPort) 127.0.0.1\ncafile \(certs)/ca.pem\n"
+                                + "certfile \(certs)/server.pem\nkeyfile \(certs)/server.key\n")
+        defer { m.stop() }
+        let w = try watch(m, "tls1")
+        defer { w.process.terminate() }
+        let log = m.dir + "/fw.out"
+        let fw = try ChildProcess(firmloopExecutable, ["run", "--board", "\(repositoryRoot)/boards/sim.json", "--device-id", "tls1",
+                                                       "--snapshot-interval", "200", "--outbox", m.dir + "/outbox.db",
+                                                       "--broker", "mqtts://localhost:\(tlsPort)", "--cafile", certs + "/ca.pem"], output: log)
+        defer { fw.terminate() }
+        try #require(waitUntil(seconds: 20) { w.seqs("tls1").count >= 5 }, "\(readFile(log) ?? "")")
+        #expect((readFile(log) ?? "").contains("mqtt: online (localhost:\(tlsPort))"))
+        let before = w.seqs("tls1").max() ?? 0
+        m.stop()
+        usleep(3_000_000)
+        try m.restart()
+        #expect(waitUntil(seconds: 60) { (w.seqs("tls1").max() ?? 0) >= before + 25 }, "\(readFile(log) ?? "")")
+        kill(fw.pid, SIGINT)
+        #expect(fw.wait() == 0, "\(readFile(log) ?? "")")
+        #expect(waitUntil(seconds: 10) { w.lastStatus("tls1") == "firmloop/tls1/status offline" })
+        let seqs = w.seqs("tls1")
+        #expect(contiguousFromOne(seqs), "missing: \(Set(1...(seqs.max() ?? 1)).subtracting(seqs).sorted())")
+        // The wrong CA fails closed, says why, and is counted and backed off like any failure.
+        let bad = try ChildProcess(firmloopExecutable, ["run", "--board", "\(repositoryRoot)/boards/sim.json", "--device-id", "tls2",
+                                                        "--outbox", m.dir + "/outbox2.db", "--duration", "3",
+                                                        "--broker", "mqtts://localhost:\(tlsPort)", "--cafile", certs + "/other-ca.pem"],
+                                   output: m.dir + "/bad.out")
+        #expect(bad.wait() == 0)
+        let text = readFile(m.dir + "/bad.out") ?? ""
+        #expect(text.contains("mqtt: offline: TLS handshake failed with localhost:\(tlsPort): the server's certificate is not signed by a CA we trust"), "\(text)")
+        #expect(text.contains("0 connects, ") && !text.contains("0 failed,"), "\(text)")
+    }
+
     /// Issue 16.1 as it was found: 300,000 bytes at QoS 1 on the command topic took the device
     /// off the air (112 reconnects in minutes, each refused the same re-sent message). Now it
     /// is answered with an error, and the one connection carries on.

@@ -142,7 +142,7 @@ final class NotifyListener {
 
         // Bad files fail with every problem, naming file, line and key.
         let bad = dir + "/bad.json"
-        #expect(writeFile(bad, "{\n  \"broker\": \"mqtts://x\",\n  \"outbox_capacity\": 0,\n  \"colour\": \"red\"\n}\n"))
+        #expect(writeFile(bad, "{\n  \"broker\": \"http://x\",\n  \"outbox_capacity\": 0,\n  \"colour\": \"red\"\n}\n"))
         let (status3, out3) = try firmloop(["run", "--config", bad])
         #expect(status3 == 2)
         #expect(out3.contains("\(bad):2: broker: ") && out3.contains("\(bad):3: outbox_capacity: ") && out3.contains("\(bad):4: colour: unknown key"), "\(out3)")

@@ -180,7 +180,8 @@ public final class Mosquitto: @unchecked Sendable {
     }
 
     /// `listener`: lines for the listener (e.g. TLS: cafile, certfile, keyfile, require_certificate).
-    public init(persistent: Bool = false, listener: String = "") throws {
+    /// `more`: lines at the end of the configuration (another listener, say).
+    public init(persistent: Bool = false, listener: String = "", more: String = "") throws {
         port = freeLoopbackPort()
         dir = temporaryDirectory("firmloop-mosquitto")
         chmod(dir, 0o777)   // mosquitto drops root for its own user, and saves its database here
@@ -189,7 +190,7 @@ public final class Mosquitto: @unchecked Sendable {
         conf = dir + "/mosquitto.conf"
         let text = "listener \(port) 127.0.0.1\n\(listener)allow_anonymous true\n"
             + (persistent ? "persistence true\npersistence_location \(dir)/\n" : "persistence false\n")
-            + "log_dest stderr\nlog_type all\nconnection_messages true\n"
+            + "log_dest stderr\nlog_type all\nconnection_messages true\n" + more
         let f = fopen(conf, "w")
         fputs(text, f)
         fclose(f)
