@@ -15,11 +15,15 @@ public struct Command: Sendable, Equatable {
     public var id: String?
     public var set: [Set] = []
     public var snapshot = false
+    /// `"expires": "2026-11-25T12:00:00Z"`: not done when it arrives later (a command queued
+    /// by the broker through an outage can be hours old). Unix ns.
+    public var expires: Int64?
 
-    public init(id: String? = nil, set: [Set] = [], snapshot: Bool = false) {
+    public init(id: String? = nil, set: [Set] = [], snapshot: Bool = false, expires: Int64? = nil) {
         self.id = id
         self.set = set
         self.snapshot = snapshot
+        self.expires = expires
     }
 
     /// Most nesting a command may have (deeper is refused as bad JSON, never a deep recursion).
@@ -39,8 +43,8 @@ public struct Command: Sendable, Equatable {
         let id = doc["id"]?.string ?? doc["id"]?.int.map(String.init)
         if let raw = doc["id"], id == nil { return (nil, .failure(CommandError("id: expected a string or an integer, got \(raw.kind)"))) }
         func refuse(_ why: String) -> (id: String?, result: Result<Command, CommandError>) { (id, .failure(CommandError(why))) }
-        for m in members where !["id", "set", "snapshot"].contains(m.key) {
-            return refuse("unknown key '\(m.key)' (expected id, set, snapshot)")
+        for m in members where !["id", "set", "snapshot", "expires"].contains(m.key) {
+            return refuse("unknown key '\(m.key)' (expected id, set, snapshot, expires)")
         }
         var c = Command(id: id)
         if let set = doc["set"] {
@@ -64,6 +68,12 @@ public struct Command: Sendable, Equatable {
         if let s = doc["snapshot"] {
             guard let b = s.bool else { return refuse("snapshot: expected true or false, got \(s.text)") }
             c.snapshot = b
+        }
+        if let e = doc["expires"] {
+            guard let text = e.string, let t = parseISO8601(text) else {
+                return refuse("expires: expected a UTC time such as \"2026-11-25T12:00:00Z\", got \(e.text)")
+            }
+            c.expires = t
         }
         guard !c.set.isEmpty || c.snapshot else { return refuse("nothing to do (expected set or snapshot)") }
         return (id, .success(c))

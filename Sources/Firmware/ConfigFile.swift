@@ -14,7 +14,8 @@ import Board
 ///       "cafile": "/etc/firmloop/ca.pem",
 ///       "cert": "/etc/firmloop/client.pem",
 ///       "key": "/etc/firmloop/client.key",
-///       "log_level": "info"
+///       "log_level": "info",
+///       "ha_discovery": true
 ///     }
 ///
 /// Every key is optional; a flag given on the command line wins over the file. Unknown keys and
@@ -36,12 +37,14 @@ public struct ConfigFile: Sendable, Equatable {
     public var certFile: String?
     public var keyFile: String?
     public var logLevel: LogLevel?
+    /// `"ha_discovery": true` (prefix homeassistant) or a prefix: Home Assistant discovery on.
+    public var homeAssistant: HomeAssistantDiscovery?
 
     public init(file: String) { self.file = file }
 
     public static let keys: Set<String> = [
         "broker", "device_id", "board", "snapshot_interval", "outbox", "outbox_capacity",
-        "username", "password_file", "cafile", "cert", "key", "log_level",
+        "username", "password_file", "cafile", "cert", "key", "log_level", "ha_discovery",
     ]
 
     public static func load(path: String) throws(FileProblems) -> ConfigFile {
@@ -81,6 +84,15 @@ public struct ConfigFile: Sendable, Equatable {
         if let l = p.string(root, "log_level", at: "") {
             if let level = LogLevel(name: l) { c.logLevel = level } else {
                 p.add("log_level", root["log_level"], "'\(l)' is not one of \(LogLevel.names)")
+            }
+        }
+        if let v = root["ha_discovery"] {
+            if let on = v.bool {
+                c.homeAssistant = on ? HomeAssistantDiscovery() : nil
+            } else if let prefix = v.string, !prefix.isEmpty, !prefix.contains("+"), !prefix.contains("#") {
+                c.homeAssistant = HomeAssistantDiscovery(prefix: prefix)
+            } else {
+                p.add("ha_discovery", v, "expected true, false or a topic prefix such as \"homeassistant\", found \(v.text)")
             }
         }
         try p.check()

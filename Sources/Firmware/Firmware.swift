@@ -58,14 +58,29 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// The MQTT topics of one device: `firmloop/<id>/snapshot`, `…/status`, `…/cmd`, `…/ack`.
+/// The MQTT topics of one device: `firmloop/<id>/snapshot`, `…/status`, `…/cmd`, `…/ack`,
+/// `…/gps`, and per GPIO role `…/<role>/state` and `…/<role>/set`.
 public struct Topics: Sendable, Equatable {
-    public let snapshot, status, cmd, ack: String
+    public let base, snapshot, status, cmd, ack, gps: String
     public init(device: String) {
-        snapshot = "firmloop/\(device)/snapshot"
-        status = "firmloop/\(device)/status"
-        cmd = "firmloop/\(device)/cmd"
-        ack = "firmloop/\(device)/ack"
+        base = "firmloop/\(device)"
+        snapshot = base + "/snapshot"
+        status = base + "/status"
+        cmd = base + "/cmd"
+        ack = base + "/ack"
+        gps = base + "/gps"
+    }
+    /// Retained ON/OFF of a GPIO role.
+    public func state(_ role: String) -> String { "\(base)/\(role)/state" }
+    /// ON, OFF or TOGGLE for an output.
+    public func set(_ role: String) -> String { "\(base)/\(role)/set" }
+    /// Every role's set topic, as a subscription.
+    public var setFilter: String { base + "/+/set" }
+    /// The role of a set topic, or nil.
+    public func role(ofSet topic: String) -> String? {
+        guard topic.hasPrefix(base + "/"), topic.hasSuffix("/set") else { return nil }
+        let role = topic.dropFirst(base.count + 1).dropLast(4)
+        return role.isEmpty || role.contains("/") ? nil : String(role)
     }
 }
 
@@ -90,6 +105,10 @@ public struct FirmwareConfig: Sendable {
     public var stopGraceMilliseconds = 3000
     public var gpsRole = "gps_uart"
     public var statusRole = "status_led"
+    /// Home Assistant MQTT discovery (nil: off, the default).
+    public var homeAssistant: HomeAssistantDiscovery?
+    /// What discovery's device block says (`firmloop --version`'s first line).
+    public var softwareVersion = "firmloop"
 
     public init(deviceID: String) { self.deviceID = deviceID }
 
@@ -198,8 +217,12 @@ public final class Firmware {
     private var storedThrough: Int64 = 0
     private var acked: [Int64] = []
     private var removing = false
-    private var ackCount: UInt64 = 0
-    private static let ackIDs: UInt64 = 1 << 62
+    /// Messages sent straight to the client, not through the outbox (acks, states, discovery):
+    /// numbered from here, so `acknowledged` tells them from snapshots.
+    private var directCount: UInt64 = 0
+    private static let directIDs: UInt64 = 1 << 62
+    /// The last GPS position published on `…/gps`.
+    private var publishedFix: (Double, Double, Double?)?
 
     private var outputs: [(role: String, line: any OutputLine)] = []
     private var inputs: [(role: String, line: any InputLine)] = []
@@ -225,7 +248,10 @@ public final class Firmware {
             c.password = config.password
             c.will = Will(topic: topics.status, payload: Array("offline".utf8), qos: 1, retain: true)
             c.online = (topics.status, Array("online".utf8))
-            c.subscriptions = [Subscription(topics.cmd, qos: 1)]
+            c.subscriptions = [Subscription(topics.cmd, qos: 1), Subscription(topics.setFilter, qos: 1)]
+            if let ha = config.homeAssistant {
+                c.subscriptions += [Subscription(ha.statusTopic, qos: 1), Subscription(ha.configFilter(device: config.deviceID), qos: 1)]
+            }
             c.seed = config.seed
             c.maxPacket = Self.maxCommandBytes
             client = MQTTClient(c)
@@ -262,7 +288,7 @@ public final class Firmware {
             // Unowned both ways: the client is ours, and a closure holding it would keep it
             // (and so this firmware) alive for ever.
             client.onAck = { [unowned self] id in self.acknowledged(id) }
-            client.onMessage = { [unowned self] p in self.command(p) }
+            client.onMessage = { [unowned self] p in self.message(p) }
             client.onState = { [unowned self, unowned client] state in self.brokerState(state, client) }
         }
         try await withGroup("firmware") { g in
@@ -299,6 +325,8 @@ public final class Firmware {
         setFault("broker", client.refusal)
         switch state {
         case .online:
+            publishStates()
+            announce()
             onLog(.info, "mqtt: online (\(client.config.host):\(client.config.port))")
         case .disconnected where !stopping:
             let retry = Double(client.retryInMilliseconds) / 1000
@@ -369,6 +397,7 @@ public final class Firmware {
 
     private func take(_ r: Request) async throws {
         let snap = await sample(reason: r.reason)
+        publishGPS()
         do {
             let (m, counts) = try await outbox.append(topic: topics.snapshot, unstored: counters.unstoredSinceStored) { seq, counts in
                 snap.json(seq: seq, outbox: counts)
@@ -425,8 +454,10 @@ public final class Firmware {
 
     private func watch(_ role: String, _ line: any InputLine) async throws {
         while true {
-            _ = try await line.edge(.rising)   // asserted: pressed (active-low is the board file's business)
-            request("input:" + role)
+            // Rising is asserted: pressed (active-low is the board file's business).
+            let e = try await line.edge(.both)
+            publishState(role, e.rising)
+            if e.rising { request("input:" + role) }
         }
     }
 
@@ -512,7 +543,7 @@ public final class Firmware {
     }
 
     private func acknowledged(_ id: UInt64) {
-        guard id < Self.ackIDs else { return }   // a command ack
+        guard id < Self.directIDs else { return }   // an ack, a state, a discovery config
         acked.append(Int64(id))
         feedWake.notifyAll()
     }
@@ -525,8 +556,22 @@ public final class Firmware {
 
     /// Parsed and checked whole by `Command.parse`, then done. Answered on `…/ack`:
     /// `{"id":"c1","ok":true}` or `{"id":…,"ok":false,"error":…}`.
+    private func message(_ p: Publish) {
+        if p.topic == topics.cmd {
+            command(p)
+        } else if let role = topics.role(ofSet: p.topic) {
+            setCommand(role, p)
+        } else if let ha = config.homeAssistant {
+            if p.topic == ha.statusTopic, p.payload == Array("online".utf8) {
+                announce()
+            } else if p.retain, !p.payload.isEmpty, !announced.contains(p.topic) {
+                // A config this device published once for an entity its board no longer has.
+                publishDirect(p.topic, "", retain: true)
+            }
+        }
+    }
+
     private func command(_ p: Publish) {
-        guard p.topic == topics.cmd else { return }
         counters.commands += 1
         if p.discardedBytes > 0 {
             ack(nil, error: "command of \(p.discardedBytes) bytes is over the \(Self.maxCommandBytes)-byte limit: not read")
@@ -538,19 +583,27 @@ public final class Firmware {
         case .failure(let e): ack(id, error: e.description); return
         case .success(let ok): c = ok
         }
+        if let expires = c.expires {
+            let now = board.clock.unixNanoseconds()
+            if now > expires {
+                ack(id, error: "expired at \(iso8601(unixNanoseconds: expires)) (received \(iso8601(unixNanoseconds: now))): not done")
+                return
+            }
+        }
         for s in c.set {
             guard let line = outputs.first(where: { $0.role == s.role })?.line else { continue }
             do { try line.set(s.value) } catch {
                 ack(id, error: "set.\(s.role): \(error)")
                 return
             }
+            publishState(s.role, s.value)
         }
         if c.snapshot { request("command", command: id ?? "") } else { ack(id) }
     }
 
     private func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
         if error != nil { counters.commandErrors += 1 }
-        guard let client else { return }
+        guard client != nil else { return }
         var w = JSONWriter(capacity: 96)
         w.object { w in
             w.key("id")
@@ -560,10 +613,87 @@ public final class Firmware {
             if let seq { w.key("seq"); w.int(seq) }
             if let error { w.key("error"); w.string(error) }
         }
-        ackCount += 1
-        // Droppable: a flood of commands, or a broker that stops acknowledging, costs at most
-        // the client's droppable capacity in waiting acks (the oldest go, counted).
-        client.enqueue(id: Self.ackIDs + ackCount, topic: topics.ack, payload: Array(w.text.utf8), droppable: true)
+        publishDirect(topics.ack, w.text, retain: false)
+    }
+
+    /// `…/<role>/set`: ON, OFF or TOGGLE for an output, Home Assistant's switch command. The
+    /// retained state answers it; a refusal is an error ack on `…/ack`.
+    private func setCommand(_ role: String, _ p: Publish) {
+        counters.commands += 1
+        let topic = topics.set(role)
+        guard let line = outputs.first(where: { $0.role == role })?.line else {
+            let why: String
+            if role == config.statusRole, board.description.role(role)?.kind == .output { why = "the status LED is the firmware's own" }
+            else if let r = board.description.role(role) { why = "'\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output" }
+            else { why = "unknown role (outputs: \(outputs.isEmpty ? "none" : outputs.map(\.role).joined(separator: ", ")))" }
+            ack(nil, error: "\(topic): \(why)")
+            return
+        }
+        let value: Bool
+        switch String(decoding: p.payload, as: UTF8.self).trimmingCharacters(" \t\r\n").uppercased() {
+        case "ON", "1", "TRUE": value = true
+        case "OFF", "0", "FALSE": value = false
+        case "TOGGLE": value = !((try? line.get()) ?? false)
+        default:
+            ack(nil, error: "\(topic): expected ON, OFF or TOGGLE, got \(String(decoding: p.payload.prefix(40), as: UTF8.self).debugDescription)")
+            return
+        }
+        do { try line.set(value) } catch {
+            ack(nil, error: "\(topic): \(error)")
+            return
+        }
+        publishState(role, value)
+    }
+
+    // MARK: retained state and discovery (straight to the client, not through the outbox)
+
+    /// Droppable: a flood of commands, or a broker that stops acknowledging, costs at most the
+    /// client's droppable capacity in waiting messages (the oldest go, counted). States and
+    /// configs are published again after every connect.
+    private func publishDirect(_ topic: String, _ payload: String, retain: Bool) {
+        guard let client else { return }
+        directCount += 1
+        client.enqueue(id: Self.directIDs + directCount, topic: topic, payload: Array(payload.utf8), retain: retain, droppable: true)
+    }
+
+    private func publishState(_ role: String, _ value: Bool) {
+        guard client?.state == .online else { return }   // all of them again after the connect
+        publishDirect(topics.state(role), value ? "ON" : "OFF", retain: true)
+    }
+
+    /// Every GPIO role's state and the GPS position, after each connect.
+    private func publishStates() {
+        for (role, line) in inputs { publishState(role, (try? line.get()) ?? false) }
+        for (role, line) in outputs { publishState(role, (try? line.get()) ?? false) }
+        publishedFix = nil
+        publishGPS()
+    }
+
+    /// `…/gps`: the position as Home Assistant's device tracker reads it, when it moved.
+    private func publishGPS() {
+        guard client?.state == .online, let f = fix, let lat = f.lat, let lon = f.lon else { return }
+        if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
+        publishedFix = (lat, lon, f.alt)
+        var w = JSONWriter(capacity: 128)
+        w.object { w in
+            w.key("latitude"); w.number(lat, digits: 7)
+            w.key("longitude"); w.number(lon, digits: 7)
+            // Home Assistant wants metres; a fix has HDOP: ~5 m per unit is the usual estimate.
+            w.key("gps_accuracy"); w.number(((f.hdop ?? 1) * 5 * 10).rounded() / 10)
+            w.key("altitude"); w.number(f.alt, digits: 1)
+        }
+        publishDirect(topics.gps, w.text, retain: true)
+    }
+
+    /// The config topics announced on this connection.
+    private var announced = Set<String>()
+
+    private func announce() {
+        guard let ha = config.homeAssistant, client?.state == .online else { return }
+        let entities = ha.entities(device: config.deviceID, board: board.description, statusRole: config.statusRole,
+                                   gpsRole: config.gpsRole, softwareVersion: config.softwareVersion)
+        announced = Set(entities.map(\.topic))
+        for e in entities { publishDirect(e.topic, e.payload, retain: true) }
     }
 
     // MARK: status LED
@@ -711,5 +841,14 @@ extension Fix {
             w.key("sats"); if let satellites { w.int(satellites) } else { w.null() }
             w.key("hdop"); w.number(hdop, digits: 2)
         }
+    }
+}
+
+extension String {
+    func trimmingCharacters(_ set: String) -> String {
+        var t = Substring(self)
+        while let c = t.first, set.contains(c) { t.removeFirst() }
+        while let c = t.last, set.contains(c) { t.removeLast() }
+        return String(t)
     }
 }

@@ -61,6 +61,12 @@ struct Run: ParsableCommand {
     @Option(help: "mqtts:// only: the client certificate's PEM private key.")
     var key: String?
 
+    @Flag(help: "Announce the device to Home Assistant (MQTT discovery, prefix homeassistant unless --ha-prefix).")
+    var haDiscovery = false
+
+    @Option(help: "Home Assistant's discovery prefix (implies --ha-discovery).")
+    var haPrefix: String?
+
     @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
     var logLevel: String?
 
@@ -76,7 +82,8 @@ struct Run: ParsableCommand {
     var flags: RunSettings.Flags {
         RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
                           username: username, passwordFile: passwordFile, caFile: cafile, certFile: cert, keyFile: key, snapshotInterval: snapshots.snapshotInterval,
-                          outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel)
+                          outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel,
+                          haDiscovery: haDiscovery, haPrefix: haPrefix)
     }
 
     func run() throws {
@@ -132,6 +139,9 @@ struct Run: ParsableCommand {
             log.info("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port)\(tlsFlags) -t 'firmloop/\(cfg.deviceID)/#' -v")
         } else {
             log.info("no broker: snapshots are stored in the outbox and wait there")
+        }
+        if let ha = cfg.homeAssistant {
+            log.info("home assistant: discovery under \(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config")
         }
         if let n = notify {
             log.info("systemd: notifying \(n.socket)" + (n.watchdogNanoseconds.map { ", watchdog ping every \($0 / 2_000_000) ms" } ?? ", no watchdog"))

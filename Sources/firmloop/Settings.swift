@@ -2,6 +2,7 @@ import ArgumentParser
 import Board
 import Firmware
 import Glibc
+import CBuildInfo
 import TLS
 
 /// What `firmloop run` will use, each setting with where it came from: a flag, the config file,
@@ -21,6 +22,7 @@ struct RunSettings {
     /// For an mqtts:// broker.
     var tls = TLSSettings()
     var logLevel = LogLevel.info
+    var homeAssistant: HomeAssistantDiscovery?
     /// Setting name → where its value came from.
     var origin: [String: String] = [:]
 
@@ -30,6 +32,8 @@ struct RunSettings {
         var caFile, certFile, keyFile: String?
         var snapshotInterval, outboxCapacity: Int?
         var logLevel: String?
+        var haDiscovery = false
+        var haPrefix: String?
     }
 
     /// The settings from `flags`, over the config file they name, over the environment's and the
@@ -77,6 +81,9 @@ struct RunSettings {
             return level
         }
         s.logLevel = pick("log_level", level, file?.logLevel, s.logLevel)
+        let ha = flags.haDiscovery || flags.haPrefix != nil
+            ? HomeAssistantDiscovery(prefix: flags.haPrefix ?? HomeAssistantDiscovery.defaultPrefix) : nil
+        s.homeAssistant = pickOptional("ha_discovery", ha, file?.homeAssistant, nil)
         return s
     }
 
@@ -95,6 +102,7 @@ struct RunSettings {
             ("cert", tls.certFile ?? "(none)"),
             ("key", tls.keyFile ?? "(none)"),
             ("log_level", logLevel.description),
+            ("ha_discovery", homeAssistant.map { "on, prefix \($0.prefix)" } ?? "off"),
         ]
         return rows.map { k, v in "\(k.padding(18))\(v.padding(44))  (\(origin[k] ?? "default"))" }
     }
@@ -112,6 +120,8 @@ struct RunSettings {
             c.password = Array((text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").utf8)
         }
         c.seed = seed
+        c.homeAssistant = homeAssistant
+        c.softwareVersion = "firmloop " + String(cString: firmloop_build_version())
         return c
     }
 }

@@ -20,13 +20,20 @@ import Testing
         (#"{"id":"c5","set":{"status_led":true}}"#, "c5", "set.status_led: the status LED is the firmware's own"),
         (#"{"id":"c6","set":{"gps_uart":true}}"#, "c6", "set.gps_uart: 'gps_uart' is a serial port, not an output"),
         (#"{"id":"c7","set":{"valve":true}}"#, "c7", "set.valve: unknown role (outputs: relay)"),
-        (#"{"id":7,"reboot":true}"#, "7", "unknown key 'reboot' (expected id, set, snapshot)"),
+        (#"{"id":7,"reboot":true}"#, "7", "unknown key 'reboot' (expected id, set, snapshot, expires)"),
         (#"{"id":"c8","snapshot":false}"#, "c8", "nothing to do (expected set or snapshot)"),
         (#"{"id":"c9","set":{}}"#, "c9", "set: expected an object of role: true/false"),
         (#"{"id":[1]}"#, nil, "id: expected a string or an integer, got an array"),
         (#"[1]"#, nil, "expected a JSON object, got an array"),
         (#"{"id":"c10","set":{"relay":1e999}}"#, nil, "bad JSON: line 1, column 28: number 1e999 is out of range"),
+        (#"{"id":"c11","set":{"relay":true},"expires":"tomorrow"}"#, "c11", #"expires: expected a UTC time such as "2026-11-25T12:00:00Z", got "tomorrow""#),
     ]
+
+    @Test func expiresIsAUTCTime() throws {
+        let (_, r) = Self.parse(#"{"id":"c1","set":{"relay":true},"expires":"2026-11-25T12:00:00Z"}"#)
+        let c = try r.get()
+        #expect(c.expires == parseISO8601("2026-11-25T12:00:00Z") && c.expires != nil)
+    }
 
     @Test(arguments: refused.indices)
     func refusedWithTheIdAndWhy(_ i: Int) {

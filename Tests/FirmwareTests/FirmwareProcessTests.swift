@@ -136,6 +136,67 @@ import Testing
         #expect(text.contains("0 connects, ") && !text.contains("0 failed,"), "\(text)")
     }
 
+    /// Issue 14, Home Assistant: discovery announced (and announced again when Home Assistant
+    /// says online), a stale entity's retained config emptied, `…/<role>/set` driving the relay
+    /// with the retained state following, refusals acked, an expired command not done.
+    @Test func homeAssistantDiscoverySetTopicsAndRetainedState() throws {
+        let m = try Mosquitto()
+        defer { m.stop() }
+        // A config an older board file had: the firmware must empty it.
+        try publishRetained(m, "homeassistant/switch/ha1/old_valve/config", #"{"name":"old valve"}"#)
+        let w = try watch(m, "ha1")
+        defer { w.process.terminate() }
+        let haOut = m.dir + "/ha.out"
+        let ha = try ChildProcess(Self.sub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", "homeassistant/#", "-v"], output: haOut)
+        defer { ha.terminate() }
+        let haLines = { (readFile(haOut) ?? "").split(separator: "\n") }
+        let log = m.dir + "/fw.out"
+        let fw = try ChildProcess(firmloopExecutable, ["run", "--board", "\(repositoryRoot)/boards/sim.json", "--device-id", "ha1",
+                                                       "--snapshot-interval", "500", "--outbox", m.dir + "/outbox.db",
+                                                       "--broker", "mqtt://127.0.0.1:\(m.port)", "--ha-discovery"], output: log)
+        defer { fw.terminate() }
+        let configs = ["switch/ha1/relay", "binary_sensor/ha1/button", "sensor/ha1/cpu_temperature", "device_tracker/ha1/gps_uart",
+                       "sensor/ha1/outbox_backlog", "sensor/ha1/last_seq"].map { "homeassistant/\($0)/config" }
+        try #require(waitUntil(seconds: 20) { configs.allSatisfy { c in haLines().contains { $0.hasPrefix(c + " {") } } },
+                     "\(haLines()) \(readFile(log) ?? "")")
+        #expect(waitUntil(seconds: 10) { haLines().contains("homeassistant/switch/ha1/old_valve/config (null)") }, "\(haLines())")
+        #expect(!haLines().contains { $0.hasPrefix("homeassistant/switch/ha1/status_led/") })
+        // States after the connect: retained ON/OFF per GPIO role, the GPS position.
+        #expect(waitUntil(seconds: 10) { w.lines.contains("firmloop/ha1/relay/state OFF") && w.lines.contains("firmloop/ha1/button/state OFF") },
+                "\(w.lines.suffix(8))")
+        #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/ha1/gps {"latitude":44.069"#) } }, "\(w.lines.suffix(8))")
+
+        try publish(m, "firmloop/ha1/relay/set", "ON")
+        #expect(waitUntil(seconds: 10) { w.lines.last { $0.hasPrefix("firmloop/ha1/relay/state ") } == "firmloop/ha1/relay/state ON" })
+        #expect(waitUntil(seconds: 10) { w.snapshots("ha1").last?.contains(#""relay":true"#) == true })
+        try publish(m, "firmloop/ha1/relay/set", "TOGGLE")
+        #expect(waitUntil(seconds: 10) { w.lines.last { $0.hasPrefix("firmloop/ha1/relay/state ") } == "firmloop/ha1/relay/state OFF" })
+        try publish(m, "firmloop/ha1/button/set", "ON")
+        #expect(waitUntil(seconds: 10) {
+            w.lines.contains(#"firmloop/ha1/ack {"id":null,"ok":false,"error":"firmloop/ha1/button/set: 'button' is an input, not an output"}"#)
+        }, "\(w.lines.filter { $0.contains("/ack") })")
+        try publish(m, "firmloop/ha1/relay/set", "maybe")
+        #expect(waitUntil(seconds: 10) {
+            w.lines.contains(#"firmloop/ha1/ack {"id":null,"ok":false,"error":"firmloop/ha1/relay/set: expected ON, OFF or TOGGLE, got \"maybe\""}"#)
+        }, "\(w.lines.filter { $0.contains("/ack") })")
+        // A JSON command queued through an outage can be old: one past its expiry is not done.
+        try publish(m, "firmloop/ha1/cmd", #"{"id":"late","set":{"relay":true},"expires":"2020-01-01T00:00:00Z"}"#)
+        #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/ha1/ack {"id":"late","ok":false,"error":"expired at 2020-01-01T00:00:00.000Z (received "#) } },
+                "\(w.lines.filter { $0.contains("/ack") })")
+        #expect(w.lines.last { $0.hasPrefix("firmloop/ha1/relay/state ") } == "firmloop/ha1/relay/state OFF")
+        // Home Assistant restarted: it says online, and every config comes again.
+        let before = haLines().filter { $0.hasPrefix("homeassistant/switch/ha1/relay/config {") }.count
+        try publish(m, "homeassistant/status", "online")
+        #expect(waitUntil(seconds: 10) { haLines().filter { $0.hasPrefix("homeassistant/switch/ha1/relay/config {") }.count > before })
+        kill(fw.pid, SIGINT)
+        #expect(fw.wait() == 0, "\(readFile(log) ?? "")")
+    }
+
+    func publishRetained(_ m: Mosquitto, _ topic: String, _ message: String) throws {
+        let p = try ChildProcess(Self.pub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", topic, "-m", message, "-q", "1", "-r"], output: m.dir + "/pub.out")
+        #expect(p.wait() == 0)
+    }
+
     /// Issue 16.1 as it was found: 300,000 bytes at QoS 1 on the command topic took the device
     /// off the air (112 reconnects in minutes, each refused the same re-sent message). Now it
     /// is answered with an error, and the one connection carries on.
