@@ -32,6 +32,9 @@ public struct LineSpec: Sendable, Equatable {
     public var bias: Bias = .asIs
     /// Outputs: the value requested with the line.
     public var initial = false
+    /// Outputs: the last commanded value is kept on disk and requested at the next start
+    /// instead of `initial` (`"restore": true`).
+    public var restore = false
     /// Inputs: a change counts once the line has been stable this long.
     public var debounceMilliseconds = 0
 
@@ -74,6 +77,16 @@ public struct BoardDescription: Sendable {
     public var sim: JSON?
 
     public func role(_ name: String) -> Role? { roles.first { $0.name == name } }
+
+    /// This board with `saved` as the initial value of every output that says `"restore": true`
+    /// (others keep `initial`): what a firmware applies at start, before any task runs.
+    public func restoring(_ saved: [String: Bool]) -> BoardDescription {
+        var d = self
+        for i in d.roles.indices where d.roles[i].kind == .output && d.roles[i].line?.restore == true {
+            if let v = saved[d.roles[i].name] { d.roles[i].line?.initial = v }
+        }
+        return d
+    }
     public func roles(of kind: RoleKind) -> [Role] { roles.filter { $0.kind == kind } }
 
     /// Reads and validates `path`; every problem in the file is reported at once.
@@ -114,7 +127,7 @@ public struct BoardDescription: Sendable {
         return BoardDescription(file: file, board: board, summary: summary, roles: roles, sim: root["sim"])
     }
 
-    static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "debounce_ms", "note"]
+    static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "restore", "debounce_ms", "note"]
     static let serialKeys: Set<String> = ["type", "device", "settings", "note"]
 
     static func parseRole(_ name: String, _ v: JSON, defaultChip: String?, _ p: inout Problems) -> Role? {
@@ -149,10 +162,12 @@ public struct BoardDescription: Sendable {
             }
             if kind == .output {
                 spec.initial = p.bool(v, "initial", at: path) ?? false
+                spec.restore = p.bool(v, "restore", at: path) ?? false
                 for k in ["debounce_ms", "bias"] where v[k] != nil { p.add("\(path).\(k)", v[k], "only inputs have \(k)") }
             } else {
                 spec.debounceMilliseconds = p.int(v, "debounce_ms", at: path, range: 0...10_000) ?? 0
                 if v["initial"] != nil { p.add("\(path).initial", v["initial"], "only outputs have an initial value") }
+                if v["restore"] != nil { p.add("\(path).restore", v["restore"], "only outputs are restored") }
             }
             return Role(name: name, kind: kind, line: spec)
         case .serial:

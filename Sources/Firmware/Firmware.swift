@@ -590,6 +590,10 @@ public final class Firmware {
                 return
             }
         }
+        if c.set.contains(where: { restored($0.role) }), let busy = keepingFull {
+            ack(id, error: busy)
+            return
+        }
         for s in c.set {
             guard let line = outputs.first(where: { $0.role == s.role })?.line else { continue }
             do { try line.set(s.value) } catch {
@@ -598,7 +602,11 @@ public final class Firmware {
             }
             publishState(s.role, s.value)
         }
-        if c.snapshot { request("command", command: id ?? "") } else { ack(id) }
+        keep(c.set.map { ($0.role, $0.value) }) {
+            if c.snapshot { self.request("command", command: id ?? "") } else { self.ack(id) }
+        } failed: { why in
+            self.ack(id, error: why)
+        }
     }
 
     private func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
@@ -638,11 +646,46 @@ public final class Firmware {
             ack(nil, error: "\(topic): expected ON, OFF or TOGGLE, got \(String(decoding: p.payload.prefix(40), as: UTF8.self).debugDescription)")
             return
         }
+        if restored(role), let busy = keepingFull {
+            ack(nil, error: "\(topic): \(busy)")
+            return
+        }
         do { try line.set(value) } catch {
             ack(nil, error: "\(topic): \(error)")
             return
         }
         publishState(role, value)
+        keep([(role, value)]) {} failed: { why in self.ack(nil, error: "\(topic): \(why)") }
+    }
+
+    /// Outputs with `"restore": true` keep their commanded value on disk before the command is
+    /// answered (`done`); the write is offloaded, so the answer waits for it in a task of its
+    /// own. Nothing to keep: `done` at once.
+    private func restored(_ role: String) -> Bool { board.description.role(role)?.line?.restore == true }
+
+    /// Commands whose values are being written now; at most `maxKeeping`, the next is refused
+    /// (busy) before it changes anything.
+    private var keeping = 0
+    public static let maxKeeping = 16
+    private var keepingFull: String? {
+        keeping >= Self.maxKeeping ? "busy: \(Self.maxKeeping) commands' output values are being written; try again" : nil
+    }
+
+    private func keep(_ values: [(role: String, value: Bool)], done: @escaping () -> Void, failed: @escaping (String) -> Void) {
+        let kept = values.filter { restored($0.role) }
+        guard !kept.isEmpty else { done(); return }
+        let box = outbox
+        keeping += 1
+        _ = spawn("restore") {
+            defer { self.keeping -= 1 }
+            do {
+                try await box.saveOutputs(kept)
+                done()
+            } catch {
+                self.setFault("outbox", "\(error)")
+                failed("set, but not kept for the next start: \(error)")
+            }
+        }
     }
 
     // MARK: retained state and discovery (straight to the client, not through the outbox)

@@ -95,6 +95,7 @@ public final class Outbox: @unchecked Sendable {
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS outputs (role TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0);
                 INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox));
                 """, "setting up the tables")
@@ -137,6 +138,12 @@ public final class Outbox: @unchecked Sendable {
 
     public func counts() async throws -> Counts {
         try await io { try self.countsNow() }
+    }
+
+    /// Keeps an output's last commanded value (board files' `"restore": true`), on disk when
+    /// this returns.
+    public func saveOutputs(_ values: [(role: String, value: Bool)]) async throws {
+        try await io { try self.saveOutputsNow(values) }
     }
 
     @KernelActor
@@ -220,6 +227,26 @@ public final class Outbox: @unchecked Sendable {
             c.pending -= removed
             try store(c)
         } }
+    }
+
+    public func saveOutputsNow(_ values: [(role: String, value: Bool)]) throws {
+        guard !values.isEmpty else { return }
+        try locked { try transaction("keeping the value of \(values.map(\.role).joined(separator: ", "))") {
+            for v in values { try run("INSERT OR REPLACE INTO outputs VALUES (?, ?)", v.role, Int64(v.value ? 1 : 0)) }
+        } }
+    }
+
+    /// Every output value kept by `saveOutputs`, by role (read at start, before the board is made).
+    public func savedOutputsNow() throws -> [String: Bool] {
+        try locked {
+            let st = try prepare("SELECT role, value FROM outputs")
+            defer { sqlite3_finalize(st) }
+            var out: [String: Bool] = [:]
+            while sqlite3_step(st) == SQLITE_ROW {
+                out[String(cString: sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1) != 0
+            }
+            return out
+        }
     }
 
     public func countsNow() throws -> Counts {

@@ -117,7 +117,12 @@ func supervise(_ children: () -> [any AnyTaskHandle], changed: Event) async thro
         for c in children() where !c.isDone { c.cancel() }
         var i = 0
         while i < children().count {
-            await children()[i].join()
+            // A child spawned while winding down (by a task that went on after its cancellation,
+            // say when an offload it awaited completed) is cancelled too, or joining it could
+            // wait for ever.
+            let c = children()[i]
+            if !c.isDone { c.cancel() }
+            await c.join()
             i += 1
         }
         throw error

@@ -125,6 +125,10 @@ struct Run: ParsableCommand {
             log.error("firmloop run: \(error)")
             throw ExitCode(1)
         }
+        // Outputs with "restore": true start at their last commanded value, before any task runs.
+        let saved = (try? box.savedOutputsNow()) ?? [:]
+        let board = desc.restoring(saved)
+        let restored = board.roles.filter { $0.line?.restore == true && saved[$0.name] != nil }
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
         let cfg = config
@@ -139,6 +143,9 @@ struct Run: ParsableCommand {
             log.info("broker \(b); watch with: mosquitto_sub -h \(b.host) -p \(b.port)\(tlsFlags) -t 'firmloop/\(cfg.deviceID)/#' -v")
         } else {
             log.info("no broker: snapshots are stored in the outbox and wait there")
+        }
+        if !restored.isEmpty {
+            log.info("restored from the outbox: " + restored.map { "\($0.name) \(saved[$0.name]! ? "on" : "off")" }.joined(separator: ", "))
         }
         if let ha = cfg.homeAssistant {
             log.info("home assistant: discovery under \(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config")
@@ -156,11 +163,11 @@ struct Run: ParsableCommand {
             let b: any Board
             do {
                 if desc.isSimulated {
-                    let s = try SimBoard(desc, seed: seed, world: world)
+                    let s = try SimBoard(board, seed: seed, world: world)
                     s.start()
                     b = s
                 } else {
-                    b = try LinuxBoard(desc)
+                    b = try LinuxBoard(board)
                 }
             } catch {
                 failed.set("\(desc.file): \(error)")

@@ -192,6 +192,50 @@ import Testing
         #expect(fw.wait() == 0, "\(readFile(log) ?? "")")
     }
 
+    /// Issue 14: an output with "restore": true keeps its last commanded value across a kill -9
+    /// (on disk before the ack), and starts at it; one without falls back to "initial".
+    @Test func restoredOutputsStartAtTheirLastCommandedValue() throws {
+        let m = try Mosquitto()
+        defer { m.stop() }
+        let board = m.dir + "/restore.json"
+        let f = fopen(board, "w")
+        fputs(#"{"board": "sim-restore", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27", "restore": true},"#
+              + #" "lamp": {"type": "output", "line": "GPIO5", "initial": false}}}"#, f)
+        fclose(f)
+        let w = try watch(m, "rs1")
+        defer { w.process.terminate() }
+        func start(_ n: Int) throws -> ChildProcess {
+            try ChildProcess(firmloopExecutable, ["run", "--board", board, "--device-id", "rs1", "--snapshot-interval", "300",
+                                                  "--outbox", m.dir + "/outbox.db", "--broker", "mqtt://127.0.0.1:\(m.port)"],
+                             output: m.dir + "/fw\(n).out")
+        }
+        let fw1 = try start(1)
+        defer { fw1.terminate() }
+        try #require(waitUntil(seconds: 20) { w.lines.contains("firmloop/rs1/status online") }, "\(readFile(m.dir + "/fw1.out") ?? "")")
+        try publish(m, "firmloop/rs1/cmd", #"{"id":"k1","set":{"relay":true,"lamp":true}}"#)
+        #expect(waitUntil(seconds: 10) { w.lines.contains(#"firmloop/rs1/ack {"id":"k1","ok":true}"#) })
+        kill(fw1.pid, SIGKILL)
+        _ = fw1.wait()
+        let fw2 = try start(2)
+        defer { fw2.terminate() }
+        let log2 = { readFile(m.dir + "/fw2.out") ?? "" }
+        #expect(waitUntil(seconds: 20) { log2().contains("restored from the outbox: relay on") }, "\(log2())")
+        // The second run's first snapshot ("start") already has the relay on, the lamp at initial.
+        #expect(waitUntil(seconds: 20) { w.snapshots("rs1").filter { $0.contains(#""reason":"start""#) }.count == 2 })
+        let start2 = w.snapshots("rs1").last { $0.contains(#""reason":"start""#) } ?? ""
+        #expect(start2.contains(#""relay":true"#) && start2.contains(#""lamp":false"#), "\(start2)")
+        // Switched off through its set topic, it stays off across the next restart.
+        try publish(m, "firmloop/rs1/relay/set", "OFF")
+        #expect(waitUntil(seconds: 10) { w.lines.last { $0.hasPrefix("firmloop/rs1/relay/state ") } == "firmloop/rs1/relay/state OFF" })
+        kill(fw2.pid, SIGINT)
+        #expect(fw2.wait() == 0)
+        let fw3 = try start(3)
+        defer { fw3.terminate() }
+        #expect(waitUntil(seconds: 20) { (readFile(m.dir + "/fw3.out") ?? "").contains("restored from the outbox: relay off") })
+        kill(fw3.pid, SIGINT)
+        #expect(fw3.wait() == 0)
+    }
+
     func publishRetained(_ m: Mosquitto, _ topic: String, _ message: String) throws {
         let p = try ChildProcess(Self.pub, ["-h", "127.0.0.1", "-p", "\(m.port)", "-t", topic, "-m", message, "-q", "1", "-r"], output: m.dir + "/pub.out")
         #expect(p.wait() == 0)
@@ -261,6 +305,7 @@ import Testing
             let log = dir + "/fw\(round).out"
             // No broker: every snapshot stays, one fsync'd transaction every 10 ms.
             let p = try firmware(nil, device: "crash", interval: 10, outbox: path, log: log)
+            defer { p.terminate() }   // (a failed require left it running, writing every 10 ms)
             try #require(waitUntil(seconds: 20) { (readFile(log) ?? "").contains("Ctrl-C stops") })
             usleep(UInt32(150_000 + 97_000 * round))   // killed at a different point of the write loop each round
             kill(p.pid, SIGKILL)

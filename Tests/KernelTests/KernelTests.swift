@@ -7,6 +7,30 @@ import Testing
 @testable import Kernel
 
 @Suite struct KernelTests {
+    /// Found by a firmware stopped during its start-up: the group's body was awaiting an
+    /// offload when the group was cancelled, went on when it completed, and spawned children
+    /// that nobody cancelled; joining them waited for ever.
+    @Test func aChildSpawnedAfterTheGroupWasCancelledIsCancelledToo() throws {
+        let (joinedAt, lateCancelled) = try kernelTest { () async throws -> (Int64, Bool) in
+            let lateWasCancelled = Event()
+            let outer = spawn("outer") {
+                try await withGroup("g") { g in
+                    // Carries on after its cancellation, as a task whose offload completed does.
+                    try? await sleep(ms: 10)
+                    g.spawn("late") {
+                        do { try await sleep(ms: 3_600_000) } catch { lateWasCancelled.set() }
+                    }
+                }
+            }
+            try await sleep(ms: 1)
+            outer.cancel()
+            await outer.join()
+            return (Kernel.nowMilliseconds, lateWasCancelled.isSet)
+        }
+        #expect(joinedAt < 1000, "joined only after \(joinedAt) ms of virtual time: the late child was not cancelled")
+        #expect(lateCancelled)
+    }
+
     @Test func runReturnsTheResultAndRethrows() throws {
         struct Boom: Error, Equatable {}
         #expect(try kernelTest { 42 } == 42)
