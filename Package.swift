@@ -69,7 +69,7 @@ let package = Package(
         ]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard"],
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard", "TLS"],
                           path: "bench/Sources/firmloop-bench"),
         // Fuzz targets (fuzz/README.md): `make fuzz` builds them with libFuzzer; built plainly
         // they replay the seed corpus (`make test`). One executable, the target by name.

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--payloads", required=True)
+ap.add_argument("--cafile", help="TLS: the CA of the broker's certificate (the drain over TLS)")
 a = ap.parse_args()
 payloads = open(a.payloads, "rb").read().split(b"\n")[:-1]
 n = len(payloads)
@@ -34,6 +35,8 @@ c.max_inflight_messages_set(16)
 c.max_queued_messages_set(0)
 c.on_publish = on_publish
 c.on_connect = lambda *args: connected.set()
+if a.cafile:
+    c.tls_set(ca_certs=a.cafile)   # TLS 1.2+, the certificate and host name checked, as ours
 c.connect("127.0.0.1", a.port, keepalive=30)
 c.loop_start()
 connected.wait(10)
@@ -45,6 +48,6 @@ done.wait()
 dt = time.perf_counter() - t0
 c.disconnect()
 c.loop_stop()
-print(json.dumps({"bench": "mqtt_drain", "impl": "paho-mqtt", "msgs": n, "window": 16,
+print(json.dumps({"bench": "mqtt_drain_tls" if a.cafile else "mqtt_drain", "impl": "paho-mqtt", "msgs": n, "window": 16,
                   "msgs_per_s": round(n / dt, 2), "wall_ms": round(dt * 1000, 2),
                   "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 2)}))

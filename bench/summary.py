@@ -76,6 +76,13 @@ if ours is not None:
     floor("RSS while draining <= 16 MB (goal)", rss <= 16, f"{rss} MB")
     m = get("mqtt_drain", None, "firmloop", "kernel_mallocs_per_msg")
     print(f"  kernel-thread mallocs per drained message: {m}")
+ours, paho = get("mqtt_drain_tls", None, "firmloop", "msgs_per_s"), get("mqtt_drain_tls", None, "paho-mqtt", "msgs_per_s")
+if ours is not None:
+    r = ratio("mqtt_drain_tls", None, "paho-mqtt", "msgs_per_s")
+    r = 1 / r if r else None
+    print(f"  mqtt_drain over TLS (issue 14): firmloop {ours:,.0f} msgs/s, paho-mqtt over TLS {paho or 0:,.0f} msgs/s"
+          + (f", ratio {r:.2f}x" if r else "") + f"; kernel-thread mallocs per message {get('mqtt_drain_tls', None, 'firmloop', 'kernel_mallocs_per_msg')}"
+          + f", RSS {get('mqtt_drain_tls', None, 'firmloop', 'rss_mb')} MB (paho {get('mqtt_drain_tls', None, 'paho-mqtt', 'rss_mb')} MB)")
 c = get("snapshot_cycle", None, "firmloop", "kernel_mallocs_per_cycle")
 if c is not None:
     print(f"  kernel-thread mallocs per snapshot cycle (sample, JSON, store, publish, ack, remove): {c}; RSS {get('snapshot_cycle', None, 'firmloop', 'rss_mb')} MB")

@@ -60,6 +60,18 @@ func outageBoard(at: String, for length: String) -> String {
         #expect(r.outputs.first { $0.role == "relay" }?.value == false)
     }
 
+    /// Issue 14: Home Assistant's switch on `…/relay/set` drives the relay and the retained
+    /// state follows; an input's state follows a press; a plain ON queued by the broker through
+    /// an outage is applied at the reconnect; an expired JSON command is not.
+    @Test func theHomeAssistantScenarioPasses() throws {
+        let (r, s) = try simulateFirmware(duration: "10m", scenario: "\(repositoryRoot)/boards/scenarios/home-assistant.json")
+        #expect(r.failure == nil, "\(r.failure ?? "")")
+        #expect(r.scenarioPassed == true)
+        #expect(s.commands == 6 && s.commandErrors == 3)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(r.outputs.first { $0.role == "relay" }?.value == true)
+    }
+
     @Test func aBacklogLongerThanTheWindowWaitsOnDiskNotInMemory() throws {
         // Two hours offline at one snapshot a second: 7,200 stored, then delivered; the client
         // never held more than its window.

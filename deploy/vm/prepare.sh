@@ -63,7 +63,7 @@ MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)\/*$/\1/p' /etc/apt/sources.list.d/*
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 step "Debian 12 root filesystem from $MIRROR (debootstrap, about a minute)"
 debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,udev,kmod,mosquitto,mosquitto-clients,libsqlite3-0,libgpiod2 \
+    --include=systemd,systemd-sysv,dbus,udev,kmod,mosquitto,mosquitto-clients,libsqlite3-0,libgpiod2,libssl3 \
     bookworm base "$MIRROR" > debootstrap.log 2>&1 || { tail -n 20 debootstrap.log >&2; exit 3; }
 rm -rf base/var/cache/apt/archives/*.deb base/var/lib/apt/lists/*
 

@@ -44,6 +44,18 @@ set_output relay false >/dev/null
 [ "$(relay_level)" = 0 ] || fail "relay does not go back to 0 after the restarts"
 say "relay follows set commands after the restarts"
 
+# "restore": true (boards/hil.json): the relay's last commanded value is on disk before the
+# ack, so a kill -9 right after it does not lose it, and the restart requests the line at it.
+set_output relay true >/dev/null
+rc=$(fw_signal KILL)
+[ "$rc" = 137 ] || fail "firmloop run killed with SIGKILL ended with status $rc"
+fw_online
+fw_log | grep -q '^restored from the outbox: relay on' || fail "no 'restored from the outbox: relay on' at the restart: $(fw_log | head -n 8)"
+[ "$(relay_level)" = 1 ] || fail "relay reads $(relay_level) after the restart (restore: true, and it was on when killed)"
+set_output relay false >/dev/null
+[ "$(relay_level)" = 0 ] || fail "relay does not go back to 0 after the restore"
+say "restore: the relay was on when killed, and on again at the restart before any command"
+
 # A clean stop, for comparison: SIGTERM ends it with status 0 and a retained `offline`.
 off=$(status_count offline)
 rc=$(fw_signal TERM)

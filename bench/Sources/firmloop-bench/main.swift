@@ -7,6 +7,7 @@ import CSystem
 import Glibc
 import Board
 import Firmware
+import TLS
 import FirmwareSim
 import Kernel
 import LinuxBoard
@@ -330,21 +331,25 @@ if selected("mqtt_backlog"), let dirText = getenv("BENCH_MQTT_DIR") {
     fclose(f)
 }
 
-if selected("mqtt_drain"), let portText = getenv("BENCH_MQTT_PORT"), let dirText = getenv("BENCH_MQTT_DIR") {
+// mqtt_drain_tls: the same over TLS (BENCH_MQTT_TLS_PORT, the CA in BENCH_MQTT_DIR/certs).
+for tls in [false, true] where selected(tls ? "mqtt_drain_tls" : "mqtt_drain") {
+    guard let portText = getenv(tls ? "BENCH_MQTT_TLS_PORT" : "BENCH_MQTT_PORT"), let dirText = getenv("BENCH_MQTT_DIR") else { continue }
     let port = Int(String(cString: portText))!
     let dir = String(cString: dirText)
+    let context = tls ? try TLSContext(TLSSettings(caFile: dir + "/certs/ca.pem")) : nil
     let outbox = try Outbox(path: dir + "/drain.outbox", capacity: 1_000_000)
     let backlog = try outbox.countsNow().pending
     let count = backlog
     let payloadBytes = (readFileBytes(dir + "/payloads.txt", limit: 1 << 30)?.count ?? 0) / max(1, count) - 1
     let desc = try BoardDescription.parse(noRoles, file: "bench.json")
     var cfg = FirmwareConfig(deviceID: "bench")
-    cfg.broker = BrokerAddress(host: "127.0.0.1", port: port)
+    cfg.broker = BrokerAddress(host: "127.0.0.1", port: port, tls: tls)
     cfg.snapshotIntervalMilliseconds = 86_400_000
     let rss0 = rssBytes()
     let (ns, mallocs, peak, delivered) = try Kernel.run { () async throws -> (Int64, UInt64, Int, Int) in
         let board = try SimBoard(desc, seed: 1)
-        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
+        let network: any Network = context.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
+        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: network)
         let t0 = Kernel.now, m0 = alloccount_calls()
         let t = Tally()
         do {
@@ -364,7 +369,7 @@ if selected("mqtt_drain"), let portText = getenv("BENCH_MQTT_PORT"), let dirText
         return (t.t1 - t0, t.m1 - m0, t.peak, fw.counters.delivered)
     }
     let left = try outbox.countsNow().pending
-    emit([("bench", str("mqtt_drain")), ("impl", str("firmloop")), ("msgs", "\(count)"), ("delivered", "\(delivered)"),
+    emit([("bench", str(tls ? "mqtt_drain_tls" : "mqtt_drain")), ("impl", str("firmloop")), ("msgs", "\(count)"), ("delivered", "\(delivered)"),
           ("payload_bytes", "\(payloadBytes)"), ("window", "16"),
           ("msgs_per_s", num(Double(count) / (Double(ns) / 1e9))), ("wall_ms", num(Double(ns) / 1e6)),
           ("kernel_mallocs_per_msg", num(Double(mallocs) / Double(count))),
