@@ -16,6 +16,8 @@ public final class TLSConnection: Connection {
     let rbio: OpaquePointer
     let wbio: OpaquePointer
     private let inBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+    private var outChunk: [UInt8] = []
     private var sending = false
     private let sent = Notify()
     private let received = Notify()
@@ -49,6 +51,7 @@ public final class TLSConnection: Connection {
     isolated deinit {
         SSL_free(ssl)
         inBuffer.deallocate()
+        scratch.deallocate()
     }
 
     /// The handshake, a step at a time: each round trip awaits the network, and the kernel gets
@@ -123,11 +126,12 @@ public final class TLSConnection: Connection {
         sending = true
         defer { sending = false; sent.notifyAll() }
         while fl_bio_pending(wbio) > 0 {
-            let pending = min(Int(fl_bio_pending(wbio)), 64 * 1024)
-            let chunk = [UInt8](unsafeUninitializedCapacity: pending) { b, count in
-                count = Int(max(0, BIO_read(wbio, b.baseAddress, Int32(pending))))
-            }
-            do { try await inner.write(chunk) } catch let e as BoardError { throw explained(e) }
+            // One buffer for the connection's life: unique again once `write` returns, so
+            // refilling it allocates nothing.
+            let n = Int(max(0, BIO_read(wbio, scratch.baseAddress, Int32(scratch.count))))
+            outChunk.removeAll(keepingCapacity: true)
+            outChunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            do { try await inner.write(outChunk) } catch let e as BoardError { throw explained(e) }
         }
     }
 
