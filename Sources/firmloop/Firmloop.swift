@@ -1,5 +1,6 @@
 import ArgumentParser
 import CBuildInfo
+import Firmware
 import Glibc
 import Kernel
 import LinuxBoard
@@ -11,6 +12,16 @@ struct Firmloop: ParsableCommand {
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
         version: version,
         subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Demo.self])
+
+    /// `--ha-discovery` takes an optional PREFIX, which ArgumentParser cannot say: given bare
+    /// (last, or before another option), the default prefix is put in.
+    static func main() {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if let i = args.firstIndex(of: "--ha-discovery"), i + 1 == args.count || args[i + 1].hasPrefix("-") {
+            args.insert(HomeAssistantDiscovery.defaultPrefix, at: i + 1)
+        }
+        main(args)
+    }
 }
 
 /// `firmloop --version`: what was built (git describe at build time), with what, for what.

@@ -61,11 +61,10 @@ struct Run: ParsableCommand {
     @Option(help: "mqtts:// only: the client certificate's PEM private key.")
     var key: String?
 
-    @Flag(help: "Announce the device to Home Assistant (MQTT discovery, prefix homeassistant unless --ha-prefix).")
-    var haDiscovery = false
-
-    @Option(help: "Home Assistant's discovery prefix (implies --ha-discovery).")
-    var haPrefix: String?
+    @Option(name: .customLong("ha-discovery"),
+            help: ArgumentHelp("Announce the device to Home Assistant (MQTT discovery) under PREFIX; the PREFIX may be left out (homeassistant).",
+                               valueName: "PREFIX"))
+    var haDiscovery: String?
 
     @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
     var logLevel: String?
@@ -83,7 +82,7 @@ struct Run: ParsableCommand {
         RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
                           username: username, passwordFile: passwordFile, caFile: cafile, certFile: cert, keyFile: key, snapshotInterval: snapshots.snapshotInterval,
                           outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel,
-                          haDiscovery: haDiscovery, haPrefix: haPrefix)
+                          haPrefix: haDiscovery)
     }
 
     func run() throws {

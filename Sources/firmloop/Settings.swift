@@ -32,7 +32,7 @@ struct RunSettings {
         var caFile, certFile, keyFile: String?
         var snapshotInterval, outboxCapacity: Int?
         var logLevel: String?
-        var haDiscovery = false
+        /// `--ha-discovery [PREFIX]`.
         var haPrefix: String?
     }
 
@@ -81,8 +81,10 @@ struct RunSettings {
             return level
         }
         s.logLevel = pick("log_level", level, file?.logLevel, s.logLevel)
-        let ha = flags.haDiscovery || flags.haPrefix != nil
-            ? HomeAssistantDiscovery(prefix: flags.haPrefix ?? HomeAssistantDiscovery.defaultPrefix) : nil
+        if let p = flags.haPrefix, p.isEmpty || p.contains("+") || p.contains("#") {
+            throw ConfigError("--ha-discovery \(p): expected a topic prefix such as homeassistant")
+        }
+        let ha = flags.haPrefix.map { HomeAssistantDiscovery(prefix: $0) }
         s.homeAssistant = pickOptional("ha_discovery", ha, file?.homeAssistant, nil)
         return s
     }
