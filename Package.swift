@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Kernel", dependencies: ["CSystem"], exclude: ["Core/README.md"], swiftSettings: kernelSettings),
         .target(name: "Board", dependencies: ["Kernel"]),
         .target(name: "MQTT"),
-        .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT"]),
+        .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT", "TLS"]),
         // SQLite 3 (Debian's libsqlite3-dev): the firmware's durable outbox.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // OpenSSL (Debian's libssl-dev): TLS over any Connection, through memory BIOs (mqtts://).
@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "TLS", dependencies: ["Kernel", "Board", "COpenSSL"]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
-        .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware"]),
+        .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware", "TLS"]),
         // libgpiod (Debian's libgpiod-dev; `make` installs it): v1.6 on Debian 12, v2 on Debian 13.
         // Used only by LinuxBoard/GPIOD.swift (v1) or GPIOD2.swift (v2), chosen above.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),

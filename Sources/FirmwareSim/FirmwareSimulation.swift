@@ -4,6 +4,7 @@ import Glibc
 import Kernel
 import MQTT
 import SimBoard
+import TLS
 
 /// The real firmware on the simulated board in virtual time, against the in-process broker and
 /// the board's seeded faults, and the invariants that must hold at the end:
@@ -23,6 +24,8 @@ public struct FirmwareSimulation: Sendable {
     /// Sequence numbers the check pretends the broker never received: how the tests show the
     /// loss check can fail.
     public var forgetAtBroker: Set<Int64> = []
+    /// The device's TLS client context when the world's broker speaks TLS.
+    var tlsContext: TLSContext?
 
     public init(simulation: Simulation, firmware: FirmwareConfig? = nil) throws {
         self.simulation = simulation
@@ -31,6 +34,11 @@ public struct FirmwareSimulation: Sendable {
             // The world's broker (the first endpoint it listens on).
             let world = try WorldConfig.parse(simulation.board)
             f.broker = try BrokerAddress.parse(world.brokerEndpoints.first ?? "127.0.0.1:1883")
+            // A TLS broker: the device dials it with mqtts:// and trusts the world's CA.
+            if let tls = world.brokerTLS {
+                f.broker?.tls = true
+                tlsContext = try TLSContext(TLSSettings(caFile: tls.ca))
+            }
         }
         f.taskTimes = false
         f.seed = simulation.seed
@@ -93,8 +101,10 @@ public struct FirmwareSimulation: Sendable {
         let shared = Shared()
         let config = firmware
         let forget = forgetAtBroker
+        let tls = tlsContext
         let report = try simulation.run { board in
-            let fw = Firmware(board: board, config: config, outbox: outbox, network: board.network)
+            let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network
+            let fw = Firmware(board: board, config: config, outbox: outbox, network: network)
             defer { shared.capture(fw) }
             let topic = fw.topics.snapshot
             board.broker.onPublish.append { m in

@@ -73,6 +73,8 @@ public final class SimConnection: Connection {
     /// never closes must not keep the whole network alive. Gone, the link is gone too.
     weak var network: SimNetwork?
     public private(set) var isClosed = false
+    /// Its bytes stay out of the event log (TLS: random on every run).
+    var opaque = false
 
     init(endpoint: String, id: String, inbound: SimPipe, outbound: SimPipe, network: SimNetwork) {
         self.endpoint = endpoint
@@ -118,7 +120,7 @@ public final class SimConnection: Connection {
         }
         if bytes.isEmpty { return }
         guard let network else { throw BoardError.connectionReset(endpoint: endpoint) }
-        network.log.record(.netSend, id, value: Int64(bytes.count), bytes: bytes)
+        if opaque { network.log.record(.netSend, id) } else { network.log.record(.netSend, id, value: Int64(bytes.count), bytes: bytes) }
         p.push(bytes, at: network.arrival())
     }
 
@@ -162,9 +164,13 @@ public final class SimNetwork: Network {
     }
 
     /// Accept connections to `endpoint` ("host:port") with `accept`, given the server's end.
-    public func listen(_ endpoint: String, _ accept: @escaping (SimConnection) -> Void) {
+    /// `opaque`: the bytes on these connections are not the simulation's to replay (TLS): only
+    /// that a segment was sent goes into the event log.
+    public func listen(_ endpoint: String, opaque: Bool = false, _ accept: @escaping (SimConnection) -> Void) {
         listeners[endpoint] = accept
+        if opaque { opaqueEndpoints.insert(endpoint) } else { opaqueEndpoints.remove(endpoint) }
     }
+    private var opaqueEndpoints = Set<String>()
 
     func arrival() -> Int64 {
         if isDown { return .max }
@@ -188,7 +194,8 @@ public final class SimNetwork: Network {
             try await linkChanged.wait(until: giveUp)
         }
         try await sleep(until: Kernel.now + 2 * faults.latencyNanoseconds)   // SYN, SYN-ACK
-        guard let accept = listeners[endpoint] ?? listeners["*:\(port)"] else {
+        let listening = listeners[endpoint] != nil ? endpoint : "*:\(port)"
+        guard let accept = listeners[listening] else {
             stats.refused += 1
             log.record(.netRefused, endpoint)
             throw BoardError.connectFailed(endpoint: endpoint, reason: "connection refused (nothing listens there in the simulated network)")
@@ -204,6 +211,8 @@ public final class SimNetwork: Network {
         let up = SimPipe(), down = SimPipe()
         let client = SimConnection(endpoint: endpoint, id: id, inbound: down, outbound: up, network: self)
         let server = SimConnection(endpoint: "client#\(serial)", id: id + "s", inbound: up, outbound: down, network: self)
+        client.opaque = opaqueEndpoints.contains(listening)
+        server.opaque = client.opaque
         open[ObjectIdentifier(client)] = client
         open[ObjectIdentifier(server)] = server
         log.record(.netConnect, id)

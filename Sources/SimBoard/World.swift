@@ -1,6 +1,7 @@
 import Board
 import Glibc
 import Kernel
+import TLS
 import MQTT
 
 /// A simulated world as a board file's "sim" section describes it (all optional):
@@ -31,6 +32,12 @@ public struct WorldConfig: Sendable {
     public var inputs: [String: InputScript] = [:]
     public var uarts: [String: UARTSourceConfig] = [:]
     public var network = NetworkFaults()
+    /// `"tls": {"cert": …, "key": …, "ca": …}` in "network": the broker speaks MQTT over TLS
+    /// (its certificate and key), and the simulated device trusts `ca`. Paths are absolute here.
+    public var brokerTLS: BrokerTLS?
+    public struct BrokerTLS: Sendable, Equatable {
+        public var cert, key, ca: String
+    }
     /// Where the in-process broker listens ("*:1883": any host, port 1883).
     public var brokerEndpoints = ["127.0.0.1:1883", "localhost:1883", "[::1]:1883"]
 
@@ -87,7 +94,18 @@ public struct WorldConfig: Sendable {
         }
         if let n = sim["network"] {
             let path = "sim.network"
-            p.rejectUnknown(n, at: path, known: ["broker", "latency", "jitter", "loss", "refuse", "resets_per_hour", "outages", "outages_per_day", "outage_length"])
+            p.rejectUnknown(n, at: path, known: ["broker", "latency", "jitter", "loss", "refuse", "resets_per_hour", "outages", "outages_per_day", "outage_length", "tls"])
+            if let t = n["tls"] {
+                p.rejectUnknown(t, at: path + ".tls", known: ["cert", "key", "ca"])
+                var files: [String] = []
+                for k in ["cert", "key", "ca"] {
+                    guard let f = p.string(t, k, at: path + ".tls", required: true) else { continue }
+                    let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
+                    if access(full, R_OK) != 0 { p.add("\(path).tls.\(k)", t[k], "cannot read \(full)") }
+                    files.append(full)
+                }
+                if files.count == 3 { w.brokerTLS = BrokerTLS(cert: files[0], key: files[1], ca: files[2]) }
+            }
             if let b = p.string(n, "broker", at: path) { w.brokerEndpoints = [b] }
             w.network.latencyNanoseconds = p.duration(n, "latency", at: path) ?? w.network.latencyNanoseconds
             w.network.jitterNanoseconds = p.duration(n, "jitter", at: path) ?? 0
@@ -124,6 +142,8 @@ public final class SimBoard: Board {
     public private(set) var uarts: [String: SimUART] = [:]
     public let simNetwork: SimNetwork
     public let broker: Broker
+    /// The broker's TLS identity when the world says "tls".
+    let brokerTLS: TLSContext?
     private let wall: SimWallClock
     /// The network the firmware gets: the simulated one, unless another (real sockets) is given.
     public let network: any Network
@@ -149,6 +169,7 @@ public final class SimBoard: Board {
         wall = SimWallClock(start: world.startUnixNanoseconds, origin: origin)
         simNetwork = SimNetwork(faults: world.network, seed: seed, log: log)
         broker = Broker(log: log)
+        brokerTLS = try world.brokerTLS.map { try TLSContext(server: TLSServerSettings(certFile: $0.cert, keyFile: $0.key)) }
         self.network = network ?? simNetwork
         for r in description.roles {
             switch r.kind {
@@ -171,8 +192,22 @@ public final class SimBoard: Board {
     public func start() {
         let broker = self.broker
         for ep in world.brokerEndpoints {
-            simNetwork.listen(ep) { conn in
-                _ = spawn("sim.broker") { await broker.serve(conn) }
+            if let tls = brokerTLS {
+                // TLS bytes are random (key shares, nonces): the log keeps their sizes out of
+                // the digest and the broker's decrypted traffic in, so a seed still replays.
+                simNetwork.listen(ep, opaque: true) { conn in
+                    _ = spawn("sim.broker") {
+                        guard let t = try? await TLSConnection.accept(over: conn, context: tls, timeoutMilliseconds: 10_000) else {
+                            conn.close()
+                            return
+                        }
+                        await broker.serve(t)
+                    }
+                }
+            } else {
+                simNetwork.listen(ep) { conn in
+                    _ = spawn("sim.broker") { await broker.serve(conn) }
+                }
             }
         }
         let net = simNetwork, origin = self.origin

@@ -29,7 +29,7 @@ public final class TLSConnection: Connection {
 
     /// Starts a client handshake's state (nothing is sent until `handshake`). `host` is checked
     /// against the certificate (DNS name or IP address) and sent as SNI when it is a name.
-    init(_ inner: any Connection, context: TLSContext, host: String) throws(TLSError) {
+    init(_ inner: any Connection, context: TLSContext, host: String?) throws(TLSError) {
         self.inner = inner
         endpoint = inner.endpoint
         hasClientCertificate = context.settings.certFile != nil
@@ -38,14 +38,32 @@ public final class TLSConnection: Connection {
         rbio = BIO_new(BIO_s_mem())
         wbio = BIO_new(BIO_s_mem())
         SSL_set_bio(ssl, rbio, wbio)   // ssl owns both now
-        SSL_set_connect_state(ssl)
-        let isAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
-        if isAddress {
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host)
+        if context.isServer {
+            SSL_set_accept_state(ssl)
         } else {
-            _ = fl_ssl_set_sni(ssl, host)
-            SSL_set1_host(ssl, host)
+            SSL_set_connect_state(ssl)
+            if let host {
+                let isAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+                if isAddress {
+                    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host)
+                } else {
+                    _ = fl_ssl_set_sni(ssl, host)
+                    SSL_set1_host(ssl, host)
+                }
+            }
         }
+    }
+
+    /// The server's side: TLS over an accepted connection (the simulated broker's), handshake
+    /// done within the timeout.
+    public static func accept(over inner: any Connection, context: TLSContext, timeoutMilliseconds: Int) async throws -> TLSConnection {
+        let tls = try TLSConnection(inner, context: context, host: nil)
+        do {
+            try await withTimeout(ms: timeoutMilliseconds) { try await tls.handshake() }
+        } catch is TimeoutError {
+            throw TLSError("TLS handshake with \(inner.endpoint) timed out after \(timeoutMilliseconds) ms")
+        }
+        return tls
     }
 
     isolated deinit {

@@ -17,6 +17,16 @@ public struct TLSSettings: Sendable, Equatable {
     }
 }
 
+/// A TLS server's identity (the simulated broker's, for `mqtts://` in simulation).
+public struct TLSServerSettings: Sendable, Equatable {
+    public var certFile: String
+    public var keyFile: String
+    public init(certFile: String, keyFile: String) {
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
+}
+
 /// A TLS failure, saying what failed and why (the certificate check's reason when there is one).
 public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     public let description: String
@@ -31,9 +41,12 @@ public final class TLSContext: @unchecked Sendable {
     // connections); `let` and never mutated.
     let ctx: OpaquePointer
     public let settings: TLSSettings
+    /// Accepts connections (the other side of `TLSNetwork`), rather than making them.
+    public let isServer: Bool
 
     public init(_ settings: TLSSettings) throws(TLSError) {
         self.settings = settings
+        isServer = false
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSError("TLS: cannot make a context: \(Self.openSSLErrors())") }
         self.ctx = ctx
         _ = fl_ssl_ctx_set_min_tls12(ctx)
@@ -62,6 +75,23 @@ public final class TLSContext: @unchecked Sendable {
             }
         case (_?, nil): throw TLSError("--cert needs --key (the client certificate's private key)")
         case (nil, _?): throw TLSError("--key needs --cert (the client certificate)")
+        }
+    }
+
+    /// A server context: TLS 1.2 at least, presenting `server`'s certificate; clients are not
+    /// asked for one.
+    public init(server: TLSServerSettings) throws(TLSError) {
+        settings = TLSSettings()
+        isServer = true
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("TLS: cannot make a context: \(Self.openSSLErrors())") }
+        self.ctx = ctx
+        _ = fl_ssl_ctx_set_min_tls12(ctx)
+        _ = fl_ssl_ctx_set_mode_partial(ctx)
+        guard SSL_CTX_use_certificate_chain_file(ctx, server.certFile) == 1 else {
+            throw TLSError("TLS server certificate \(server.certFile): \(Self.openSSLErrors())")
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, server.keyFile, SSL_FILETYPE_PEM) == 1 else {
+            throw TLSError("TLS server key \(server.keyFile): \(Self.openSSLErrors())")
         }
     }
 

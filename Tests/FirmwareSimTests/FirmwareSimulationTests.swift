@@ -60,6 +60,19 @@ func outageBoard(at: String, for length: String) -> String {
         #expect(r.outputs.first { $0.role == "relay" }?.value == false)
     }
 
+    /// Issue 14: the world's broker speaking TLS (boards/sim-tls.json): the same TLS code as on
+    /// a real socket, over the simulated network's resets and outages; nothing lost, and the
+    /// same seed replays to the same digest (TLS's random bytes are kept out of it).
+    @Test func tlsToTheSimulatedBrokerReplaysAndLosesNothing() throws {
+        let (r1, s1) = try simulateFirmware("\(repositoryRoot)/boards/sim-tls.json", duration: "8h")
+        let (r2, s2) = try simulateFirmware("\(repositoryRoot)/boards/sim-tls.json", duration: "8h")
+        #expect(r1.failure == nil, "\(r1.failure ?? "")")
+        #expect(s1.violations.isEmpty, "\(s1.violations)")
+        #expect(s1.lost == 0 && s1.delivered > 5000)
+        #expect(s1.mqtt.connects >= 2, "a reconnect (a new TLS handshake) after a reset or an outage: \(s1.mqtt)")
+        #expect(r1.digest == r2.digest && s1.delivered == s2.delivered)
+    }
+
     /// Issue 14: Home Assistant's switch on `…/relay/set` drives the relay and the retained
     /// state follows; an input's state follows a press; a plain ON queued by the broker through
     /// an outage is applied at the reconnect; an expired JSON command is not.
