@@ -53,9 +53,9 @@ public final class TLSContext: @unchecked Sendable {
         _ = fl_ssl_ctx_set_mode_partial(ctx)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
         if let ca = settings.caFile {
-            guard access(ca, R_OK) == 0 else { throw TLSError("--cafile \(ca): \(String(cString: strerror(errno)))") }
+            guard access(ca, R_OK) == 0 else { throw TLSError("CA file \(ca): \(String(cString: strerror(errno)))") }
             guard SSL_CTX_load_verify_locations(ctx, ca, nil) == 1 else {
-                throw TLSError("--cafile \(ca): no CA certificate in it (\(Self.openSSLErrors()))")
+                throw TLSError("CA file \(ca): no CA certificate in it (\(Self.openSSLErrors()))")
             }
         } else if SSL_CTX_set_default_verify_paths(ctx) != 1 {
             throw TLSError("TLS: cannot read the system's CA store (\(Self.openSSLErrors()))")
@@ -63,18 +63,18 @@ public final class TLSContext: @unchecked Sendable {
         switch (settings.certFile, settings.keyFile) {
         case (nil, nil): break
         case (let cert?, let key?):
-            guard access(cert, R_OK) == 0 else { throw TLSError("--cert \(cert): \(String(cString: strerror(errno)))") }
-            guard access(key, R_OK) == 0 else { throw TLSError("--key \(key): \(String(cString: strerror(errno)))") }
+            guard access(cert, R_OK) == 0 else { throw TLSError("client certificate \(cert): \(String(cString: strerror(errno)))") }
+            guard access(key, R_OK) == 0 else { throw TLSError("client key \(key): \(String(cString: strerror(errno)))") }
             guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else {
-                throw TLSError("--cert \(cert): not a PEM certificate (\(Self.openSSLErrors()))")
+                throw TLSError("client certificate \(cert): not a PEM certificate (\(Self.openSSLErrors()))")
             }
             guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
                 let why = Self.openSSLErrors()
-                if why.contains("key values mismatch") { throw TLSError("--key \(key) is not the key of --cert \(cert)") }
-                throw TLSError("--key \(key): not a PEM private key (\(why))")
+                if why.contains("key values mismatch") { throw TLSError("client key \(key) is not the key of the client certificate \(cert)") }
+                throw TLSError("client key \(key): not a PEM private key (\(why))")
             }
-        case (_?, nil): throw TLSError("--cert needs --key (the client certificate's private key)")
-        case (nil, _?): throw TLSError("--key needs --cert (the client certificate)")
+        case (_?, nil): throw TLSError("a client certificate needs its key (--key, or key in the config file)")
+        case (nil, _?): throw TLSError("a client key needs its certificate (--cert, or cert in the config file)")
         }
     }
 

@@ -174,6 +174,9 @@ struct Config: ParsableCommand {
             do {
                 let s = try RunSettings.resolve(.init(config: file))
                 let desc = try BoardDescription.load(path: s.board)
+                if s.broker?.tls == true {   // the CA, certificate and key files load
+                    do { _ = try TLSContext(s.tls) } catch { throw ConfigError("\(file): \(error)") }
+                }
                 say("\(file): valid; firmloop run --config \(file) would use:")
                 for l in s.lines { say("  " + l) }
                 say("  board file \(desc.file): \(desc.board), roles \(desc.roles.map(\.name).joined(separator: ", "))")

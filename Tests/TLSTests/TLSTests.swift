@@ -125,11 +125,11 @@ func context(ca: String? = "ca", client: Bool = false) throws -> TLSContext {
         func problem(_ s: TLSSettings) -> String {
             do { _ = try TLSContext(s); return "accepted" } catch { return error.description }
         }
-        #expect(problem(TLSSettings(caFile: "/nonexistent/ca.pem")) == "--cafile /nonexistent/ca.pem: No such file or directory")
-        #expect(problem(TLSSettings(caFile: "\(certs)/ca.srl")).hasPrefix("--cafile \(certs)/ca.srl: no CA certificate in it"))
-        #expect(problem(TLSSettings(certFile: "\(certs)/client.pem")) == "--cert needs --key (the client certificate's private key)")
+        #expect(problem(TLSSettings(caFile: "/nonexistent/ca.pem")) == "CA file /nonexistent/ca.pem: No such file or directory")
+        #expect(problem(TLSSettings(caFile: "\(certs)/ca.srl")).hasPrefix("CA file \(certs)/ca.srl: no CA certificate in it"))
+        #expect(problem(TLSSettings(certFile: "\(certs)/client.pem")) == "a client certificate needs its key (--key, or key in the config file)")
         #expect(problem(TLSSettings(certFile: "\(certs)/client.pem", keyFile: "\(certs)/server.key"))
-            == "--key \(certs)/server.key is not the key of --cert \(certs)/client.pem")
+            == "client key \(certs)/server.key is not the key of the client certificate \(certs)/client.pem")
         #expect(problem(TLSSettings()) == "accepted")   // the system's CA store
     }
 }
