@@ -102,6 +102,9 @@ public struct FirmwareSimulation: Sendable {
         let config = firmware
         let forget = forgetAtBroker
         let tls = tlsContext
+        // As `firmloop run` does: outputs with "restore": true start at their kept value.
+        var simulation = self.simulation
+        simulation.board = simulation.board.restoring(try outbox.savedOutputsNow())
         let report = try simulation.run { board in
             let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network
             let fw = Firmware(board: board, config: config, outbox: outbox, network: network)

@@ -1,5 +1,6 @@
 import Board
 import Firmware
+import Glibc
 import FirmwareSim
 import Kernel
 import KernelTestSupport
@@ -71,6 +72,33 @@ func outageBoard(at: String, for length: String) -> String {
         #expect(s1.lost == 0 && s1.delivered > 5000)
         #expect(s1.mqtt.connects >= 2, "a reconnect (a new TLS handshake) after a reset or an outage: \(s1.mqtt)")
         #expect(r1.digest == r2.digest && s1.delivered == s2.delivered)
+    }
+
+    /// Issue 14, restore in the simulator: a run switches the relay on through `…/relay/set`;
+    /// the next run on the same outbox (a restart) starts with it on. Without "restore", the
+    /// board's `initial` (off) applies.
+    @Test(arguments: [true, false])
+    func aRestoredOutputStartsTheNextRunAtItsLastCommandedValue(_ restore: Bool) throws {
+        let dir = temporaryDirectory("firmloop-restore")
+        let board = try BoardDescription.parse("""
+            {"board": "sim-restore", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27", "restore": \(restore)}}}
+            """, file: dir + "/board.json")
+        let scenarioFile = dir + "/on.json"
+        let f = fopen(scenarioFile, "w")
+        fputs(#"{"name": "relay on", "steps": [{"expect_publish": "firmloop/sim/status", "contains": "online", "within": "5s"}, "#
+              + #"{"publish": "firmloop/sim/relay/set", "payload": "ON"}, {"expect_publish": "firmloop/sim/relay/state", "contains": "ON", "within": "2s"}, "#
+              + #"{"expect_pin": "relay", "value": true}, {"wait": "5s"}]}"#, f)
+        fclose(f)
+        func run(_ scenario: Scenario?) throws -> (Simulation.Report, FirmwareSimulation.Summary) {
+            var r = try FirmwareSimulation(simulation: Simulation(board: board, seed: 1, durationNanoseconds: 60_000_000_000, scenario: scenario))
+            r.outboxPath = dir + "/outbox.db"
+            return try withKernelTurn { try r.run() }
+        }
+        let (first, _) = try run(try Scenario.load(path: scenarioFile, board: board))
+        #expect(first.scenarioPassed == true, "\(first.failure ?? "")")
+        #expect(first.outputs.first { $0.role == "relay" }?.value == true)
+        let (second, _) = try run(nil)
+        #expect(second.outputs.first { $0.role == "relay" }?.value == restore)
     }
 
     /// Issue 14: Home Assistant's switch on `…/relay/set` drives the relay and the retained
