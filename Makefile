@@ -120,9 +120,9 @@ deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    build-essential python3 python3-venv pkg-config libgpiod-dev libsqlite3-dev libssl-dev openssl mosquitto mosquitto-clients; fi
 
-# uvloop and paho-mqtt from PyPI into a private venv (Debian's python refuses system-wide pip installs).
+# uvloop, paho-mqtt and pynmea2 from PyPI into a private venv (Debian's python refuses system-wide pip installs).
 bench-deps: $(BENCH_PY)
-	@$(BENCH_PY) -c 'import uvloop, paho.mqtt' 2>/dev/null || $(BENCH_PY) -m pip install -q uvloop paho-mqtt
+	@$(BENCH_PY) -c 'import uvloop, paho.mqtt, pynmea2' 2>/dev/null || $(BENCH_PY) -m pip install -q uvloop paho-mqtt pynmea2
 $(BENCH_PY):
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
 	python3 -m venv .build/bench-venv

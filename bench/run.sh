@@ -28,6 +28,11 @@ for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
 done
 FIRMLOOP_BENCH=virtual_24h,sim_24h,sim_24h_firmware $pin .build/release/firmloop-bench | tee -a "$out"
 
+# NMEA framing + parsing from memory (issue 17), ours and pynmea2's on the same bytes.
+mkdir -p .build/bench-nmea
+BENCH_NMEA_DIR=.build/bench-nmea FIRMLOOP_BENCH=nmea $pin .build/release/firmloop-bench | tee -a "$out"
+$pin $py bench/nmea_pynmea2.py .build/bench-nmea | tee -a "$out"
+
 # MQTT (firmware issue): a mosquitto of our own on a free loopback port; a 100,000-snapshot
 # backlog drained by the firmware (from its on-disk outbox) and the same payloads published by
 # paho-mqtt, each round side by side; then one snapshot cycle's cost.

@@ -64,6 +64,11 @@ if s is not None:
 f = get("sim_24h_firmware", None, "firmloop", "wall_ms")
 if f is not None:
     print(f"  the firmware on it (firmloop simulate): 24 h in {f} ms ({86_400_000 / f:,.0f}x real time)")
+for name in ("nmea_log", "nmea_mix"):
+    ours, theirs = get(name, None, "firmloop", "mb_per_s"), get(name, None, "pynmea2", "mb_per_s")
+    if ours is not None:
+        ratio_text = f", {ours / theirs:.1f}x pynmea2 ({theirs} MB/s)" if theirs else ""
+        print(f"  {name}: firmloop {ours} MB/s{ratio_text}; goal 200 MB/s and 15x; mallocs {get(name, None, 'firmloop', 'mallocs')}")
 ours, paho = get("mqtt_drain", None, "firmloop", "msgs_per_s"), get("mqtt_drain", None, "paho-mqtt", "msgs_per_s")
 if ours is not None:
     print("\nfloors (firmware issue)")

@@ -415,3 +415,53 @@ if selected("snapshot_cycle"), let portText = getenv("BENCH_MQTT_PORT"), let dir
     emit([("bench", str("snapshot_cycle")), ("impl", str("firmloop")), ("cycles", "\(cycles)"),
           ("kernel_mallocs_per_cycle", num(Double(mallocs) / Double(cycles))), ("rss_mb", num(Double(rss) / 1048576))])
 }
+
+// NMEA framing + parsing from memory (issue 17): the firmware's LineFramer and NMEAParser over
+// the same bytes pynmea2 parses (bench/nmea_pynmea2.py). Two inputs, written to BENCH_NMEA_DIR:
+// "log", boards/nmea/neo-m8n.log (gpsd's comment lines out) repeated to ~16 MB, and "mix", a
+// 100 MB synthetic mix of it with noise: garbage bytes, cut lines, bad checksums (seeded).
+if selected("nmea"), let dirText = getenv("BENCH_NMEA_DIR") {
+    let dir = String(cString: dirText)
+    let source = (readFileBytes("boards/nmea/neo-m8n.log") ?? []).split(separator: 0x0A).filter { $0.first != UInt8(ascii: "#") }
+    var log: [UInt8] = []
+    while log.count < 16 << 20 { for l in source { log += l; log.append(0x0A) } }
+    var mix: [UInt8] = []
+    var rng = SeededRandom(seed: 17, stream: "nmea-mix")
+    mix.reserveCapacity(100 << 20)
+    while mix.count < 100 << 20 {
+        for l in source {
+            var line = Array(l)
+            let r = rng.unit()
+            if r < 0.02 { for _ in 0..<Int(rng.unit() * 40) { mix.append(UInt8(truncatingIfNeeded: Int(rng.unit() * 256))) } }   // noise
+            else if r < 0.03 { line = Array(line.prefix(Int(rng.unit() * Double(line.count)))) }                                   // cut
+            else if r < 0.04, line.count > 8 { line[line.count / 2] ^= 0x01 }                                                       // bad checksum
+            mix += line
+            mix.append(0x0A)
+        }
+    }
+    for (name, bytes) in [("log", log), ("mix", mix)] {
+        let f = fopen(dir + "/\(name).nmea", "w")
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
+        var best = Double.infinity, lines = 0, good = 0, bad = 0
+        var mallocs: UInt64 = 0
+        for _ in 0..<5 {
+            var framer = LineFramer(), parser = NMEAParser()
+            let m0 = alloccount_calls(), t0 = fl_monotonic_ns()
+            bytes.withUnsafeBytes { all in
+                var off = 0
+                while off < all.count {   // 4 KiB reads, as a UART or a file would hand them over
+                    let n = min(4096, all.count - off)
+                    framer.feed(UnsafeRawBufferPointer(rebasing: all[off..<(off + n)])) { line in _ = parser.parse(line) }
+                    off += n
+                }
+            }
+            let dt = Double(fl_monotonic_ns() - t0)
+            if dt < best { best = dt; mallocs = alloccount_calls() - m0 }
+            (lines, good, bad) = (framer.lines, parser.good, parser.bad)
+        }
+        emit([("bench", str("nmea_\(name)")), ("impl", str("firmloop")), ("bytes", "\(bytes.count)"), ("lines", "\(lines)"),
+              ("good", "\(good)"), ("bad", "\(bad)"), ("mb_per_s", num(Double(bytes.count) / 1e6 / (best / 1e9))),
+              ("sentences_per_s", num(Double(lines) / (best / 1e9))), ("mallocs", "\(mallocs)"), ("wall_ms", num(best / 1e6))])
+    }
+}
