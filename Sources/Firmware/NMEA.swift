@@ -95,6 +95,11 @@ public struct NMEAParser: Sendable {
     /// Lines that were not NMEA, failed the checksum or had a broken field.
     public private(set) var bad = 0
     private var date: String?
+    /// The fields of the sentence being parsed: one buffer for the parser's life (no
+    /// allocation per sentence).
+    private var fields: Fields = []
+    /// The date `current.time` was made with.
+    private var timeDate: String?
     /// The fix time of the last GGA that had an altitude: a 3D fix for that epoch, whatever a
     /// GSA says (receivers such as the Garmin 25LP and MTK3329 report "2" in GSA then; gpsd
     /// keeps 3D too).
@@ -110,10 +115,25 @@ public struct NMEAParser: Sendable {
     public mutating func parse(_ line: ArraySlice<UInt8>) -> Bool {
         guard let body = Self.checked(line) else { bad += 1; return false }
         good += 1
-        let f = body.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-        guard let head = f.first, head.count == 5 || head.count == 6 else { bad += 1; return false }
-        let talker = String(decoding: head.prefix(2), as: UTF8.self)
-        guard ["GP", "GN", "GL", "GA", "BD", "GB"].contains(talker) else { return false }
+        var f = fields
+        fields = []
+        defer { fields = f }
+        f.removeAll(keepingCapacity: true)
+        var start = body.startIndex
+        for i in body.indices where body[i] == UInt8(ascii: ",") {
+            f.append(body[start..<i])
+            start = i + 1
+        }
+        f.append(body[start...])
+        let head = f[0]
+        guard head.count == 5 || head.count == 6 else { bad += 1; return false }
+        switch (head[head.startIndex], head[head.startIndex + 1]) {
+        case (UInt8(ascii: "G"), UInt8(ascii: "P")), (UInt8(ascii: "G"), UInt8(ascii: "N")), (UInt8(ascii: "G"), UInt8(ascii: "L")),
+             (UInt8(ascii: "G"), UInt8(ascii: "A")), (UInt8(ascii: "B"), UInt8(ascii: "D")), (UInt8(ascii: "G"), UInt8(ascii: "B")):
+            break
+        default:
+            return false
+        }
         let type = String(decoding: head.suffix(3), as: UTF8.self)
         let before = current
         let ok: Bool
@@ -185,13 +205,21 @@ public struct NMEAParser: Sendable {
     }
 
     static func time(_ f: Fields, _ i: Int) -> String?? {
-        guard let s = field(f, i) else { return .some(nil) }
-        let b = Array(s.utf8)
-        guard b.count >= 6, b.prefix(6).allSatisfy({ $0 >= 48 && $0 <= 57 }), Double(s) != nil else { return nil }
-        let hh = String(decoding: b[0..<2], as: UTF8.self), mm = String(decoding: b[2..<4], as: UTF8.self)
-        let ss = String(decoding: b[4...], as: UTF8.self)
-        guard Int(hh)! < 24, Int(mm)! < 60, (Double(ss) ?? 99) < 61 else { return nil }
-        return .some("\(hh):\(mm):\(ss)")
+        guard i < f.count, !f[i].isEmpty else { return .some(nil) }
+        let b = f[i], s = b.startIndex
+        guard b.count >= 6, b.prefix(6).allSatisfy({ $0 >= 48 && $0 <= 57 }), Double(String(decoding: b, as: UTF8.self)) != nil else { return nil }
+        let hh = Int(b[s] - 48) * 10 + Int(b[s + 1] - 48), mm = Int(b[s + 2] - 48) * 10 + Int(b[s + 3] - 48)
+        guard hh < 24, mm < 60, (Double(String(decoding: b[(s + 4)...], as: UTF8.self)) ?? 99) < 61 else { return nil }
+        // "hhmmss.ss" → "hh:mm:ss.ss", written in place (a small string: no allocation).
+        return .some(String(unsafeUninitializedCapacity: b.count + 2) { out in
+            var k = 0
+            for (j, c) in b.enumerated() {
+                if j == 2 || j == 4 { out[k] = UInt8(ascii: ":"); k += 1 }
+                out[k] = c
+                k += 1
+            }
+            return k
+        })
     }
 
     mutating func setPosition(_ lat: Double??, _ lon: Double??) -> Bool {
@@ -208,8 +236,12 @@ public struct NMEAParser: Sendable {
                 fix = current
                 ender = lastUsed
             }
+            // Rebuilt only when it changes (most sentences of an epoch repeat its time).
+            if clock != t || timeDate != date || current.time == nil {
+                current.time = (date.map { $0 + "T" } ?? "") + t
+                timeDate = date
+            }
             clock = t
-            current.time = (date.map { $0 + "T" } ?? "") + t
         }
         return true
     }
@@ -247,11 +279,19 @@ public struct NMEAParser: Sendable {
     // $--RMC,time,status,lat,N,lon,W,knots,track,ddmmyy,magvar,E[,mode]
     mutating func rmc(_ f: Fields) -> Bool {
         guard f.count >= 10, let speed = Self.number(f, 7), let track = Self.number(f, 8) else { return false }
-        if let d = Self.field(f, 9) {
-            let b = Array(d.utf8)
+        if f[9].count > 0 {
+            let b = f[9], s = b.startIndex
             guard b.count == 6, b.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
-            let yy = Int(String(decoding: b[4..<6], as: UTF8.self))!
-            date = "\(yy < 80 ? 2000 + yy : 1900 + yy)-\(String(decoding: b[2..<4], as: UTF8.self))-\(String(decoding: b[0..<2], as: UTF8.self))"
+            // "ddmmyy" → "yyyy-mm-dd", in place (a small string: no allocation).
+            let yy = Int(b[s + 4] - 48) * 10 + Int(b[s + 5] - 48)
+            let year = yy < 80 ? 2000 + yy : 1900 + yy
+            let d = String(unsafeUninitializedCapacity: 10) { out in
+                out[0] = UInt8(48 + year / 1000); out[1] = UInt8(48 + year / 100 % 10); out[2] = UInt8(48 + year / 10 % 10); out[3] = UInt8(48 + year % 10)
+                out[4] = UInt8(ascii: "-"); out[5] = b[s + 2]; out[6] = b[s + 3]
+                out[7] = UInt8(ascii: "-"); out[8] = b[s]; out[9] = b[s + 1]
+                return 10
+            }
+            if d != date { date = d }
         }
         guard setTime(Self.time(f, 1)) else { return false }
         if Self.field(f, 2) != "A" {
