@@ -55,13 +55,8 @@ public struct Command: Sendable, Equatable {
                 }
                 if outputs.contains(role) {
                     c.set.append(Set(role: role, value: value))
-                } else if role == statusRole, board.role(role)?.kind == .output {
-                    return refuse("set.\(role): the status LED is the firmware's own")
-                } else if let r = board.role(role) {
-                    return refuse("set.\(role): '\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output")
                 } else {
-                    let known = outputs.joined(separator: ", ")
-                    return refuse("set.\(role): unknown role (outputs: \(known.isEmpty ? "none" : known))")
+                    return refuse("set.\(role): " + notSettable(role, board: board, outputs: outputs, statusRole: statusRole))
                 }
             }
         }
@@ -77,6 +72,17 @@ public struct Command: Sendable, Equatable {
         }
         guard !c.set.isEmpty || c.snapshot else { return refuse("nothing to do (expected set or snapshot)") }
         return (id, .success(c))
+    }
+}
+
+extension Command {
+    /// Why `role` cannot be set (it is not among `outputs`): the status LED, an input or a
+    /// serial port, or unknown. For the JSON command and for `…/<role>/set` alike.
+    public static func notSettable(_ role: String, board: BoardDescription, outputs: [String], statusRole: String) -> String {
+        if role == statusRole, board.role(role)?.kind == .output { return "the status LED is the firmware's own" }
+        if let r = board.role(role) { return "'\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output" }
+        let known = outputs.joined(separator: ", ")
+        return "unknown role (outputs: \(known.isEmpty ? "none" : known))"
     }
 }
 

@@ -89,7 +89,7 @@ public struct ConfigFile: Sendable, Equatable {
         if let v = root["ha_discovery"] {
             if let on = v.bool {
                 c.homeAssistant = on ? HomeAssistantDiscovery() : nil
-            } else if let prefix = v.string, !prefix.isEmpty, !prefix.contains("+"), !prefix.contains("#") {
+            } else if let prefix = v.string, HomeAssistantDiscovery.problem(prefix: prefix) == nil {
                 c.homeAssistant = HomeAssistantDiscovery(prefix: prefix)
             } else {
                 p.add("ha_discovery", v, "expected true, false or a topic prefix such as \"homeassistant\", found \(v.text)")

@@ -630,15 +630,12 @@ public final class Firmware {
         counters.commands += 1
         let topic = topics.set(role)
         guard let line = outputs.first(where: { $0.role == role })?.line else {
-            let why: String
-            if role == config.statusRole, board.description.role(role)?.kind == .output { why = "the status LED is the firmware's own" }
-            else if let r = board.description.role(role) { why = "'\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output" }
-            else { why = "unknown role (outputs: \(outputs.isEmpty ? "none" : outputs.map(\.role).joined(separator: ", ")))" }
+            let why = Command.notSettable(role, board: board.description, outputs: outputs.map(\.role), statusRole: config.statusRole)
             ack(nil, error: "\(topic): \(why)")
             return
         }
         let value: Bool
-        switch String(decoding: p.payload, as: UTF8.self).trimmingCharacters(" \t\r\n").uppercased() {
+        switch String(decoding: p.payload, as: UTF8.self).trimmingSpaces().uppercased() {
         case "ON", "1", "TRUE": value = true
         case "OFF", "0", "FALSE": value = false
         case "TOGGLE": value = !((try? line.get()) ?? false)
@@ -887,11 +884,3 @@ extension Fix {
     }
 }
 
-extension String {
-    func trimmingCharacters(_ set: String) -> String {
-        var t = Substring(self)
-        while let c = t.first, set.contains(c) { t.removeFirst() }
-        while let c = t.last, set.contains(c) { t.removeLast() }
-        return String(t)
-    }
-}

@@ -21,6 +21,11 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
 
     public init(prefix: String = defaultPrefix) { self.prefix = prefix }
 
+    /// What is wrong with `prefix` as discovery's first topic level(s), or nil.
+    public static func problem(prefix: String) -> String? {
+        prefix.isEmpty || prefix.contains("+") || prefix.contains("#") ? "expected a topic prefix such as \"homeassistant\"" : nil
+    }
+
     public struct Entity: Sendable, Equatable {
         public var component: String
         public var objectID: String

@@ -58,12 +58,17 @@ public final class TLSConnection: Connection {
     /// done within the timeout.
     public static func accept(over inner: any Connection, context: TLSContext, timeoutMilliseconds: Int) async throws -> TLSConnection {
         let tls = try TLSConnection(inner, context: context, host: nil)
-        do {
-            try await withTimeout(ms: timeoutMilliseconds) { try await tls.handshake() }
-        } catch is TimeoutError {
-            throw TLSError("TLS handshake with \(inner.endpoint) timed out after \(timeoutMilliseconds) ms")
-        }
+        try await tls.handshake(timeoutMilliseconds: timeoutMilliseconds)
         return tls
+    }
+
+    /// `handshake()` within a deadline; `reported` is the timeout the error names.
+    func handshake(timeoutMilliseconds: Int, reported: Int? = nil) async throws {
+        do {
+            try await withTimeout(ms: timeoutMilliseconds) { try await self.handshake() }
+        } catch is TimeoutError {
+            throw TLSError("TLS handshake with \(endpoint) timed out after \(reported ?? timeoutMilliseconds) ms")
+        }
     }
 
     isolated deinit {

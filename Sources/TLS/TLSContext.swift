@@ -47,10 +47,8 @@ public final class TLSContext: @unchecked Sendable {
     public init(_ settings: TLSSettings) throws(TLSError) {
         self.settings = settings
         isServer = false
-        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSError("TLS: cannot make a context: \(Self.openSSLErrors())") }
+        let ctx = try Self.make(TLS_client_method())
         self.ctx = ctx
-        _ = fl_ssl_ctx_set_min_tls12(ctx)
-        _ = fl_ssl_ctx_set_mode_partial(ctx)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
         if let ca = settings.caFile {
             guard access(ca, R_OK) == 0 else { throw TLSError("CA file \(ca): \(String(cString: strerror(errno)))") }
@@ -83,10 +81,8 @@ public final class TLSContext: @unchecked Sendable {
     public init(server: TLSServerSettings) throws(TLSError) {
         settings = TLSSettings()
         isServer = true
-        guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("TLS: cannot make a context: \(Self.openSSLErrors())") }
+        let ctx = try Self.make(TLS_server_method())
         self.ctx = ctx
-        _ = fl_ssl_ctx_set_min_tls12(ctx)
-        _ = fl_ssl_ctx_set_mode_partial(ctx)
         guard SSL_CTX_use_certificate_chain_file(ctx, server.certFile) == 1 else {
             throw TLSError("TLS server certificate \(server.certFile): \(Self.openSSLErrors())")
         }
@@ -96,6 +92,14 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(ctx) }
+
+    /// A context of either side: TLS 1.2 at least, partial writes (memory BIOs take them).
+    private static func make(_ method: OpaquePointer?) throws(TLSError) -> OpaquePointer {
+        guard let ctx = SSL_CTX_new(method) else { throw TLSError("TLS: cannot make a context: \(openSSLErrors())") }
+        _ = fl_ssl_ctx_set_min_tls12(ctx)
+        _ = fl_ssl_ctx_set_mode_partial(ctx)
+        return ctx
+    }
 
     /// OpenSSL's error queue as text (and emptied), "" when empty.
     static func openSSLErrors() -> String {

@@ -20,11 +20,7 @@ public final class TLSNetwork: Network {
         defer { if !ok { tcp.close() } }
         let tls = try TLSConnection(tcp, context: context, host: host)
         let left = max(1, timeoutMilliseconds - Int((Kernel.now - start) / 1_000_000))
-        do {
-            try await withTimeout(ms: left) { try await tls.handshake() }
-        } catch is TimeoutError {
-            throw TLSError("TLS handshake with \(tcp.endpoint) timed out after \(timeoutMilliseconds) ms")
-        }
+        try await tls.handshake(timeoutMilliseconds: left, reported: timeoutMilliseconds)
         ok = true
         return tls
     }

@@ -52,15 +52,11 @@ enum Service {
 
     /// Sends one message; a failure is logged, once per kind of message, and never stops the run.
     static func send(_ notify: SystemdNotify, _ message: String, _ log: Logger) {
-        if message != "WATCHDOG=1" { log.debug("systemd: " + message.replacingOccurrences("\n", "; ")) }
+        if message != "WATCHDOG=1" { log.debug("systemd: " + message.split(separator: "\n").joined(separator: "; ")) }
         do { try notify.send(message) } catch {
             let kind = String(message.prefix { $0 != "=" })
             if failedKinds.insert(kind).inserted { log.warning("systemd: \(kind) not sent: \(error)") }
         }
     }
     static var failedKinds = Set<String>()
-}
-
-extension String {
-    func replacingOccurrences(_ a: String, _ b: String) -> String { split(separator: a, omittingEmptySubsequences: false).joined(separator: b) }
 }

@@ -81,8 +81,8 @@ struct RunSettings {
             return level
         }
         s.logLevel = pick("log_level", level, file?.logLevel, s.logLevel)
-        if let p = flags.haPrefix, p.isEmpty || p.contains("+") || p.contains("#") {
-            throw ConfigError("--ha-discovery \(p): expected a topic prefix such as homeassistant")
+        if let p = flags.haPrefix, let why = HomeAssistantDiscovery.problem(prefix: p) {
+            throw ConfigError("--ha-discovery \(p): \(why)")
         }
         let ha = flags.haPrefix.map { HomeAssistantDiscovery(prefix: $0) }
         s.homeAssistant = pickOptional("ha_discovery", ha, file?.homeAssistant, nil)

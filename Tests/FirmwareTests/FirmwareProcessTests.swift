@@ -99,9 +99,8 @@ import Testing
     /// certificate from a CA given with --cafile), the watcher on a plain one of the same
     /// mosquitto; a broker restart loses nothing.
     @Test func snapshotsOverTLSStayContiguousThroughABrokerRestart() throws {
-        let certs = temporaryDirectory("firmloop-certs")
-        chmod(certs, 0o755)
-        #expect(try ChildProcess("/bin/sh", ["\(repositoryRoot)/Tests/TLSTests/make-certs.sh", certs], output: certs + "/log").wait() == 0)
+        let certs = makeTestCertificates()
+        try #require(access(certs + "/ca.pem", R_OK) == 0, "make-certs.sh made no CA: \(readFile(certs + "/make-certs.log") ?? "")")
         let tlsPort = freeLoopbackPort()
         let m = try Mosquitto(persistent: true, more: "listener \(tlsPort) 127.0.0.1\ncafile \(certs)/ca.pem\n"
                                 + "certfile \(certs)/server.pem\nkeyfile \(certs)/server.key\n")

@@ -152,6 +152,16 @@ public func temporaryDirectory(_ prefix: String = "firmloop") -> String {
     return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
 }
 
+/// A fresh folder of TLS test certificates made by `Tests/TLSTests/make-certs.sh` (openssl):
+/// a CA, server, client, wrong-name and expired certificates, readable by mosquitto's user.
+public func makeTestCertificates() -> String {
+    let dir = temporaryDirectory("firmloop-certs")
+    chmod(dir, 0o755)   // mosquitto reads them after dropping root
+    let p = try? ChildProcess("/bin/sh", ["\(repositoryRoot)/Tests/TLSTests/make-certs.sh", dir], output: dir + "/make-certs.log")
+    _ = p?.wait()
+    return dir
+}
+
 /// A free TCP port on 127.0.0.1 (bound, noted, released).
 public func freeLoopbackPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

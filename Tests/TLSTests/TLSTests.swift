@@ -8,13 +8,7 @@ import Testing
 import TLS
 
 /// The certificates `make-certs.sh` made for this run (openssl, once per test process).
-let certs: String = {
-    let dir = temporaryDirectory("firmloop-certs")
-    chmod(dir, 0o755)   // mosquitto reads them after dropping root
-    let p = try? ChildProcess("/bin/sh", ["\(repositoryRoot)/Tests/TLSTests/make-certs.sh", dir], output: dir + "/make-certs.log")
-    _ = p?.wait()
-    return dir
-}()
+let certs = makeTestCertificates()
 
 /// A mosquitto with a TLS listener on 127.0.0.1 presenting `server` (a name in `certs`).
 func tlsBroker(server: String = "server", requireCertificate: Bool = false) throws -> Mosquitto {
