@@ -107,9 +107,14 @@ public protocol Board: AnyObject {
     func cpuTemperature() async -> Double?
     /// Releases every line and port (also on errors, so the next start finds nothing busy).
     func close()
+    /// Whether the kernel task `name` is the board's own (a simulated world's), not the
+    /// firmware's: snapshots list only the firmware's tasks.
+    func ownsTask(named name: String) -> Bool
 }
 
 extension Board {
+    public func ownsTask(named name: String) -> Bool { false }
+
     /// The role's declaration, or `roleNotDeclared` / `wrongRoleType`.
     public func declaration(_ role: String, as wanted: RoleKind) throws -> Role {
         guard let r = description.roles.first(where: { $0.name == role }) else {

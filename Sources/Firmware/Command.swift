@@ -26,15 +26,70 @@ public struct Command: Sendable, Equatable {
         self.expires = expires
     }
 
-    /// Most nesting a command may have (deeper is refused as bad JSON, never a deep recursion).
-    public static let maxDepth = 8
-
     /// The command in `payload`, or why it is refused (with the id when it could be read, so
     /// the error ack can name it). `outputs` are the roles a command may set; `statusRole` is
     /// the firmware's own LED.
     public static func parse(_ payload: [UInt8], board: BoardDescription, outputs: [String], statusRole: String)
         -> (id: String?, result: Result<Command, CommandError>)
     {
+        let (id, envelope) = CommandEnvelope.parse(payload, keys: ["set", "snapshot"])
+        var c = Command(id: id)
+        do throws(CommandError) {
+            let e = try envelope.get()
+            c.expires = e.expires
+            for (key, value) in e.values {
+                if key == "set" { c.set = try parseSet(value, board: board, outputs: outputs, statusRole: statusRole).get() }
+                if key == "snapshot" { c.snapshot = try parseSnapshot(value).get() }
+            }
+        } catch {
+            return (id, .failure(error))
+        }
+        guard !c.set.isEmpty || c.snapshot else { return (id, .failure(CommandEnvelope.nothingToDo(keys: ["set", "snapshot"]))) }
+        return (id, .success(c))
+    }
+
+    /// `"set": {"relay": true, ...}`: outputs among `outputs`, each true or false (or 1/0).
+    public static func parseSet(_ value: JSON, board: BoardDescription, outputs: [String], statusRole: String) -> Result<[Set], CommandError> {
+        guard let roles = value.members, !roles.isEmpty else { return .failure(CommandError("set: expected an object of role: true/false")) }
+        var set: [Set] = []
+        for (role, v) in roles {
+            guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
+                return .failure(CommandError("set.\(role): expected true or false, got \(v.text)"))
+            }
+            guard outputs.contains(role) else {
+                return .failure(CommandError("set.\(role): " + notSettable(role, board: board, outputs: outputs, statusRole: statusRole)))
+            }
+            set.append(Set(role: role, value: value))
+        }
+        return .success(set)
+    }
+
+    /// `"snapshot": true` (false: nothing to do).
+    public static func parseSnapshot(_ value: JSON) -> Result<Bool, CommandError> {
+        guard let b = value.bool else { return .failure(CommandError("snapshot: expected true or false, got \(value.text)")) }
+        return .success(b)
+    }
+}
+
+/// What every command on `…/cmd` carries around its actions: a JSON object with an optional
+/// `"id"` (a string or an integer, echoed in the ack), an optional `"expires"` (a UTC time:
+/// not done when it arrives later; a command queued by the broker through an outage can be
+/// hours old), and action keys from a known list (`"set"`, `"snapshot"`, a component's own),
+/// returned in that list's order. Pure, so it is unit-tested and fuzzed on its own.
+public struct CommandEnvelope: Sendable, Equatable {
+    public var id: String?
+    /// Unix ns.
+    public var expires: Int64?
+    public var values: [(key: String, value: JSON)] = []
+
+    public static func == (a: CommandEnvelope, b: CommandEnvelope) -> Bool {
+        a.id == b.id && a.expires == b.expires && a.values.map(\.key) == b.values.map(\.key)
+    }
+
+    /// Most nesting a command may have (deeper is refused as bad JSON, never a deep recursion).
+    public static let maxDepth = 8
+
+    public static func parse(_ payload: [UInt8], keys: [String]) -> (id: String?, result: Result<CommandEnvelope, CommandError>) {
         let doc: JSON
         do { doc = try JSON.parse(bytes: payload, maxDepth: maxDepth) } catch {
             return (nil, .failure(CommandError("bad JSON: \(error)")))
@@ -42,36 +97,24 @@ public struct Command: Sendable, Equatable {
         guard let members = doc.members else { return (nil, .failure(CommandError("expected a JSON object, got \(doc.kind)"))) }
         let id = doc["id"]?.string ?? doc["id"]?.int.map(String.init)
         if let raw = doc["id"], id == nil { return (nil, .failure(CommandError("id: expected a string or an integer, got \(raw.kind)"))) }
-        func refuse(_ why: String) -> (id: String?, result: Result<Command, CommandError>) { (id, .failure(CommandError(why))) }
-        for m in members where !["id", "set", "snapshot", "expires"].contains(m.key) {
-            return refuse("unknown key '\(m.key)' (expected id, set, snapshot, expires)")
+        for m in members where m.key != "id" && m.key != "expires" && !keys.contains(m.key) {
+            return (id, .failure(CommandError("unknown key '\(m.key)' (expected \((["id"] + keys + ["expires"]).joined(separator: ", ")))")))
         }
-        var c = Command(id: id)
-        if let set = doc["set"] {
-            guard let roles = set.members, !roles.isEmpty else { return refuse("set: expected an object of role: true/false") }
-            for (role, v) in roles {
-                guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
-                    return refuse("set.\(role): expected true or false, got \(v.text)")
-                }
-                if outputs.contains(role) {
-                    c.set.append(Set(role: role, value: value))
-                } else {
-                    return refuse("set.\(role): " + notSettable(role, board: board, outputs: outputs, statusRole: statusRole))
-                }
+        var e = CommandEnvelope(id: id)
+        if let x = doc["expires"] {
+            guard let text = x.string, let t = parseISO8601(text) else {
+                return (id, .failure(CommandError("expires: expected a UTC time such as \"2026-11-25T12:00:00Z\", got \(x.text)")))
             }
+            e.expires = t
         }
-        if let s = doc["snapshot"] {
-            guard let b = s.bool else { return refuse("snapshot: expected true or false, got \(s.text)") }
-            c.snapshot = b
-        }
-        if let e = doc["expires"] {
-            guard let text = e.string, let t = parseISO8601(text) else {
-                return refuse("expires: expected a UTC time such as \"2026-11-25T12:00:00Z\", got \(e.text)")
-            }
-            c.expires = t
-        }
-        guard !c.set.isEmpty || c.snapshot else { return refuse("nothing to do (expected set or snapshot)") }
-        return (id, .success(c))
+        for k in keys { if let v = doc[k] { e.values.append((k, v)) } }
+        return (id, .success(e))
+    }
+
+    /// A command whose keys all said "nothing" (`"snapshot": false`, no key at all).
+    public static func nothingToDo(keys: [String]) -> CommandError {
+        let list = keys.count > 1 ? keys.dropLast().joined(separator: ", ") + " or " + keys.last! : keys.first ?? "nothing"
+        return CommandError("nothing to do (expected \(list))")
     }
 }
 

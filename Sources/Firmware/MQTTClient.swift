@@ -83,7 +83,7 @@ public final class MQTTClient {
         var droppable = false
     }
 
-    public let config: Config
+    public private(set) var config: Config
     public private(set) var state: State = .disconnected
     public private(set) var stats = Stats()
     /// Why the last connection ended (or the last connect failed).
@@ -124,8 +124,6 @@ public final class MQTTClient {
     private var rng: SeededRandom
     private var lastSent: Int64 = 0
     private var lastHeard: Int64 = 0
-    private static let onlineID = UInt64.max
-    private static let finalID = UInt64.max - 1
 
     public init(_ config: Config) {
         self.config = config
@@ -138,6 +136,9 @@ public final class MQTTClient {
     /// Encoded bytes waiting for the socket (bounded by `outputLimit` plus one packet, and what
     /// the writer has in hand).
     public var outputBuffered: Int { out.count + spare.count }
+
+    /// Adds a subscription, made with the next connect (and every one after it).
+    public func subscribe(_ s: Subscription) { config.subscriptions.append(s) }
 
     /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged. A `droppable` one (a
     /// command's ack, say) may be dropped, counted in `stats.dropped`, when more than
@@ -187,7 +188,7 @@ public final class MQTTClient {
         }
         guard await waitFor({ inflight.isEmpty }) else { return }
         if let f = final {
-            send(Outgoing(id: Self.finalID, publish: Publish(topic: f.topic, payload: f.payload, qos: 1, retain: true)), dup: false)
+            send(Outgoing(id: MessageID.final, publish: Publish(topic: f.topic, payload: f.payload, qos: 1, retain: true)), dup: false)
             wake.notifyAll()
             guard await waitFor({ inflight.isEmpty }) else { return }
         }
@@ -273,7 +274,7 @@ public final class MQTTClient {
         let leftover = inflightOrder   // un-acknowledged from the last connection
         if let o = config.online {
             // Retained, ahead of everything else; not reported through onAck.
-            send(Outgoing(id: Self.onlineID, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false)
+            send(Outgoing(id: MessageID.online, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false)
         }
         if !config.subscriptions.isEmpty {
             Packet.subscribe(id: takePacketID(), filters: config.subscriptions).encode(into: &out)
@@ -301,7 +302,7 @@ public final class MQTTClient {
         inflight[id] = o
         inflightOrder.append(id)
         Packet.publish(p).encode(into: &out)
-        if o.id < Self.finalID { stats.published += 1 }
+        if o.id < MessageID.final { stats.published += 1 }
     }
 
     /// The one task that writes (packets must not interleave on the stream).
@@ -353,7 +354,7 @@ public final class MQTTClient {
             case .puback(let id):
                 guard let o = inflight.removeValue(forKey: id) else { continue }   // a late duplicate ack
                 if let i = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: i) }
-                if o.id < Self.finalID {
+                if o.id < MessageID.final {
                     stats.acked += 1
                     onAck(o.id)
                 }
@@ -398,4 +399,14 @@ public final class MQTTClient {
             }
         }
     }
+}
+
+/// The ids of messages handed to the client, in ranges: a snapshot's is its sequence number
+/// (below `direct`), so the broker's acknowledgement removes it from the outbox; acks, states
+/// and discovery configs the device sends are numbered from `direct` up and are not stored;
+/// the client's own retained `online` and the final `offline` of a clean stop are the last two.
+public enum MessageID {
+    public static let direct: UInt64 = 1 << 62
+    public static let final: UInt64 = .max - 1
+    public static let online: UInt64 = .max
 }

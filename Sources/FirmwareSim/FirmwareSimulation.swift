@@ -80,7 +80,7 @@ public struct FirmwareSimulation: Sendable {
         var seen: [UInt8] = []   // per seq: receptions at the broker (saturating)
 
         /// The firmware's counters as the run ends (on the kernel, before it stops).
-        @KernelActor func capture(_ fw: Firmware) {
+        @KernelActor func capture(_ fw: Device) {
             summary.taken = fw.counters.taken
             summary.extra = fw.counters.extra
             summary.storeFailures = fw.counters.storeFailures
@@ -88,7 +88,7 @@ public struct FirmwareSimulation: Sendable {
             summary.commands = fw.counters.commands
             summary.commandErrors = fw.counters.commandErrors
             summary.mqtt = fw.client?.stats ?? MQTTClient.Stats()
-            summary.uart = (fw.uartBytes, fw.framer.lines, fw.parser.bad, fw.framer.dropped, fw.framer.noise)
+            if let g = fw.gps { summary.uart = (g.uartBytes, g.framer.lines, g.parser.bad, g.framer.dropped, g.framer.noise) }
             summary.lastFix = fw.fix
             summary.peakClientBacklog = fw.peakClientBacklog
             summary.faults = fw.faults.mapValues(\.error)
@@ -107,7 +107,7 @@ public struct FirmwareSimulation: Sendable {
         simulation.board = simulation.board.restoring(try outbox.savedOutputsNow())
         let report = try simulation.run { board in
             let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network
-            let fw = Firmware(board: board, config: config, outbox: outbox, network: network)
+            let fw = Device(board: board, config: config, outbox: outbox, network: network)
             defer { shared.capture(fw) }
             let topic = fw.topics.snapshot
             board.broker.onPublish.append { m in

@@ -270,6 +270,9 @@ public final class SimBoard: Board {
         return (c * 10).rounded() / 10
     }
 
+    /// The world's own tasks are named "sim.…".
+    public func ownsTask(named name: String) -> Bool { name.hasPrefix("sim.") }
+
     public func close() {
         claims.releaseAll()
         for u in uarts.values { u.close() }

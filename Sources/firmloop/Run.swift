@@ -175,7 +175,7 @@ struct Run: ParsableCommand {
             defer { b.close() }
             // The broker is real (TCP) on every board: the simulated one simulates devices.
             let network: any Network = tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
-            let fw = Firmware(board: b, config: cfg, outbox: box, network: network)
+            let fw = Device(board: b, config: cfg, outbox: box, network: network)
             fw.onLog = { level, line in
                 if tty { say("\r\u{1B}[K", newline: false) }
                 log(level, line)
@@ -244,7 +244,7 @@ extension BoardDescription {
 }
 
 @KernelActor
-func statusLine(_ fw: Firmware, seconds: Int64) -> String {
+func statusLine(_ fw: Device, seconds: Int64) -> String {
     var s = "t=\(seconds)s \(fw.health.rawValue)  seq \(fw.lastSeq)  taken \(fw.counters.taken) (+\(fw.counters.extra) extra)"
     s += "  delivered \(fw.counters.delivered)  outbox \(fw.outboxCounts.pending) (dropped \(fw.outboxCounts.dropped))"
     let unstored = fw.outboxCounts.unstored + Int64(fw.counters.unstoredSinceStored)
@@ -254,7 +254,7 @@ func statusLine(_ fw: Firmware, seconds: Int64) -> String {
     } else if fw.board.description.role(fw.config.gpsRole) != nil {
         s += "  no fix"
     }
-    if fw.board.description.role(fw.config.gpsRole) != nil { s += "  uart \(fw.framer.lines) lines, \(fw.parser.bad) bad" }
+    if let g = fw.gps, fw.board.description.role(fw.config.gpsRole) != nil { s += "  uart \(g.framer.lines) lines, \(g.parser.bad) bad" }
     s += "  cmds \(fw.counters.commands)"
     if !fw.faults.isEmpty { s += "  faults: " + fw.faults.keys.sorted().joined(separator: ", ") }
     return s

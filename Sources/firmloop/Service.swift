@@ -11,7 +11,7 @@ import LinuxBoard
 enum Service {
     static let statusRefreshNanoseconds: Int64 = 30_000_000_000
 
-    static func spawn(in g: TaskGroupScope, _ notify: SystemdNotify, _ fw: Firmware, _ log: Logger) {
+    static func spawn(in g: TaskGroupScope, _ notify: SystemdNotify, _ fw: Device, _ log: Logger) {
         g.spawn("service") {
             try await fw.ready.wait()
             var last = status(fw)
@@ -42,7 +42,7 @@ enum Service {
 
     /// What `systemctl status` shows: "online, seq 1234, backlog 0" (+ faults). `key` is the part
     /// whose change is news at once.
-    static func status(_ fw: Firmware) -> (text: String, key: String) {
+    static func status(_ fw: Device) -> (text: String, key: String) {
         let faults = fw.faults.keys.sorted()
         let key = fw.health.rawValue + (faults.isEmpty ? "" : "; faults: " + faults.joined(separator: ", "))
         var text = fw.health.rawValue + ", seq \(fw.lastSeq), backlog \(fw.outboxCounts.pending)"

@@ -54,7 +54,7 @@ import Testing
             var fc = FirmwareConfig(deviceID: "usb-gps")
             fc.snapshotIntervalMilliseconds = 100
             let box = try Outbox(path: ":memory:", offloaded: false)
-            let fw = Firmware(board: b, config: fc, outbox: box, network: nil)
+            let fw = Device(board: b, config: fc, outbox: box, network: nil)
             var log: [String] = []
             fw.onLog = { level, line in log.append("\(level) \(line)") }
             let run = spawn("firmware") { try await fw.run() }
@@ -140,7 +140,7 @@ import Testing
             fc.snapshotIntervalMilliseconds = 100
             fc.taskTimes = false
             let box = try Outbox(path: path)
-            let fw = Firmware(board: b, config: fc, outbox: box, network: nil)
+            let fw = Device(board: b, config: fc, outbox: box, network: nil)
             let run = spawn("firmware") { try await fw.run() }
             defer { run.cancel() }
             // Bounded waits (virtual time): a broken run fails its expectations, never hangs.

@@ -294,12 +294,12 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
             let b = try SimBoard(d, seed: 1)
             b.start()
             weak var client: MQTTClient?
-            weak var firmware: Firmware?
+            weak var firmware: Device?
             do {
                 var fc = FirmwareConfig(deviceID: "leak")
                 fc.broker = BrokerAddress(host: "127.0.0.1")
                 fc.taskTimes = false
-                let fw = Firmware(board: b, config: fc, outbox: try Outbox(path: ":memory:", offloaded: false), network: b.network)
+                let fw = Device(board: b, config: fc, outbox: try Outbox(path: ":memory:", offloaded: false), network: b.network)
                 client = fw.client
                 firmware = fw
                 let run = spawn("firmware") { try await fw.run() }

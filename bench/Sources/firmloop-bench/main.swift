@@ -349,7 +349,7 @@ for tls in [false, true] where selected(tls ? "mqtt_drain_tls" : "mqtt_drain") {
     let (ns, mallocs, peak, delivered) = try Kernel.run { () async throws -> (Int64, UInt64, Int, Int) in
         let board = try SimBoard(desc, seed: 1)
         let network: any Network = context.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
-        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: network)
+        let fw = Device(board: board, config: cfg, outbox: outbox, network: network)
         let t0 = Kernel.now, m0 = alloccount_calls()
         let t = Tally()
         do {
@@ -395,7 +395,7 @@ if selected("snapshot_cycle"), let portText = getenv("BENCH_MQTT_PORT"), let dir
     cfg.snapshotIntervalMilliseconds = 10
     let (mallocs, cycles, rss) = try Kernel.run { () async throws -> (UInt64, Int, Int) in
         let board = try SimBoard(desc, seed: 1)
-        let fw = Firmware(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
+        let fw = Device(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
         let t = Tally()
         do {
             try await withGroup("bench") { g in

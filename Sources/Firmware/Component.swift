@@ -1,0 +1,72 @@
+import Board
+import Kernel
+import MQTT
+
+/// A part of a firmware: the GPS reader, the snapshot task, the status LED, your sensor. The
+/// `Device` running the firmware calls each component, in the firmware's order:
+///
+/// 1. `attach(to:)` once, before any task starts: open the roles it uses (an error stops the
+///    start, naming the role), register the command keys it answers (`Device.commands`), the
+///    topics it subscribes to (`Device.subscribe`);
+/// 2. `start(in:)`: spawn its tasks in the firmware's task group (a task that fails stops the
+///    firmware, as any task of a group does);
+/// 3. `sample(into:)` for every snapshot: add its values (the stock ones fill the stock
+///    fields; yours add fields with `Snapshot.add`);
+/// 4. `online()` after every connect to the broker (publish retained state again);
+/// 5. `willStop()` then `finish(until:)` on a clean stop.
+///
+/// Everything but `attach` has a default that does nothing.
+@KernelActor
+public protocol Component: AnyObject {
+    func attach(to device: Device) throws
+    func start(in group: TaskGroupScope)
+    func sample(into snapshot: inout Snapshot) async
+    func online()
+    func willStop()
+    func finish(until deadline: Int64) async
+}
+
+extension Component {
+    public func start(in group: TaskGroupScope) {}
+    public func sample(into snapshot: inout Snapshot) async {}
+    public func online() {}
+    public func willStop() {}
+    public func finish(until deadline: Int64) async {}
+}
+
+/// Which components a firmware is made of, each made afresh for every `Device` (a component
+/// holds the state of one run). `.stock` is Firmloop's own firmware; yours adds to it:
+///
+///     FirmloopCommand.main(firmware: .stock.adding { TemperatureProbe(role: "probe") })
+public struct Composition: Sendable {
+    public typealias Make = @Sendable @KernelActor () -> any Component
+    public let makers: [Make]
+
+    public init(_ makers: [Make]) { self.makers = makers }
+
+    /// This firmware and one more component (started after the others).
+    public func adding(_ make: @escaping Make) -> Composition { Composition(makers + [make]) }
+
+    @KernelActor public func make() -> [any Component] { makers.map { $0() } }
+
+    /// The stock firmware, in the order its parts attach and start:
+    ///
+    /// - **commands** (`Commands`): `…/cmd` checked whole, dispatched by key, answered on `…/ack`;
+    /// - **snapshot** (`Snapshots`): every interval on a drift-free schedule, and at once for a
+    ///   press or a command, the values of every component stored in the outbox (which numbers
+    ///   them);
+    /// - **gpio** (`GPIOLines`): inputs watched (a press takes a snapshot), outputs set by
+    ///   commands and `…/<role>/set`, retained `…/<role>/state`, `"restore": true` kept on disk;
+    /// - **gps** (`GPSReader`): the GPS UART through a bounded line framer into the NMEA parser;
+    ///   garbage counted, never fatal; an unplugged receiver is a fault until it is back;
+    /// - **status** (`StatusLED`): a short blink each second online, 500/500 ms offline,
+    ///   100/100 ms on a fault;
+    /// - **mqtt** (`MQTTLink`): the client's task, its state in logs and snapshots;
+    /// - **outbox** (`OutboxForwarding`): stored snapshots handed to the client a window at a
+    ///   time, removed once the broker acknowledged them;
+    /// - **discovery** (`HomeAssistantAnnouncer`): Home Assistant MQTT discovery when configured.
+    public static let stock = Composition([
+        { Commands() }, { Snapshots() }, { GPIOLines() }, { GPSReader() }, { StatusLED() }, { MQTTLink() },
+        { OutboxForwarding() }, { HomeAssistantAnnouncer() },
+    ])
+}

@@ -1,0 +1,108 @@
+import Board
+import Kernel
+
+/// Reads the GPS UART (the `gpsRole`, when the board has it as a serial role) through a
+/// bounded line framer into the NMEA parser; the latest fix is state the snapshot reads
+/// between awaits. Garbage is counted, never fatal. A port that fails (a USB receiver
+/// unplugged) is a fault of its role while it lasts; the rest of the firmware goes on, and the
+/// port is reopened 0.5 s, 1, 2, ... up to 30 s apart, or as soon as its device node
+/// reappears. The position is published, retained, on `…/gps` when it moves.
+@KernelActor
+public final class GPSReader: Component {
+    private unowned var device: Device!
+    private var port: (any SerialPort)?
+    public private(set) var framer = LineFramer()
+    public private(set) var parser = NMEAParser()
+    public private(set) var uartBytes = 0
+    private var hadFix = false
+    /// The last GPS position published on `…/gps`.
+    private var publishedFix: (Double, Double, Double?)?
+
+    /// Longest wait between two attempts to reopen a serial port that went away.
+    public static let reopenMaxMilliseconds = 30_000
+    /// Bytes read from the port at a time.
+    static let readSize = 512
+
+    public init() {}
+
+    /// The latest fix, nil before the receiver first reported a position.
+    public var fix: Fix? { hadFix ? parser.fix : nil }
+
+    public func attach(to device: Device) throws {
+        self.device = device
+        let role = device.config.gpsRole
+        if device.board.description.role(role)?.kind == .serial { port = try device.board.serial(role) }
+    }
+
+    public func start(in group: TaskGroupScope) {
+        if let port { group.spawn("gps") { await self.read(port) } }
+    }
+
+    public func sample(into s: inout Snapshot) async {
+        s.fix = fix
+        if port != nil {
+            s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
+            s.uart?.reopens = device.counters.gpsReopens
+        }
+        publish()
+    }
+
+    public func online() {
+        publishedFix = nil
+        publish()
+    }
+
+    private func read(_ port: any SerialPort) async {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 1)
+        defer { buf.deallocate() }
+        let role = device.config.gpsRole
+        var attempt = 0
+        while true {
+            do {
+                while true {
+                    let n = try await port.read(into: buf)
+                    uartBytes += n
+                    attempt = 0
+                    framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
+                        parser.parse(line)
+                        if parser.fix.mode >= 2 { hadFix = true }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                device.setFault(role, "\(error)")
+            }
+            while true {
+                let ms = min(Self.reopenMaxMilliseconds, 500 << min(attempt, 16))
+                attempt += 1
+                do { try await port.waitForDevice(until: Kernel.now + Int64(ms) * 1_000_000) } catch { return }   // cancelled
+                device.counters.gpsReopens += 1
+                do {
+                    try port.reopen()
+                    device.setFault(role, nil)
+                    device.onLog(.info, "\(role): \(port.path) open again")
+                    break
+                } catch {
+                    device.setFault(role, "\(error)")
+                }
+            }
+        }
+    }
+
+    /// `…/gps`: the position as Home Assistant's device tracker reads it, when it moved.
+    private func publish() {
+        guard device.client?.state == .online, let f = fix, let lat = f.lat, let lon = f.lon else { return }
+        if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
+        publishedFix = (lat, lon, f.alt)
+        var w = JSONWriter(capacity: 128)
+        w.object { w in
+            w.key("latitude"); w.number(lat, digits: 7)
+            w.key("longitude"); w.number(lon, digits: 7)
+            // Home Assistant wants metres; a fix has HDOP: ~5 m per unit is the usual estimate.
+            w.key("gps_accuracy"); w.number(((f.hdop ?? 1) * 5 * 10).rounded() / 10)
+            w.key("altitude"); w.number(f.alt, digits: 1)
+        }
+        device.publishDirect(device.topics.gps, w.text, retain: true)
+    }
+}

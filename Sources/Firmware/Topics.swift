@@ -1,0 +1,36 @@
+/// The MQTT topics of one device: `firmloop/<id>/snapshot`, `…/status`, `…/cmd`, `…/ack`,
+/// `…/gps`, and per GPIO role `…/<role>/state` and `…/<role>/set`.
+public struct Topics: Sendable, Equatable {
+    public let base, snapshot, status, cmd, ack, gps: String
+    public init(device: String) {
+        base = "firmloop/\(device)"
+        snapshot = base + "/snapshot"
+        status = base + "/status"
+        cmd = base + "/cmd"
+        ack = base + "/ack"
+        gps = base + "/gps"
+    }
+    /// Retained ON/OFF of a GPIO role.
+    public func state(_ role: String) -> String { "\(base)/\(role)/state" }
+    /// ON, OFF or TOGGLE for an output.
+    public func set(_ role: String) -> String { "\(base)/\(role)/set" }
+    /// Every role's set topic, as a subscription.
+    public var setFilter: String { base + "/+/set" }
+    /// The role of a set topic, or nil.
+    public func role(ofSet topic: String) -> String? {
+        guard topic.hasPrefix(base + "/"), topic.hasSuffix("/set") else { return nil }
+        let role = topic.dropFirst(base.count + 1).dropLast(4)
+        return role.isEmpty || role.contains("/") ? nil : String(role)
+    }
+
+    /// Whether `topic` matches the MQTT `filter` (`+` one level, `#` the rest).
+    public static func matches(filter: String, topic: String) -> Bool {
+        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
+        let t = topic.split(separator: "/", omittingEmptySubsequences: false)
+        for (i, level) in f.enumerated() {
+            if level == "#" { return true }
+            guard i < t.count, level == "+" || level == t[i] else { return false }
+        }
+        return f.count == t.count
+    }
+}
