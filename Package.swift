@@ -34,10 +34,17 @@ let package = Package(
     name: "firmloop",
     platforms: [.macOS(.v15)],
     products: [
+        // Every layer a firmware builds on (Kernel → Board → LinuxBoard / SimBoard → Firmware →
+        // FirmloopCLI), and the firmloop binary (FirmloopCLI with the stock firmware).
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "Board", targets: ["Board"]),
-        .library(name: "SimBoard", targets: ["SimBoard"]),
+        .library(name: "MQTT", targets: ["MQTT"]),
         .library(name: "TLS", targets: ["TLS"]),
+        .library(name: "LinuxBoard", targets: ["LinuxBoard"]),
+        .library(name: "SimBoard", targets: ["SimBoard"]),
+        .library(name: "Firmware", targets: ["Firmware"]),
+        .library(name: "FirmwareSim", targets: ["FirmwareSim"]),
+        .library(name: "FirmloopCLI", targets: ["FirmloopCLI"]),
         .executable(name: "firmloop", targets: ["firmloop"]),
     ],
     dependencies: [
@@ -63,10 +70,12 @@ let package = Package(
         // Used only by LinuxBoard/GPIOD.swift (v1) or GPIOD2.swift (v2), chosen above.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
-        .executableTarget(name: "firmloop", dependencies: [
+        // The command line as a library: `FirmloopCommand.main(firmware:)` for any firmware.
+        .target(name: "FirmloopCLI", dependencies: [
             "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "firmloop", dependencies: ["Firmware", "FirmloopCLI"]),
         // Test and benchmark support only: replaces malloc process-wide to count calls.
         .target(name: "CAllocCount"),
         .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard", "TLS"],

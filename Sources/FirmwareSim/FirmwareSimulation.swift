@@ -24,6 +24,8 @@ public struct FirmwareSimulation: Sendable {
     /// Sequence numbers the check pretends the broker never received: how the tests show the
     /// loss check can fail.
     public var forgetAtBroker: Set<Int64> = []
+    /// The firmware's components (the stock firmware unless yours).
+    public var composition: Composition = .stock
     /// The device's TLS client context when the world's broker speaks TLS.
     var tlsContext: TLSContext?
 
@@ -102,12 +104,13 @@ public struct FirmwareSimulation: Sendable {
         let config = firmware
         let forget = forgetAtBroker
         let tls = tlsContext
+        let composition = self.composition
         // As `firmloop run` does: outputs with "restore": true start at their kept value.
         var simulation = self.simulation
         simulation.board = simulation.board.restoring(try outbox.savedOutputsNow())
         let report = try simulation.run { board in
             let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network
-            let fw = Device(board: board, config: config, outbox: outbox, network: network)
+            let fw = Device(board: board, config: config, outbox: outbox, network: network, firmware: composition)
             defer { shared.capture(fw) }
             let topic = fw.topics.snapshot
             board.broker.onPublish.append { m in

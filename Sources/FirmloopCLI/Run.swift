@@ -175,7 +175,7 @@ struct Run: ParsableCommand {
             defer { b.close() }
             // The broker is real (TCP) on every board: the simulated one simulates devices.
             let network: any Network = tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
-            let fw = Device(board: b, config: cfg, outbox: box, network: network)
+            let fw = Device(board: b, config: cfg, outbox: box, network: network, firmware: FirmloopCommand.firmware.withLock { $0 })
             fw.onLog = { level, line in
                 if tty { say("\r\u{1B}[K", newline: false) }
                 log(level, line)

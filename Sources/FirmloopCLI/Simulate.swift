@@ -63,6 +63,7 @@ struct Simulate: ParsableCommand {
         }
         say("firmloop simulate: \(desc.board) (\(desc.file)), seed \(seed), \(sc.map { "scenario '\($0.name)', up to " } ?? "")\(DurationText.format(ns)) virtual")
         var run = try FirmwareSimulation(simulation: sim)
+        run.composition = FirmloopCommand.firmware.withLock { $0 }
         run.firmware.snapshotIntervalMilliseconds = snapshots.snapshotInterval ?? RunSettings().snapshotIntervalMilliseconds
         run.outboxCapacity = snapshots.outboxCapacity ?? RunSettings().outboxCapacity
         let (r, s) = try run.run()

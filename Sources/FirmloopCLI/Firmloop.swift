@@ -4,18 +4,37 @@ import Firmware
 import Glibc
 import Kernel
 import LinuxBoard
+import Synchronization
 
-@main
-struct Firmloop: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `firmloop` command line — `run`, `simulate`, `probe`, `uart`, `config`, `demo` — for a
+/// firmware: the `firmloop` binary is `FirmloopCommand.main()` with the stock firmware, and
+/// your executable gets the same commands for yours with one call:
+///
+///     import Firmware
+///     import FirmloopCLI
+///
+///     FirmloopCommand.main(firmware: .stock.adding { TemperatureProbe() })
+public struct FirmloopCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
         version: version,
         subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Demo.self])
 
+    public init() {}
+
+    /// The firmware `run` and `simulate` run (set once by `main(firmware:)`, before parsing).
+    static let firmware = Mutex(Composition.stock)
+
+    /// Parses the process's arguments and runs the command with `firmware`; exits.
+    public static func main(firmware: Composition) {
+        self.firmware.withLock { $0 = firmware }
+        main()
+    }
+
     /// `--ha-discovery` takes an optional PREFIX, which ArgumentParser cannot say: given bare
     /// (last, or before another option), the default prefix is put in.
-    static func main() {
+    public static func main() {
         var args = Array(CommandLine.arguments.dropFirst())
         if let i = args.firstIndex(of: "--ha-discovery"), i + 1 == args.count || args[i + 1].hasPrefix("-") {
             args.insert(HomeAssistantDiscovery.defaultPrefix, at: i + 1)
