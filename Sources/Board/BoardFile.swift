@@ -8,14 +8,32 @@ import Glibc
 //       "roles": {
 //         "status_led": {"type": "output", "line": "GPIO17"},
 //         "button":     {"type": "input", "line": "GPIO22", "bias": "pull-up", "active_low": true, "debounce_ms": 20},
-//         "gps_uart":   {"type": "serial", "device": "/dev/serial0", "settings": "9600 8N1"}
+//         "gps_uart":   {"type": "serial", "device": "/dev/serial0", "settings": "9600 8N1"},
+//         "probe":      {"type": "value", "path": "/sys/bus/w1/devices/28-*/temperature", "scale": 0.001}
 //       },
-//       "sim": { ... the simulated world, read by SimBoard ... }
+//       "sim": { ... the simulated world: a section of its own, read by SimBoard ... }
 //     }
 //
 // Lines are found by name (gpio-line-names) or by chip label + offset, never by chip number.
 
-public enum RoleKind: String, Sendable { case output, input, serial }
+/// What a role is. Adding a kind: a case here, its entry in `BoardDescription.parseRole`, its
+/// accessor in `Roles.swift`, and one file per board making its device.
+public enum RoleKind: String, Sendable, CaseIterable {
+    case output, input, serial, value
+
+    /// "an output", "a serial port": for messages.
+    public var phrase: String {
+        switch self {
+        case .output: "an output"
+        case .input: "an input"
+        case .serial: "a serial port"
+        case .value: "a value sensor"
+        }
+    }
+
+    /// A GPIO line (output or input).
+    public var isLine: Bool { self == .output || self == .input }
+}
 
 public enum Bias: String, Sendable, CaseIterable {
     case pullUp = "pull-up", pullDown = "pull-down", disabled, asIs = "as-is"
@@ -64,6 +82,21 @@ public struct Role: Sendable, Equatable {
     /// Serial roles.
     public var device: String?
     public var settings: SerialSettings?
+    /// Value roles.
+    public var value: ValueSpec?
+}
+
+/// A value role: a number read from a file, such as a 1-Wire DS18B20's
+/// `/sys/bus/w1/devices/28-*/temperature` (millidegrees: scale 0.001) or a hwmon or IIO input.
+public struct ValueSpec: Sendable, Equatable {
+    /// The file; `*` and `?` match within one path level, and exactly one file must match.
+    public var path: String
+    /// The file's number times `scale` is the value.
+    public var scale = 1.0
+    public init(path: String, scale: Double = 1) {
+        self.path = path
+        self.scale = scale
+    }
 }
 
 /// A loaded, validated board file.
@@ -73,8 +106,8 @@ public struct BoardDescription: Sendable {
     public var board: String
     public var summary: String
     public var roles: [Role]
-    /// The "sim" section, unread here: SimBoard validates it.
-    public var sim: JSON?
+    /// Sections other layers read, unread here (by name: "sim" is SimBoard's world).
+    public var sections: [String: JSON] = [:]
 
     public func role(_ name: String) -> Role? { roles.first { $0.name == name } }
 
@@ -94,13 +127,17 @@ public struct BoardDescription: Sendable {
         try parse(try FileProblems.read(path, what: "board file"), file: path)
     }
 
+    /// The sections a board file may have besides its own keys, each read by the layer that owns
+    /// it: "sim" by SimBoard (`WorldConfig`). Unknown keys are still typos.
+    public static let sectionNames: Set<String> = ["sim"]
+
     public static func parse(_ text: String, file: String) throws -> BoardDescription {
         var p = Problems(file: file)
         let root = try FileProblems.parseJSON(text, file: file)
         guard root.members != nil else {
             throw FileProblems.one(file, line: root.line, "expected a JSON object at the top, found \(root.kind)")
         }
-        p.rejectUnknown(root, at: "", known: ["board", "description", "chip", "roles", "sim"])
+        p.rejectUnknown(root, at: "", known: Set(["board", "description", "chip", "roles"]).union(sectionNames))
         let board = p.string(root, "board", at: "", required: true) ?? ""
         let summary = p.string(root, "description", at: "") ?? ""
         let defaultChip = p.string(root, "chip", at: "")
@@ -122,20 +159,25 @@ public struct BoardDescription: Sendable {
             p.add("roles.\(m.key)", m.value, "role declared twice")
         }
         checkDuplicateLines(roles, root, &p)
-        if let sim = root["sim"], sim.members == nil { p.add("sim", sim, "expected an object, found \(sim.kind)") }
+        var sections: [String: JSON] = [:]
+        for name in sectionNames.sorted() {
+            guard let v = root[name] else { continue }
+            if v.members == nil { p.add(name, v, "expected an object, found \(v.kind)") } else { sections[name] = v }
+        }
         try p.check()
-        return BoardDescription(file: file, board: board, summary: summary, roles: roles, sim: root["sim"])
+        return BoardDescription(file: file, board: board, summary: summary, roles: roles, sections: sections)
     }
 
     static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "restore", "debounce_ms", "note"]
     static let serialKeys: Set<String> = ["type", "device", "settings", "note"]
+    static let valueKeys: Set<String> = ["type", "path", "scale", "note"]
 
     static func parseRole(_ name: String, _ v: JSON, defaultChip: String?, _ p: inout Problems) -> Role? {
         let path = "roles.\(name)"
         guard v.members != nil else { p.add(path, v, "expected an object, found \(v.kind)"); return nil }
         guard let typeText = p.string(v, "type", at: path, required: true) else { return nil }
         guard let kind = RoleKind(rawValue: typeText) else {
-            p.add("\(path).type", v["type"], "unknown role type '\(typeText)' (expected output, input or serial)")
+            p.add("\(path).type", v["type"], "unknown role type '\(typeText)' (expected \(RoleKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             return nil
         }
         switch kind {
@@ -173,7 +215,8 @@ public struct BoardDescription: Sendable {
         case .serial:
             p.rejectUnknown(v, at: path, known: serialKeys)
             let device = p.string(v, "device", at: path, required: true)
-            if let d = device, !d.hasPrefix("/") && !d.hasPrefix("sim:") {
+            // A path, or a scheme another layer opens ("sim:gps" on the simulated board).
+            if let d = device, !d.hasPrefix("/") && !d.contains(":") {
                 p.add("\(path).device", v["device"], "expected an absolute device path such as /dev/ttyAMA0, got '\(d)'")
             }
             var settings = SerialSettings()
@@ -184,6 +227,14 @@ public struct BoardDescription: Sendable {
                 }
             }
             return Role(name: name, kind: .serial, device: device, settings: settings)
+        case .value:
+            p.rejectUnknown(v, at: path, known: valueKeys)
+            let file = p.string(v, "path", at: path, required: true)
+            if let f = file, !f.hasPrefix("/") && !f.contains(":") {
+                p.add("\(path).path", v["path"], "expected an absolute path such as /sys/bus/w1/devices/28-*/temperature, got '\(f)'")
+            }
+            let scale = p.number(v, "scale", at: path) ?? 1
+            return Role(name: name, kind: .value, value: ValueSpec(path: file ?? "", scale: scale))
         }
     }
 

@@ -24,10 +24,13 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectTimedOut(endpoint: String, milliseconds: Int)
     case connectionReset(endpoint: String)
     case closed(what: String)
+    /// A value role's file: none or several match its path, or it does not hold a number.
+    case valueFile(path: String, role: String, problem: String)
     case system(call: String, errno: Int32, what: String)
 
     public var description: String {
         switch self {
+        case .valueFile(let p, let r, let why): return "role '\(r)': \(p): \(why)"
         case .roleNotDeclared(let r, let f): return "\(f): role '\(r)' is not declared on this board"
         case .wrongRoleType(let r, let f, let d, let w): return "\(f): role '\(r)' is declared as \(d), not \(w)"
         case .chipNotFound(let l, let r): return "role '\(r)': no GPIO chip labelled '\(l)' on this machine"

@@ -93,13 +93,14 @@ public protocol WallClock: AnyObject {
     func unixNanoseconds() -> Int64
 }
 
-/// A board: the devices its board file declares, by role.
+/// A board: the devices its board file declares, by role (`Roles.swift` hands them out:
+/// `output`, `input`, `serial`, `value`).
 @KernelActor
 public protocol Board: AnyObject {
     var description: BoardDescription { get }
-    func output(_ role: String) throws -> any OutputLine
-    func input(_ role: String) throws -> any InputLine
-    func serial(_ role: String) throws -> any SerialPort
+    /// The device of `role` as its kind's protocol says (`RoleDevices.take`): each role once,
+    /// until the board is closed.
+    func take(_ role: String, as kind: RoleKind) throws -> AnyObject
     var network: any Network { get }
     var clock: any WallClock { get }
     /// The CPU's temperature in °C where the board has a sensor, nil where not. Async: some
@@ -114,34 +115,6 @@ public protocol Board: AnyObject {
 
 extension Board {
     public func ownsTask(named name: String) -> Bool { false }
-
-    /// The role's declaration, or `roleNotDeclared` / `wrongRoleType`.
-    public func declaration(_ role: String, as wanted: RoleKind) throws -> Role {
-        guard let r = description.roles.first(where: { $0.name == role }) else {
-            throw BoardError.roleNotDeclared(role: role, file: description.file)
-        }
-        guard r.kind == wanted else {
-            throw BoardError.wrongRoleType(role: role, file: description.file, declared: r.kind.rawValue, wanted: wanted.rawValue)
-        }
-        return r
-    }
-}
-
-/// The roles a board has handed out: each opens once, like a line or port on hardware (a
-/// second open is "busy", naming the role), until the board is closed.
-public struct RoleClaims: Sendable {
-    private var taken = Set<String>()
-    public init() {}
-
-    /// Marks `role` handed out; a line role twice is `lineBusy`, a serial role `deviceBusy`.
-    public mutating func take(_ role: Role) throws {
-        guard taken.insert(role.name).inserted else {
-            if role.kind == .serial { throw BoardError.deviceBusy(path: role.device ?? role.name, role: role.name) }
-            throw BoardError.lineBusy(line: role.name, consumer: "firmloop (already opened)", role: role.name)
-        }
-    }
-
-    public mutating func releaseAll() { taken.removeAll() }
 }
 
 /// ISO 8601 UTC with milliseconds, e.g. "2026-11-22T10:15:30.250Z" (no Foundation needed).

@@ -38,4 +38,7 @@ public struct SeededRandom: Sendable {
 
     /// Exponentially distributed with the given mean (gaps of a Poisson process).
     public mutating func exponential(mean: Double) -> Double { -mean * log(1 - unit()) }
+
+    /// Standard normal (Box–Muller).
+    public mutating func normal() -> Double { sqrt(-2 * log(1 - unit())) * cos(2 * Double.pi * unit()) }
 }

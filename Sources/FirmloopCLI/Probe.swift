@@ -60,6 +60,14 @@ struct Probe: ParsableCommand {
             case .serial:
                 let dev = r.device ?? "?"
                 say("  \(r.name.padding(12)) \((dev + " " + (r.settings?.description ?? "")).padding(24)) -> \(serialStatus(dev, role: r.name, failed: &failed))")
+            case .value:
+                let spec = r.value!
+                switch LinuxValue.readNow(spec, role: r.name) {
+                case .success(let (path, v)): say("  \(r.name.padding(12)) \(spec.path.padding(24)) -> \(path): \(v)  ok")
+                case .failure(let e):
+                    failed = true
+                    say("  \(r.name.padding(12)) \(spec.path.padding(24)) -> MISSING: \(e)")
+                }
             }
         }
         if failed { throw ExitCode(1) }

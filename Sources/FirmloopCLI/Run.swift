@@ -98,13 +98,13 @@ struct Run: ParsableCommand {
             desc = try BoardDescription.load(path: settings.board)
             var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
             config = try settings.firmwareConfig(seed: seed)
-            if desc.isSimulated {
+            if SimBoard.isSimulated(desc) {
                 // Real time, real date: the world's "start" is for virtual-time simulations.
                 w.startUnixNanoseconds = RealtimeClock.now()
                 world = w
             }
             if let path = nmeaReplay {
-                guard desc.isSimulated else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
+                guard SimBoard.isSimulated(desc) else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
                 guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
                 guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
                 let epochs = UARTSourceConfig.nmeaEpochs(bytes)
@@ -131,7 +131,7 @@ struct Run: ParsableCommand {
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
         let cfg = config
-        log.info("firmloop run: \(desc.board) (\(desc.file)) " + (desc.isSimulated ? "simulated in real time, seed \(seed)" : "on this machine")
+        log.info("firmloop run: \(desc.board) (\(desc.file)) " + (SimBoard.isSimulated(desc) ? "simulated in real time, seed \(seed)" : "on this machine")
             + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
         // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
         if let c = try? box.countsNow() {
@@ -161,7 +161,7 @@ struct Run: ParsableCommand {
         do { try Kernel.run(options) {
             let b: any Board
             do {
-                if desc.isSimulated {
+                if SimBoard.isSimulated(desc) {
                     let s = try SimBoard(board, seed: seed, world: world)
                     s.start()
                     b = s
@@ -236,12 +236,6 @@ struct SnapshotOptions: ParsableArguments {
     }
 }
 
-extension BoardDescription {
-    /// Every device simulated ("sim:" serial devices, lines on chip "sim"): runs on SimBoard.
-    var isSimulated: Bool {
-        roles.allSatisfy { r in r.kind == .serial ? (r.device ?? "").hasPrefix("sim:") : r.line?.chip == "sim" }
-    }
-}
 
 @KernelActor
 func statusLine(_ fw: Device, seconds: Int64) -> String {

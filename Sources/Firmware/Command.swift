@@ -123,7 +123,7 @@ extension Command {
     /// serial port, or unknown. For the JSON command and for `…/<role>/set` alike.
     public static func notSettable(_ role: String, board: BoardDescription, outputs: [String], statusRole: String) -> String {
         if role == statusRole, board.role(role)?.kind == .output { return "the status LED is the firmware's own" }
-        if let r = board.role(role) { return "'\(role)' is \(r.kind == .input ? "an input" : "a serial port"), not an output" }
+        if let r = board.role(role) { return "'\(role)' is \(r.kind.phrase), not an output" }
         let known = outputs.joined(separator: ", ")
         return "unknown role (outputs: \(known.isEmpty ? "none" : known))"
     }

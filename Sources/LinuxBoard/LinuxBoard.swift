@@ -11,16 +11,14 @@ public final class LinuxBoard: Board {
     public let description: BoardDescription
     public let network: any Network = LinuxNetwork()
     public let clock: any WallClock = RealtimeClock()
-    private var outputs: [String: LinuxOutput] = [:]
-    private var edges: [String: LinuxEdges] = [:]
-    private var ports: [String: LinuxSerialPort] = [:]
-    private var claims = RoleClaims()
+    private var roles: RoleDevices
     /// The thermal zone's temp file: the CPU's zone where one says so, else the first.
     private let thermal = LinuxBoard.cpuThermalZone()
 
     public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
         self.description = description
-        let gpioRoles = description.roles.filter { $0.kind != .serial }
+        roles = RoleDevices(description)
+        let gpioRoles = description.roles.filter(\.kind.isLine)
         do {
             if !gpioRoles.isEmpty {
                 let chips = GPIOChip.all()
@@ -33,11 +31,14 @@ public final class LinuxBoard: Board {
                     let what = "\(spec.label) (\(chips[c].name) line \(o))"
                     let req = try chips[c].request(offset: o, output: r.kind == .output, initial: spec.initial, activeLow: spec.activeLow,
                                                    bias: spec.bias, consumer: consumer, what: what, role: r.name)
-                    if r.kind == .output { outputs[r.name] = LinuxOutput(role: r.name, request: req) } else { edges[r.name] = LinuxEdges(role: r.name, request: req) }
+                    roles.add(r.name, r.kind == .output ? LinuxOutput(role: r.name, request: req) : LinuxEdges(role: r.name, request: req))
                 }
             }
             for r in description.roles(of: .serial) {
-                ports[r.name] = try LinuxSerialPort(path: r.device!, settings: r.settings ?? SerialSettings(), role: r.name)
+                roles.add(r.name, try LinuxSerialPort(path: r.device!, settings: r.settings ?? SerialSettings(), role: r.name))
+            }
+            for r in description.roles(of: .value) {
+                roles.add(r.name, try LinuxValue(role: r.name, spec: r.value!))
             }
         } catch {
             close()
@@ -45,21 +46,7 @@ public final class LinuxBoard: Board {
         }
     }
 
-    public func output(_ role: String) throws -> any OutputLine {
-        try claims.take(try declaration(role, as: .output))
-        return outputs[role]!
-    }
-
-    public func input(_ role: String) throws -> any InputLine {
-        let r = try declaration(role, as: .input)
-        try claims.take(r)
-        return try DebouncedInput(edges[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
-    }
-
-    public func serial(_ role: String) throws -> any SerialPort {
-        try claims.take(try declaration(role, as: .serial))
-        return ports[role]!
-    }
+    public func take(_ role: String, as kind: RoleKind) throws -> AnyObject { try roles.take(role, as: kind) }
 
     public func cpuTemperature() async -> Double? {
         guard let path = thermal else { return nil }
@@ -82,13 +69,15 @@ public final class LinuxBoard: Board {
     }
 
     public func close() {
-        for p in ports.values { p.close() }
-        for e in edges.values { e.close() }
-        for o in outputs.values { o.request.release() }
-        ports.removeAll()
-        edges.removeAll()
-        outputs.removeAll()
-        claims.releaseAll()
+        for d in roles.all {
+            switch d {
+            case let p as LinuxSerialPort: p.close()
+            case let e as LinuxEdges: e.close()
+            case let o as LinuxOutput: o.request.release()
+            default: break
+            }
+        }
+        roles = RoleDevices(description)
     }
 }
 

@@ -99,7 +99,7 @@ public struct Scenario: Sendable {
             case "expect_pin":
                 p.rejectUnknown(s, at: path, known: ["expect_pin", "value", "within"])
                 let r = p.string(s, "expect_pin", at: path, required: true)
-                if let r, board.role(r) == nil || board.role(r)?.kind == .serial {
+                if let r, board.role(r)?.kind.isLine != true {
                     p.add("\(path).expect_pin", s["expect_pin"], "no GPIO role '\(r)' in \(board.file)")
                 }
                 let v = p.bool(s, "value", at: path)

@@ -14,7 +14,8 @@ import MQTT
 ///                                "byte_error_rate": 1e-5, "garbage_per_hour": 6, "rx_trigger": 16}},
 ///       "network": {"broker": "127.0.0.1:1883", "latency": "20ms", "jitter": "10ms", "loss": 0.001,
 ///                   "refuse": 0.01, "resets_per_hour": 0.5, "outages": [{"at": "2h", "for": "30s"}],
-///                   "outages_per_day": 2, "outage_length": "45s"}
+///                   "outages_per_day": 2, "outage_length": "45s"},
+///       "values":  {"probe": {"base": 21.5, "swing": 3, "period": "24h", "noise": 0.05}}
 ///     }
 ///
 /// Paths are relative to the board file. Any board file can be simulated: roles without a
@@ -32,6 +33,7 @@ public struct WorldConfig: Sendable {
     public var inputs: [String: InputScript] = [:]
     public var uarts: [String: UARTSourceConfig] = [:]
     public var network = NetworkFaults()
+    public var values: [String: SimValue.Config] = [:]
     /// `"tls": {"cert": …, "key": …, "ca": …}` in "network": the broker speaks MQTT over TLS
     /// (its certificate and key), and the simulated device trusts `ca`. Paths are absolute here.
     public var brokerTLS: BrokerTLS?
@@ -45,10 +47,10 @@ public struct WorldConfig: Sendable {
 
     public static func parse(_ board: BoardDescription) throws -> WorldConfig {
         var w = WorldConfig()
-        guard let sim = board.sim else { return w }
+        guard let sim = board.sections["sim"] else { return w }
         var p = Problems(file: board.file)
         let dir = board.file.contains("/") ? String(board.file[..<board.file.lastIndex(of: "/")!]) : "."
-        p.rejectUnknown(sim, at: "sim", known: ["start", "inputs", "uarts", "network", "note"])
+        p.rejectUnknown(sim, at: "sim", known: ["start", "inputs", "uarts", "network", "values", "note"])
         if let s = p.string(sim, "start", at: "sim") {
             if let t = parseISO8601(s) { w.startUnixNanoseconds = t } else { p.add("sim.start", sim["start"], "expected UTC time like 2026-01-01T00:00:00Z, got '\(s)'") }
         }
@@ -91,6 +93,18 @@ public struct WorldConfig: Sendable {
             u.garbagePerHour = p.number(m.value, "garbage_per_hour", at: path) ?? 0
             u.rxTrigger = p.int(m.value, "rx_trigger", at: path, range: 1...64) ?? 16
             w.uarts[m.key] = u
+        }
+        for m in sim["values"]?.members ?? [] {
+            let path = "sim.values.\(m.key)"
+            guard board.role(m.key)?.kind == .value else { p.add(path, m.value, "no value role '\(m.key)' on this board"); continue }
+            p.rejectUnknown(m.value, at: path, known: ["base", "swing", "period", "noise"])
+            var v = SimValue.Config()
+            v.base = p.number(m.value, "base", at: path) ?? v.base
+            v.swing = p.number(m.value, "swing", at: path) ?? v.swing
+            v.period = p.duration(m.value, "period", at: path) ?? v.period
+            if v.period <= 0 { p.add("\(path).period", m.value["period"], "expected a duration above 0") }
+            v.noise = p.number(m.value, "noise", at: path) ?? v.noise
+            w.values[m.key] = v
         }
         if let n = sim["network"] {
             let path = "sim.network"
@@ -147,7 +161,7 @@ public final class SimBoard: Board {
     private let wall: SimWallClock
     /// The network the firmware gets: the simulated one, unless another (real sockets) is given.
     public let network: any Network
-    private var claims = RoleClaims()
+    private var roles: RoleDevices
     /// The scenario step running (0 before the first).
     public internal(set) var scenarioStep = 0
     /// Where each `wait_serial` left off, per "role.tx" / "role.rx".
@@ -171,13 +185,30 @@ public final class SimBoard: Board {
         broker = Broker(log: log)
         brokerTLS = try world.brokerTLS.map { try TLSContext(server: TLSServerSettings(certFile: $0.cert, keyFile: $0.key)) }
         self.network = network ?? simNetwork
+        roles = RoleDevices(description)
         for r in description.roles {
             switch r.kind {
             case .output, .input:
                 lines[r.name] = SimLine(role: r.name, spec: r.line!, isOutput: r.kind == .output, log: log)
+                roles.add(r.name, lines[r.name]!)
             case .serial:
                 uarts[r.name] = SimUART(role: r.name, path: r.device ?? "sim:\(r.name)", settings: r.settings ?? SerialSettings(),
                                         config: world.uarts[r.name] ?? UARTSourceConfig(), seed: seed, log: log, origin: origin)
+                roles.add(r.name, uarts[r.name]!)
+            case .value:
+                roles.add(r.name, SimValue(role: r.name, config: world.values[r.name] ?? SimValue.Config(), seed: seed, origin: origin))
+            }
+        }
+    }
+
+    /// Whether every role of the board file is a simulated device (lines on chip "sim", serial
+    /// devices "sim:…"): such a board runs only simulated.
+    public nonisolated static func isSimulated(_ d: BoardDescription) -> Bool {
+        d.roles.allSatisfy { r in
+            switch r.kind {
+            case .serial: (r.device ?? "").hasPrefix("sim:")
+            case .value: (r.value?.path ?? "").hasPrefix("sim:")
+            case .output, .input: r.line?.chip == "sim"
             }
         }
     }
@@ -243,23 +274,11 @@ public final class SimBoard: Board {
 
     // MARK: Board
 
-    public func output(_ role: String) throws -> any OutputLine {
-        try claims.take(try declaration(role, as: .output))
-        return lines[role]!
-    }
-
-    public func input(_ role: String) throws -> any InputLine {
-        let r = try declaration(role, as: .input)
-        try claims.take(r)
-        return try DebouncedInput(lines[role]!, debounceMilliseconds: r.line?.debounceMilliseconds ?? 0)
-    }
-
-    public func serial(_ role: String) throws -> any SerialPort {
-        let r = try declaration(role, as: .serial)
-        let u = uarts[role]!
-        if u.isOpen { throw BoardError.deviceBusy(path: r.device ?? role, role: role) }
-        u.opened()
-        return u
+    /// A serial port is opened again (`SimUART.opened`) each time it is handed out.
+    public func take(_ role: String, as kind: RoleKind) throws -> AnyObject {
+        let d = try roles.take(role, as: kind)
+        (d as? SimUART)?.opened()
+        return d
     }
 
     /// A CPU warming and cooling over the day: 52 °C ± 6, a 24 h cycle plus a 10-minute ripple
@@ -274,7 +293,7 @@ public final class SimBoard: Board {
     public func ownsTask(named name: String) -> Bool { name.hasPrefix("sim.") }
 
     public func close() {
-        claims.releaseAll()
+        roles.releaseAll()
         for u in uarts.values { u.close() }
     }
 

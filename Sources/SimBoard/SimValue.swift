@@ -1,0 +1,40 @@
+import Board
+import Glibc
+import Kernel
+
+/// A value role in simulation: `base + swing·sin(2π·t/period)` plus seeded noise, on the
+/// kernel clock (a DS18B20 in a room that warms by day). From the board file's
+/// `"sim": {"values": {"probe": {"base": 21.5, "swing": 3, "period": "24h", "noise": 0.05}}}`.
+@KernelActor
+public final class SimValue: ValueInput {
+    public struct Config: Sendable, Equatable {
+        public var base = 20.0
+        public var swing = 0.0
+        public var period: Int64 = 86_400_000_000_000
+        /// Gaussian, this standard deviation.
+        public var noise = 0.0
+        public init() {}
+    }
+
+    public let role: String
+    public let config: Config
+    private let origin: Int64
+    private var rng: SeededRandom
+    /// Reads so far.
+    public private(set) var reads = 0
+
+    init(role: String, config: Config, seed: UInt64, origin: Int64) {
+        self.role = role
+        self.config = config
+        self.origin = origin
+        rng = SeededRandom(seed: seed, stream: "value." + role)
+    }
+
+    public func read() async throws -> Double {
+        reads += 1
+        let t = Double(Kernel.now - origin) / Double(config.period)
+        var v = config.base + config.swing * sin(t * 2 * Double.pi)
+        if config.noise > 0 { v += config.noise * rng.normal() }
+        return (v * 1000).rounded() / 1000   // a DS18B20 reads in steps of 1/16 °C; a millidegree file
+    }
+}
