@@ -24,14 +24,15 @@ public final class GPIOLines: Component {
         let d = device.board.description
         for r in d.roles(of: .output) where r.name != device.config.statusRole { outputs.append((r.name, try device.board.output(r.name))) }
         for r in d.roles(of: .input) { inputs.append((r.name, try device.board.input(r.name))) }
+        let statusRole = device.config.statusRole, topics = device.topics
         device.commands.register("set") { [unowned self] value in
-            Command.parseSet(value, board: d, outputs: self.outputs.map(\.role), statusRole: device.config.statusRole).map { set -> CommandTable.Action? in
+            Command.parseSet(value, board: d, outputs: self.outputs.map(\.role), statusRole: statusRole).map { set -> CommandTable.Action? in
                 let action: CommandTable.Action = { run in self.set(set, run) }
                 return action
             }
         }
-        device.subscribe(device.topics.setFilter) { [unowned self] p in
-            guard let role = device.topics.role(ofSet: p.topic) else { return }
+        device.subscribe(topics.setFilter) { [unowned self] p in
+            guard let role = topics.role(ofSet: p.topic) else { return }
             self.setCommand(role, p)
         }
     }
