@@ -8,7 +8,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
+.PHONY: run test test-example test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
         buildinfo build-static install uninstall test-install deploy-test
 PREFIX     ?= /usr/local
 # The binary `make install` puts on a board: release, with Swift's standard library linked in,
@@ -29,6 +29,7 @@ run: deps buildinfo
 test: deps buildinfo
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
+	$(MAKE) --no-print-directory test-example
 	$(MAKE) --no-print-directory test-gpiod-v2
 	$(MAKE) --no-print-directory test-install
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
@@ -40,6 +41,12 @@ test: deps buildinfo
 	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize-address; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
 	SWIFT=$(SWIFT) deploy/vm/test.sh --if-possible
+
+## make test-example: Examples/custom-sensor (your own firmware in your own package: the stock
+## components plus a temperature probe and its command) built, simulated for 24 h with the
+## invariants and its scenario, and run for a few seconds against mosquitto on 127.0.0.1.
+test-example: deps
+	SWIFT=$(SWIFT) python3 Examples/custom-sensor/test.py
 
 ## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
 ## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.

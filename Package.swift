@@ -23,9 +23,9 @@ func libgpiodMajorVersion() -> Int {
 }
 let gpiodSettings: [SwiftSetting] = libgpiodMajorVersion() >= 2 ? [.define("FIRMLOOP_GPIOD_V2")] : []
 
-// Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch in the design spike
-// (measured when the kernel was designed); the kernel alone drops them in release builds. Its tests and the
-// allocation/speed benchmarks run on exactly that build.
+// Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch (measured when the
+// kernel was designed; `make bench`'s yield row shows it); the kernel alone drops them in
+// release builds. Its tests and the allocation/speed benchmarks run on exactly that build.
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]

@@ -1,9 +1,44 @@
+import Glibc
 import KernelTestSupport
 import Testing
 @testable import Kernel
 
-/// The README's example, compiled and run (on the virtual clock), so the docs cannot rot.
+/// The README's example, compiled and run (on the virtual clock), so the docs cannot rot; and
+/// the README's block read and compared with the body run here, so neither drifts alone.
 @Suite struct ReadmeExampleTests {
+    /// The lines between `open` and the block's last `}` (the body of `Kernel.run { }` in
+    /// the README, of `kernelTest { }` here), without indentation and blank lines.
+    static func body(_ text: String, after open: String) -> [String] {
+        func trim(_ l: String) -> String { String(l.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(where: { $0.contains(open) }) else { return [] }
+        let indent = lines[start].prefix { $0 == " " }.count
+        guard let end = lines[(start + 1)...].firstIndex(where: { $0.prefix { $0 == " " }.count == indent && trim($0) == "}" }) else { return [] }
+        return lines[(start + 1)..<end].map(trim).filter { !$0.isEmpty }
+    }
+
+    static func read(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func theReadmeShowsExactlyTheCodeThisTestRuns() throws {
+        let readme = try #require(Self.read(repositoryRoot + "/README.md"))
+        let section = try #require(readme.range(of: "## The kernel, in asyncio terms"))
+        let shown = Self.body(String(readme[section.upperBound...]), after: "try Kernel.run {")
+        let run = Self.body(try #require(Self.read(#filePath)), after: "try kernelTest {")
+        #expect(!shown.isEmpty)
+        #expect(shown == run, "README.md's kernel example and ReadmeExampleTests differ: change both")
+    }
+
     @Test func readmeExampleRuns() throws {
         let printed = Locked<[String]>([])
         @Sendable func print(_ x: Any) { printed.set(printed.get() + ["\(x)"]) }
