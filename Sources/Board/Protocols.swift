@@ -96,7 +96,7 @@ public protocol WallClock: AnyObject {
 /// A board: the devices its board file declares, by role (`Roles.swift` hands them out:
 /// `output`, `input`, `serial`, `value`).
 @KernelActor
-public protocol Board: AnyObject {
+public protocol Hardware: AnyObject {
     var description: BoardDescription { get }
     /// The device of `role` as its kind's protocol says (`RoleDevices.take`): each role once,
     /// until the board is closed.
@@ -113,7 +113,7 @@ public protocol Board: AnyObject {
     func ownsTask(named name: String) -> Bool
 }
 
-extension Board {
+extension Hardware {
     public func ownsTask(named name: String) -> Bool { false }
 }
 

@@ -57,7 +57,7 @@ public struct RoleDevices {
 }
 
 // The accessors by kind, the same on every board.
-extension Board {
+extension Hardware {
     public func output(_ role: String) throws -> any OutputLine { try take(role, as: .output) as! any OutputLine }
 
     /// Debounced in software on the kernel clock (`debounce_ms`), one mechanism for every board.

@@ -98,13 +98,13 @@ struct Run: ParsableCommand {
             desc = try BoardDescription.load(path: settings.board)
             var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
             config = try settings.firmwareConfig(seed: seed)
-            if SimBoard.isSimulated(desc) {
+            if SimHardware.isSimulated(desc) {
                 // Real time, real date: the world's "start" is for virtual-time simulations.
                 w.startUnixNanoseconds = RealtimeClock.now()
                 world = w
             }
             if let path = nmeaReplay {
-                guard SimBoard.isSimulated(desc) else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
+                guard SimHardware.isSimulated(desc) else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
                 guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
                 guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
                 let epochs = UARTSourceConfig.nmeaEpochs(bytes)
@@ -131,7 +131,7 @@ struct Run: ParsableCommand {
         let stop = StopSignal.install()
         let seconds = duration, seed = self.seed
         let cfg = config
-        log.info("firmloop run: \(desc.board) (\(desc.file)) " + (SimBoard.isSimulated(desc) ? "simulated in real time, seed \(seed)" : "on this machine")
+        log.info("firmloop run: \(desc.board) (\(desc.file)) " + (SimHardware.isSimulated(desc) ? "simulated in real time, seed \(seed)" : "on this machine")
             + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
         // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
         if let c = try? box.countsNow() {
@@ -159,14 +159,14 @@ struct Run: ParsableCommand {
         let options = KernelOptions(onOverBudget: { log.warning("kernel: \($0)") },
                                     onFinish: { stats in if failed.get() == nil { printStats(stats) { log.debug($0) } } })
         do { try Kernel.run(options) {
-            let b: any Board
+            let b: any Hardware
             do {
-                if SimBoard.isSimulated(desc) {
-                    let s = try SimBoard(board, seed: seed, world: world)
+                if SimHardware.isSimulated(desc) {
+                    let s = try SimHardware(board, seed: seed, world: world)
                     s.start()
                     b = s
                 } else {
-                    b = try LinuxBoard(board)
+                    b = try LinuxHardware(board)
                 }
             } catch {
                 failed.set("\(desc.file): \(error)")

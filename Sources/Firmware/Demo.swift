@@ -12,14 +12,14 @@ import Kernel
 /// Roles the board does not declare are skipped.
 @KernelActor
 public final class DemoFirmware {
-    public let board: any Board
+    public let board: any Hardware
     public private(set) var presses = 0
     public private(set) var gpsLines = 0
     public private(set) var gpsBytes = 0
     public private(set) var samples = 0
     public private(set) var highSamples = 0
 
-    public init(board: any Board) { self.board = board }
+    public init(board: any Hardware) { self.board = board }
 
     /// Runs the firmware's tasks until cancelled (or one fails: the error ends them all).
     public func run() async throws {

@@ -37,7 +37,7 @@ public final class Device {
         public var gpsReopens = 0
     }
 
-    public let board: any Board
+    public let board: any Hardware
     public let config: FirmwareConfig
     public let outbox: Outbox
     public let topics: Topics
@@ -84,7 +84,7 @@ public final class Device {
     public static let maxCommandBytes = 256 * 1024
 
     /// `network` is where the broker is reached (nil: no broker, snapshots stay in the outbox).
-    public init(board: any Board, config: FirmwareConfig, outbox: Outbox, network: (any Network)?,
+    public init(board: any Hardware, config: FirmwareConfig, outbox: Outbox, network: (any Network)?,
                 firmware: Composition = .stock) {
         self.board = board
         self.config = config

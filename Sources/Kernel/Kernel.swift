@@ -114,59 +114,61 @@ public struct TimeoutError: Error, Equatable, CustomStringConvertible {
     public var description: String { "timed out after \(milliseconds) ms" }
 }
 
-public enum Kernel {
-    /// Runs `body` as the task "main" on a new kernel on the calling thread, like `asyncio.run`:
-    /// returns when it does. Tasks still running then are cancelled and awaited.
-    ///
-    /// Throws `KernelError.alreadyRunning` if a kernel is running (nested or on another thread),
-    /// and, on the virtual clock, `KernelError.deadlock` if every task ends up waiting with nothing
-    /// able to wake them.
-    public static func run<T: Sendable>(
-        _ options: KernelOptions = KernelOptions(),
-        _ body: @escaping @Sendable @KernelActor () async throws -> T
-    ) throws -> T {
-        let k = KernelExecutor.shared
-        try k.begin(options)
-        let box = ResultBox<T>()
-        _ = k.start(name: "main") {
-            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-        }
-        let outcome = k.drive(until: { box.isDone })
-        // A root that finished is the only way out of the first drive but a deadlock, so the
-        // shutdown's own outcome adds nothing: stragglers are reported by shutdown itself.
-        _ = k.shutdown(grace: Int64(options.shutdownGraceMilliseconds) * 1_000_000)
-        let stats = k.end()
-        options.onFinish?(stats)
-        if case .deadlock(let names) = outcome { throw KernelError.deadlock(waiting: names) }
-        return try box.result!.get()
+// The kernel's entry points and clock, as module-level functions: called qualified, they read
+// `Kernel.run { }`, `Kernel.now`, `Kernel.stats()` (the module holds no type of its own name,
+// so `Kernel.TaskStats` and the rest qualify too).
+
+/// Runs `body` as the task "main" on a new kernel on the calling thread, like `asyncio.run`:
+/// returns when it does. Tasks still running then are cancelled and awaited.
+///
+/// Throws `KernelError.alreadyRunning` if a kernel is running (nested or on another thread),
+/// and, on the virtual clock, `KernelError.deadlock` if every task ends up waiting with nothing
+/// able to wake them.
+public func run<T: Sendable>(
+    _ options: KernelOptions = KernelOptions(),
+    _ body: @escaping @Sendable @KernelActor () async throws -> T
+) throws -> T {
+    let k = KernelExecutor.shared
+    try k.begin(options)
+    let box = ResultBox<T>()
+    _ = k.start(name: "main") {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
     }
-
-    /// `run` with the virtual clock.
-    public static func simulate<T: Sendable>(
-        start: Int64 = 0, _ body: @escaping @Sendable @KernelActor () async throws -> T
-    ) throws -> T {
-        try run(KernelOptions(clock: .virtual(start: start)), body)
-    }
-
-    /// The kernel's time in nanoseconds (virtual or monotonic, as the kernel was started).
-    @KernelActor public static var now: Int64 { KernelExecutor.shared.now }
-
-    /// Milliseconds since the kernel's clock started, for traces.
-    @KernelActor public static var nowMilliseconds: Int64 { KernelExecutor.shared.now / 1_000_000 }
-
-    /// Per-name task accounting so far (live and finished tasks).
-    @KernelActor public static func stats() -> [TaskStats] { KernelExecutor.shared.tasks.statsByName() }
-
-    /// The name of the running task ("(runtime)" for work the kernel did not spawn).
-    @KernelActor public static var currentTaskName: String {
-        let k = KernelExecutor.shared
-        return k.tasks[k.current].stats.name
-    }
-
-
-    /// True on the thread running the kernel, inside `Kernel.run`.
-    public static var isKernelThread: Bool { KernelExecutor.shared.onKernelThread }
+    let outcome = k.drive(until: { box.isDone })
+    // A root that finished is the only way out of the first drive but a deadlock, so the
+    // shutdown's own outcome adds nothing: stragglers are reported by shutdown itself.
+    _ = k.shutdown(grace: Int64(options.shutdownGraceMilliseconds) * 1_000_000)
+    let stats = k.end()
+    options.onFinish?(stats)
+    if case .deadlock(let names) = outcome { throw KernelError.deadlock(waiting: names) }
+    return try box.result!.get()
 }
+
+/// `run` with the virtual clock.
+public func simulate<T: Sendable>(
+    start: Int64 = 0, _ body: @escaping @Sendable @KernelActor () async throws -> T
+) throws -> T {
+    try run(KernelOptions(clock: .virtual(start: start)), body)
+}
+
+/// The kernel's time in nanoseconds (virtual or monotonic, as the kernel was started).
+@KernelActor public var now: Int64 { KernelExecutor.shared.now }
+
+/// Milliseconds since the kernel's clock started, for traces.
+@KernelActor public var nowMilliseconds: Int64 { KernelExecutor.shared.now / 1_000_000 }
+
+/// Per-name task accounting so far (live and finished tasks).
+@KernelActor public func stats() -> [TaskStats] { KernelExecutor.shared.tasks.statsByName() }
+
+/// The name of the running task ("(runtime)" for work the kernel did not spawn).
+@KernelActor public var currentTaskName: String {
+    let k = KernelExecutor.shared
+    return k.tasks[k.current].stats.name
+}
+
+
+/// True on the thread running the kernel, inside `Kernel.run`.
+public var isKernelThread: Bool { KernelExecutor.shared.onKernelThread }
 
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>? { didSet { isDone = result != nil } }

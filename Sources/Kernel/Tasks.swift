@@ -145,19 +145,11 @@ public final class TaskGroupScope {
         _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
     ) -> TaskHandle<T> {
         precondition(!closed, "group '\(self.name)': spawn after the group finished")
-        let h = Kernel_spawn(name, body)
+        let h = Kernel.spawn(name, body)
         children.append(h)
         h.watch(changed)
         return h
     }
-}
-
-// `spawn` the free function, reachable from inside `TaskGroupScope.spawn`.
-@KernelActor
-private func Kernel_spawn<T: Sendable>(
-    _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
-) -> TaskHandle<T> {
-    spawn(name, body)
 }
 
 /// Runs `body` with a group it can spawn children into, and returns when the body and every

@@ -7,13 +7,13 @@ import Kernel
 /// is made, so a missing chip, line or device fails at once, naming it; on any failure, and on
 /// `close()`, every line and port taken so far is released (no "busy" on the next start).
 @KernelActor
-public final class LinuxBoard: Board {
+public final class LinuxHardware: Hardware {
     public let description: BoardDescription
     public let network: any Network = LinuxNetwork()
     public let clock: any WallClock = RealtimeClock()
     private var roles: RoleDevices
     /// The thermal zone's temp file: the CPU's zone where one says so, else the first.
-    private let thermal = LinuxBoard.cpuThermalZone()
+    private let thermal = LinuxHardware.cpuThermalZone()
 
     public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
         self.description = description

@@ -168,7 +168,7 @@ extension Scenario {
     /// Runs the steps in order on `board` (as a task beside the firmware); throws
     /// `ScenarioFailure` at the first expectation that does not hold.
     @KernelActor
-    public func run(on board: SimBoard) async throws {
+    public func run(on board: SimHardware) async throws {
         for step in steps {
             board.scenarioStep = step.number
             board.log.record(.step, "step \(step.number): \(step.summary)")

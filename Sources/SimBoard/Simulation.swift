@@ -52,7 +52,7 @@ public struct Simulation: Sendable {
 
     /// Runs the simulation on a new virtual-clock kernel (so not from inside one) and reports.
     /// `firmware` gets the board and runs until cancelled.
-    public func run(firmware: @escaping @Sendable @KernelActor (SimBoard) async throws -> Void) throws -> Report {
+    public func run(firmware: @escaping @Sendable @KernelActor (SimHardware) async throws -> Void) throws -> Report {
         let shared = Shared()
         let sim = self
         var options = KernelOptions(clock: .virtual(start: 0), budgetMilliseconds: 1000)
@@ -66,7 +66,7 @@ public struct Simulation: Sendable {
             try Kernel.run(options) {
                 let log = EventLog()
                 if let path = sim.tracePath { shared.trace = try ChromeTrace(path: path); log.trace = shared.trace }
-                let board = try SimBoard(sim.board, seed: sim.seed, log: log)
+                let board = try SimHardware(sim.board, seed: sim.seed, log: log)
                 defer {
                     var r = shared.report
                     r.digest = log.digest

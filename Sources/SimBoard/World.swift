@@ -145,7 +145,7 @@ public struct WorldConfig: Sendable {
 /// Runs on whatever clock the kernel has: virtual for `firmloop simulate` and tests (a day in
 /// seconds), real for `make run`.
 @KernelActor
-public final class SimBoard: Board {
+public final class SimHardware: Hardware {
     public let description: BoardDescription
     public let world: WorldConfig
     public let seed: UInt64
@@ -247,7 +247,7 @@ public final class SimBoard: Board {
             guard let line = lines[role] else { continue }
             let seed = self.seed
             _ = spawn("sim.input") {
-                try await SimBoard.play(script, on: line, origin: origin, rng: SeededRandom(seed: seed, stream: "input." + role))
+                try await SimHardware.play(script, on: line, origin: origin, rng: SeededRandom(seed: seed, stream: "input." + role))
             }
         }
     }

@@ -49,7 +49,7 @@ import Testing
             """, file: "usb-gps.json")
         let r = try kernelTest(virtual: false) { () async throws -> Unplugged in
             var r = Unplugged()
-            let b = try LinuxBoard(desc)
+            let b = try LinuxHardware(desc)
             defer { b.close() }
             var fc = FirmwareConfig(deviceID: "usb-gps")
             fc.snapshotIntervalMilliseconds = 100
@@ -134,7 +134,7 @@ import Testing
         let d = try BoardDescription.parse(#"{"board": "t", "roles": {"relay": {"type": "output", "line": "GPIO1"}}}"#, file: "t.json")
         let r = try kernelTest { () async throws -> DiskFull in
             var r = DiskFull()
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             var fc = FirmwareConfig(deviceID: "full")
             fc.snapshotIntervalMilliseconds = 100

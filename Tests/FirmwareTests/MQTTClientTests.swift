@@ -26,7 +26,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
 
 /// A "broker" on the simulated network played by the test: for each connection it reads the
 /// CONNECT, answers CONNACK, then does `then` (garbage, a flood, silence...).
-@KernelActor func scriptedBroker(_ b: SimBoard, then: @escaping @KernelActor (SimConnection) async throws -> Void) {
+@KernelActor func scriptedBroker(_ b: SimHardware, then: @escaping @KernelActor (SimConnection) async throws -> Void) {
     b.simNetwork.listen("127.0.0.1:1883") { conn in
         _ = spawn("scripted-broker") {
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
@@ -43,7 +43,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func everyMessageIsAcknowledgedOnceInOrderWithinTheWindow() throws {
         let d = try simBoard()
         let (acks, topics, maxInFlight) = try kernelTest { () async throws -> ([UInt64], [String], Int) in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let c = MQTTClient(config())
             var acks: [UInt64] = []
@@ -66,7 +66,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func resetsAndOutagesLoseNothingAndResendWithDUP() throws {
         let d = try simBoard(network: #""latency": "20ms", "loss": 0.01, "resets_per_hour": 120, "outages": [{"at": "30s", "for": "45s"}]"#)
         let (acked, seen, dups, stats) = try kernelTest { () async throws -> (Set<UInt64>, Set<String>, Int, MQTTClient.Stats) in
-            let b = try SimBoard(d, seed: 3)
+            let b = try SimHardware(d, seed: 3)
             b.start()
             let c = MQTTClient(config())
             var acked = Set<UInt64>()
@@ -97,7 +97,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func commandsArriveAndAreAcknowledged() throws {
         let d = try simBoard()
         let got = try kernelTest { () async throws -> [String] in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let c = MQTTClient(config())
             var got: [String] = []
@@ -117,7 +117,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func pingsKeepAnIdleConnectionUp() throws {
         let d = try simBoard()
         let (stats, brokerConnects) = try kernelTest { () async throws -> (MQTTClient.Stats, Int) in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let c = MQTTClient(config())
             let run = spawn("mqtt") { try await c.run(network: b.network) }
@@ -133,7 +133,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func backoffDoublesFromOneSecondToSixtyWithJitter() throws {
         let d = try simBoard()
         let attempts = try kernelTest { () async throws -> [Int64] in
-            let b = try SimBoard(d, seed: 1)   // nothing listens on port 1884
+            let b = try SimHardware(d, seed: 1)   // nothing listens on port 1884
             var cfg = config()
             cfg.port = 1884
             let c = MQTTClient(cfg)
@@ -153,7 +153,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func aBrokerThatSendsGarbageIsDroppedAndCounted() throws {
         let d = try simBoard()
         let stats = try kernelTest { () async throws -> MQTTClient.Stats in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             // A "broker" that answers CONNECT with a CONNACK, then a packet a client never gets.
             scriptedBroker(b) { conn in try await conn.write(Packet.subscribe(id: 1, filters: [Subscription("#", qos: 0)]).bytes) }
             let c = MQTTClient(config())
@@ -174,7 +174,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func anOversizedMessageIsSkippedAcknowledgedAndTheConnectionStaysUp() throws {
         let d = try simBoard()
         let (got, stats) = try kernelTest { () async throws -> ([Publish], MQTTClient.Stats) in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let c = MQTTClient(config())
             var got: [Publish] = []
@@ -204,7 +204,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func backoffGrowsAgainstABrokerThatAcceptsThenFailsAndRestartsAfterAHealthySession() throws {
         let d = try simBoard()
         let attempts = try kernelTest { () async throws -> [Int64] in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             var sessions = 0
             scriptedBroker(b) { conn in
                 sessions += 1
@@ -237,7 +237,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func droppableMessagesAreBoundedAndTheOldestGo() throws {
         let d = try simBoard()
         let (pending, stats, acked) = try kernelTest { () async throws -> (Int, MQTTClient.Stats, [UInt64]) in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let c = MQTTClient(config())
             var acked: [UInt64] = []
@@ -261,7 +261,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func aBrokerThatFloodsAndNeverReadsCostsBoundedMemory() throws {
         let d = try simBoard()
         let (stats, most, received) = try kernelTest { () async throws -> (MQTTClient.Stats, Int, Int) in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             scriptedBroker(b) { conn in
                 var batch: [UInt8] = []
                 for id in 1...60_000 {
@@ -291,7 +291,7 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func aFirmwareAndItsClientAreFreedAfterARun() throws {
         let d = try simBoard()
         let gone = try kernelTest { () async throws -> Bool in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             weak var client: MQTTClient?
             weak var firmware: Device?

@@ -11,7 +11,7 @@ import Testing
     static func body(_ text: String, after open: String) -> [String] {
         func trim(_ l: String) -> String { String(l.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let start = lines.firstIndex(where: { $0.contains(open) }) else { return [] }
+        guard let start = lines.firstIndex(where: { trim($0).hasPrefix(open) }) else { return [] }
         let indent = lines[start].prefix { $0 == " " }.count
         guard let end = lines[(start + 1)...].firstIndex(where: { $0.prefix { $0 == " " }.count == indent && trim($0) == "}" }) else { return [] }
         return lines[(start + 1)..<end].map(trim).filter { !$0.isEmpty }
@@ -32,8 +32,9 @@ import Testing
 
     @Test func theReadmeShowsExactlyTheCodeThisTestRuns() throws {
         let readme = try #require(Self.read(repositoryRoot + "/README.md"))
-        let section = try #require(readme.range(of: "## The kernel, in asyncio terms"))
-        let shown = Self.body(String(readme[section.upperBound...]), after: "try Kernel.run {")
+        let sections = readme.split(separator: "\n## ").filter { $0.hasPrefix("The kernel, in asyncio terms") }
+        let section = try #require(sections.first)
+        let shown = Self.body(String(section), after: "try Kernel.run {")
         let run = Self.body(try #require(Self.read(#filePath)), after: "try kernelTest {")
         #expect(!shown.isEmpty)
         #expect(shown == run, "README.md's kernel example and ReadmeExampleTests differ: change both")

@@ -82,7 +82,7 @@ var machineHasGPIOChips: Bool { directoryEntries("/dev").contains { $0.hasPrefix
     @Test func aPiBoardFileOnAnotherMachineFailsNamingWhatIsMissing() throws {
         let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/raspberrypi-4b.json")
         let message = try kernelTest { () -> String in
-            do { _ = try LinuxBoard(d); return "opened" } catch { return "\(error)" }
+            do { _ = try LinuxHardware(d); return "opened" } catch { return "\(error)" }
         }
         if machineHasGPIOChips {
             #expect(message == "role 'status_led': no GPIO chip labelled 'pinctrl-bcm2711' on this machine")
@@ -98,13 +98,13 @@ var machineHasGPIOChips: Bool { directoryEntries("/dev").contains { $0.hasPrefix
         let path = String(cString: name)
         let d = try BoardDescription.parse(#"{"board": "t", "roles": {"gps_uart": {"type": "serial", "device": "\#(path)", "settings": "9600 8N1"}}}"#, file: "t.json")
         try kernelTest {
-            let b = try LinuxBoard(d)
+            let b = try LinuxHardware(d)
             let port = try b.serial("gps_uart")
             #expect(port.settings.baud == 9600)
             #expect(throws: BoardError.deviceBusy(path: path, role: "gps_uart")) { try b.serial("gps_uart") }
             #expect(throws: BoardError.roleNotDeclared(role: "relay", file: "t.json")) { try b.output("relay") }
             b.close()
-            let again = try LinuxBoard(d)   // nothing left busy
+            let again = try LinuxHardware(d)   // nothing left busy
             again.close()
         }
     }

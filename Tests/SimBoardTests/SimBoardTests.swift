@@ -21,7 +21,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
                                                        {"at": "3s", "hold": "100ms", "bounce": "5ms"}]}}}}
             """)
         let (edges, raw) = try kernelTest {
-            let b = try SimBoard(d, seed: 7)
+            let b = try SimHardware(d, seed: 7)
             var raw = 0
             b.log.observers.append { e in if e.kind == .gpioIn { raw += 1 } }
             b.start()
@@ -52,7 +52,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func outputsAreRecordedWithTimestampsAndRolesAreChecked() throws {
         let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
         let log = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             var seen: [String] = []
             b.log.observers.append { e in if e.kind == .gpioOut { seen.append("t=\(e.time / 1_000_000) \(e.subject)=\(e.value)") } }
             let relay = try b.output("relay")
@@ -93,7 +93,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
         let epochs = UARTSourceConfig.nmeaEpochs(Array(file.utf8))
         #expect(epochs.reduce(0) { $0 + $1.count } == expected.count)
         let reads = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             let port = try b.serial("gps")
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
             defer { buf.deallocate() }
@@ -139,7 +139,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
             """)
         func read(seed: UInt64) throws -> [UInt8] {
             try kernelTest {
-                let b = try SimBoard(d, seed: seed)
+                let b = try SimHardware(d, seed: seed)
                 let port = try b.serial("gps")
                 let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
                 defer { buf.deallocate() }
@@ -163,7 +163,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func writesArePacedAndDrainWaitsForTheWire() throws {
         let d = try board(#"{"board": "t", "roles": {"console": {"type": "serial", "device": "sim:console", "settings": "1200 8N1"}}}"#)
         let t = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             let port = try b.serial("console")
             #expect(throws: BoardError.deviceBusy(path: "sim:console", role: "console")) { try b.serial("console") }
             try await port.write(Array(repeating: 0x55, count: 120))
@@ -204,7 +204,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func theBrokerSeesWhatTheClientSends() throws {
         let d = try board(Self.boardJSON)
         let (trace, topics) = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             var trace: [String] = []
             @KernelActor func note(_ p: Packet) { trace.append("t=\(Kernel.nowMilliseconds) \(p)") }
@@ -251,7 +251,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func aClientThatBreaksTheProtocolIsDisconnectedAndCounted() throws {
         let d = try board(Self.boardJSON)
         let (errors, eof) = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             let conn = try await b.network.connect(host: "127.0.0.1", port: 1883, timeoutMilliseconds: 1000)
             try await conn.write([0x30, 0xFF, 0xFF, 0xFF, 0x7F])   // a 256 MB PUBLISH, announced first
@@ -267,7 +267,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func outagesHoldDataAndTimeOutConnectsResetsBreakConnections() throws {
         let d = try board(Self.boardJSON)
         let trace = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             var trace: [String] = []
             b.simNetwork.listen("127.0.0.1:7") { server in
                 _ = spawn("echo") {
@@ -319,7 +319,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
             """)
         let epochs = UARTSourceConfig.nmeaEpochs(Array(readFile("\(repositoryRoot)/boards/nmea/neo-m8n.log")!.utf8))
         let (got, overruns) = try kernelTest {
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             let port = try b.serial("gps")
             let u = try b.uart("gps")
             try await sleep(ms: 10_500)    // epochs 0-9 have arrived and the 11th has begun
@@ -347,7 +347,7 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
     @Test func keepAliveExpiryPublishesTheWillAndPersistentSessionsKeepTheirMessages() throws {
         let d = try board(SimNetworkTests.boardJSON)
         let log = try kernelTest { () async throws -> [String] in
-            let b = try SimBoard(d, seed: 1)
+            let b = try SimHardware(d, seed: 1)
             b.start()
             var log: [String] = []
             @KernelActor func note(_ s: String) { log.append("t=\(Kernel.nowMilliseconds) \(s)") }

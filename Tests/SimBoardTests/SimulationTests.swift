@@ -128,7 +128,7 @@ func simulate(_ file: String = "\(repositoryRoot)/boards/sim.json", seed: UInt64
 
     @Test func brokenWorldSectionsReportTheirKeys() throws {
         do {
-            _ = try SimBoard.validate(board("""
+            _ = try SimHardware.validate(board("""
                 {"board": "t", "roles": {"gps": {"type": "serial", "device": "sim:gps"}},
                  "sim": {"uarts": {"gps": {"nmea": "missing.log", "rate_hz": 0}, "uart9": {}},
                          "network": {"latency": "fast", "outages": [{"at": "1h"}]}, "start": "noon"}}

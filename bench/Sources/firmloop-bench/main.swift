@@ -347,7 +347,7 @@ for tls in [false, true] where selected(tls ? "mqtt_drain_tls" : "mqtt_drain") {
     cfg.snapshotIntervalMilliseconds = 86_400_000
     let rss0 = rssBytes()
     let (ns, mallocs, peak, delivered) = try Kernel.run { () async throws -> (Int64, UInt64, Int, Int) in
-        let board = try SimBoard(desc, seed: 1)
+        let board = try SimHardware(desc, seed: 1)
         let network: any Network = context.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
         let fw = Device(board: board, config: cfg, outbox: outbox, network: network)
         let t0 = Kernel.now, m0 = alloccount_calls()
@@ -394,7 +394,7 @@ if selected("snapshot_cycle"), let portText = getenv("BENCH_MQTT_PORT"), let dir
     cfg.broker = BrokerAddress(host: "127.0.0.1", port: port)
     cfg.snapshotIntervalMilliseconds = 10
     let (mallocs, cycles, rss) = try Kernel.run { () async throws -> (UInt64, Int, Int) in
-        let board = try SimBoard(desc, seed: 1)
+        let board = try SimHardware(desc, seed: 1)
         let fw = Device(board: board, config: cfg, outbox: outbox, network: LinuxNetwork())
         let t = Tally()
         do {
