@@ -76,21 +76,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "firmloop", dependencies: ["Firmware", "FirmloopCLI"]),
-        // Test and benchmark support only: replaces malloc process-wide to count calls.
+        // Test and benchmark support only: replaces malloc process-wide to count calls; and the C
+        // helpers only tests and benchmarks use (openpty, gettid, process CPU time).
         .target(name: "CAllocCount"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard", "TLS"],
+        .target(name: "CTestSupport"),
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard", "TLS"],
                           path: "bench/Sources/firmloop-bench"),
         // Fuzz targets (fuzz/README.md): `make fuzz` builds them with libFuzzer; built plainly
         // they replay the seed corpus (`make test`). One executable, the target by name.
-        .executableTarget(name: "firmloop-fuzz", dependencies: ["Board", "MQTT", "Firmware"], path: "fuzz/Sources/firmloop-fuzz",
+        .executableTarget(name: "firmloop-fuzz", dependencies: ["Kernel", "Board", "MQTT", "Firmware"], path: "fuzz/Sources/firmloop-fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
-        .target(name: "KernelTestSupport", dependencies: ["Kernel", "CSystem"], path: "Tests/Support"),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "KernelTestSupport"], exclude: ["traces"]),
+        .target(name: "KernelTestSupport", dependencies: ["Kernel", "CSystem", "CTestSupport"], path: "Tests/Support"),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Board", "Kernel", "LinuxBoard", "MQTT", "KernelTestSupport"], exclude: ["make-certs.sh"]),
-        .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CGPIOD", "KernelTestSupport"],
+        .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CTestSupport", "CGPIOD", "KernelTestSupport"],
                     swiftSettings: gpiodSettings),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "LinuxBoard", "KernelTestSupport"]),
         .testTarget(name: "FirmwareSimTests", dependencies: ["FirmwareSim", "Firmware", "SimBoard", "Board", "Kernel", "MQTT", "KernelTestSupport"]),

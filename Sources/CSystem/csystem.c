@@ -48,23 +48,19 @@ int fl_eventfd_drain(int fd) {
     }
 }
 
-int64_t fl_monotonic_ns(void) {
-    struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-int64_t fl_process_cpu_ns(void) {
-    struct timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 long fl_set_timer_slack(unsigned long ns) {
     int old = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     if (old < 0) return -errno;
     if (prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0) < 0) return -errno;
     return old;
 }
-int fl_gettid(void) { return (int)syscall(SYS_gettid); }
 
 int fl_tick_source = 0;
+
+int64_t fl_monotonic_ns(void) {
+    struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 double fl_ticks_init(void) {
 #if defined(__x86_64__)
@@ -89,22 +85,4 @@ double fl_ticks_init(void) {
     fl_tick_source = 0;
     return 1.0;
 #endif
-}
-
-#include <pty.h>
-#include <fcntl.h>
-#include <string.h>
-#include <errno.h>
-#include <unistd.h>
-
-int fl_openpty(char *name, unsigned long len) {
-    int m, s;
-    char path[128];
-    if (openpty(&m, &s, path, NULL, NULL) != 0) return -errno;
-    close(s);
-    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
-    fcntl(m, F_SETFD, FD_CLOEXEC);
-    strncpy(name, path, len - 1);
-    name[len - 1] = 0;
-    return m;
 }

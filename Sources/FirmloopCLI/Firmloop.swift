@@ -127,14 +127,11 @@ func stopOn(_ stop: Signal, after seconds: Int) async throws {
 
 /// About `ms` milliseconds of arithmetic.
 func crunch(_ ms: Int64) -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    let end = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000 + ms
+    let end = Kernel.monotonicNanoseconds() + ms * 1_000_000
     var x: UInt64 = 1
     while true {
         for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        if Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000 >= end { return x % 1000 }
+        if Kernel.monotonicNanoseconds() >= end { return x % 1000 }
     }
 }
 
@@ -167,6 +164,8 @@ enum StopSignal {
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &set, nil)
+        // safety: one retain, taken back by the signal thread, which holds the Signal (a
+        // Sendable, any-thread type) for the life of the process.
         let box = Unmanaged.passRetained(s).toOpaque()
         var tid = pthread_t()
         pthread_create(&tid, nil, { arg in
@@ -187,17 +186,3 @@ enum StopSignal {
 
 /// One line to stdout, unbuffered, so it interleaves with the log on stderr in order.
 func say(_ line: String, newline: Bool = true) { writeAll(1, newline ? line + "\n" : line) }
-
-/// All of `text` to `fd` (short writes and EINTR retried; an error drops the rest).
-func writeAll(_ fd: Int32, _ text: String) {
-    var t = text
-    t.withUTF8 { b in
-        var off = 0
-        while off < b.count {
-            let n = write(fd, b.baseAddress! + off, b.count - off)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            off += n
-        }
-    }
-}

@@ -18,6 +18,8 @@ import Synchronization
 /// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
 /// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
 /// at a time on the one connection, whichever worker thread runs it.
+// safety: the SQLite connection and statements are used only inside `lock` (one call at a time,
+// on whichever worker thread runs it); everything else is a `let`.
 public final class Outbox: @unchecked Sendable {
     public struct Message: Sendable, Equatable {
         public var seq: Int64
@@ -300,6 +302,8 @@ public final class Outbox: @unchecked Sendable {
         return st
     }
 
+    // safety: SQLITE_TRANSIENT is the C macro ((sqlite3_destructor_type)-1), which Swift does
+    // not import: SQLite compares the pointer and never calls it.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     private func run(_ sql: String, _ args: Any...) throws {

@@ -77,6 +77,8 @@ public struct FirmwareSimulation: Sendable {
         public var violations: [String] = []
     }
 
+    // safety: written by tasks on the kernel thread while the simulation runs, read by `run`
+    // on the same thread after `Kernel.run` returned.
     final class Shared: @unchecked Sendable {
         var summary = Summary()
         var seen: [UInt8] = []   // per seq: receptions at the broker (saturating)
@@ -139,7 +141,7 @@ public struct FirmwareSimulation: Sendable {
         if s.lost > 0 {
             s.violations.append("\(s.lost) snapshot(s) lost: stored, never delivered, not in the outbox (first: \(s.firstLost.map(String.init).joined(separator: ", ")))")
         }
-        s.clientBacklogBound = config.feedWindow + 16 + 1
+        s.clientBacklogBound = config.clientBacklogBound
         if s.peakClientBacklog > s.clientBacklogBound {
             s.violations.append("memory bound exceeded: the MQTT client held \(s.peakClientBacklog) messages (bound \(s.clientBacklogBound))")
         }

@@ -7,7 +7,8 @@
 public final class Channel<Element> {
     public let name: String
     public let capacity: Int
-    // Initialised in the nonisolated init; touched only from @KernelActor methods after that.
+    // safety: initialised in the nonisolated init (before the channel is shared), touched only
+    // from @KernelActor methods after that.
     nonisolated(unsafe) private var buffer: Deque<Element>
     let senders = WaitList()
     let receivers = WaitList()

@@ -170,21 +170,30 @@ public func simulate<T: Sendable>(
 /// True on the thread running the kernel, inside `Kernel.run`.
 public var isKernelThread: Bool { KernelExecutor.shared.onKernelThread }
 
+// safety: written once by the "main" task on the kernel thread, read by `run` on the same
+// thread after the drive loop saw `isDone`.
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>? { didSet { isDone = result != nil } }
     /// Checked every loop turn: a plain Bool, so the check needs no generic metadata.
     private(set) var isDone = false
 }
 
-/// Writes to fd 2 directly (no FILE* global, no Foundation).
-func writeStandardError(_ text: String) {
+/// All of `text` to `fd` with write(2), from any thread (no FILE* buffer, no Foundation): short
+/// writes and EINTR retried; another error drops the rest. For blocking descriptors (stdout,
+/// stderr, the journal's stream); a non-blocking one goes through the kernel's waits instead.
+public func writeAll(_ fd: Int32, _ text: String) {
     var t = text
     t.withUTF8 { b in
         var off = 0
         while off < b.count {
-            let n = Glibc.write(2, b.baseAddress! + off, b.count - off)
+            let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
             if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
             off += n
         }
     }
 }
+
+func writeStandardError(_ text: String) { writeAll(2, text) }
+
+/// CLOCK_MONOTONIC in nanoseconds, from any thread: the real-time kernel clock's source.
+public func monotonicNanoseconds() -> Int64 { fl_monotonic_ns() }

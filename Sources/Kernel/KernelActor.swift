@@ -17,6 +17,9 @@ public actor KernelActor {
         precondition(KernelExecutor.shared.onKernelThread,
                      "KernelActor.assumeIsolated called off the kernel thread", file: file, line: line)
         return try withoutActuallyEscaping(body) { escapable in
+            // safety: the precondition above proved we are on the kernel thread, the one thread
+            // @KernelActor code runs on; dropping the isolation from the function type changes
+            // nothing about where it runs (the standard library's assumeIsolated does the same).
             try unsafeBitCast(escapable, to: (() throws -> T).self)()
         }
     }

@@ -12,6 +12,8 @@ nonisolated(nonsending)
 public func yield() async throws {
     let k = KernelExecutor.shared
     k.guardKernelThread("yield()")
+    // safety: the guard above traps off the kernel thread, so the ready queue (kernel-thread
+    // only) is touched from its owner; the continuation is resumed once, when the queue pops it.
     await _unsafeInheritExecutor_withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
         k.ready.pushBack(.resume(c))
     }

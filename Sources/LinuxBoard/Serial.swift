@@ -19,7 +19,7 @@ public final class LinuxSerialPort: SerialPort {
     private var saved: termios
     /// `close()` was called: the port is given back for good.
     private var isClosed = false
-    private var share = ReadShare()
+    private let share = ReadShareCounter()
 
     /// Opens and configures `path`; errors name the device and say what to do.
     public init(path: String, settings: SerialSettings, role: String) throws {
@@ -35,7 +35,7 @@ public final class LinuxSerialPort: SerialPort {
         guard !isClosed else { throw BoardError.closed(what: "serial port \(path)") }
         guard fd < 0 else { return }
         (fd, saved) = try Self.open(path: path, settings: settings, role: role)
-        share.waited()
+        share.value.waited()
     }
 
     /// Returns at `deadline` (kernel time), or sooner when something is created, moved in or
@@ -155,23 +155,13 @@ public final class LinuxSerialPort: SerialPort {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        while true {
-            try check()
-            if buffer.count == 0 { return 0 }
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 {
-                if share.spent(n) { try await yield() }
-                return n
-            }
-            if n == 0 { throw wentAway(EIO) }
-            switch errno {
-            case EAGAIN, EINTR:
-                share.waited()
-                try await readable(fd)
-            case EIO, ENODEV, ENXIO: throw wentAway(errno)
-            default: throw BoardError.system(call: "read", errno: errno, what: path)
-            }
-        }
+        try check()
+        if buffer.count == 0 { return 0 }
+        let n = try await NonBlocking.read({ self.fd }, share: share, check: check, failure: { e in
+            [EIO, ENODEV, ENXIO].contains(e) ? self.wentAway(e) : BoardError.system(call: "read", errno: e, what: self.path)
+        }) { fd in Glibc.read(fd, buffer.baseAddress, buffer.count) }
+        if n == 0 { throw wentAway(EIO) }   // a tty's end of file: its other end went away
+        return n
     }
 
     private func check() throws {
@@ -189,16 +179,9 @@ public final class LinuxSerialPort: SerialPort {
     }
 
     public func write(_ bytes: [UInt8]) async throws {
-        var off = 0
-        while off < bytes.count {
-            try check()
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n > 0 { off += n; continue }
-            switch errno {
-            case EAGAIN, EINTR: try await writable(fd)
-            default: throw BoardError.system(call: "write", errno: errno, what: path)
-            }
-        }
+        try await NonBlocking.write(bytes, { self.fd }, check: check, failure: { e in
+            BoardError.system(call: "write", errno: e, what: self.path)
+        }) { fd, b in Glibc.write(fd, b.baseAddress, b.count) }
     }
 
     /// Waits (on the kernel's clock, not in tcdrain) until the output queue is empty.

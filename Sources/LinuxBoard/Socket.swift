@@ -59,11 +59,12 @@ public final class LinuxNetwork: Network {
                         try await writable(fd)
                         var err: Int32 = 0
                         var len = socklen_t(MemoryLayout<Int32>.size)
-                        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+                        try NonBlocking.check(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), "getsockopt(SO_ERROR)", endpoint)
                         if err != 0 { lastError = String(cString: strerror(err)).lowercased(); continue }
                     }
                     var one: Int32 = 1
-                    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                    try NonBlocking.check(setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)),
+                                          "setsockopt(TCP_NODELAY)", endpoint)
                     ok = true
                     return TCPConnection(fd: fd, endpoint: endpoint)
                 }
@@ -80,7 +81,7 @@ public final class TCPConnection: Connection {
     public let endpoint: String
     let fd: Int32
     private var isOpen = true
-    private var share = ReadShare()
+    private let share = ReadShareCounter()
 
     init(fd: Int32, endpoint: String) {
         self.fd = fd
@@ -88,33 +89,23 @@ public final class TCPConnection: Connection {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        while true {
-            guard isOpen else { throw BoardError.closed(what: "connection to \(endpoint)") }
-            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
-            if n > 0, share.spent(n) { try await yield() }
-            if n >= 0 { return n }
-            switch errno {
-            case EAGAIN, EINTR:
-                share.waited()
-                try await readable(fd)
-            case ECONNRESET, EPIPE, ETIMEDOUT: throw BoardError.connectionReset(endpoint: endpoint)
-            default: throw BoardError.system(call: "recv", errno: errno, what: endpoint)
-            }
+        try await NonBlocking.read({ self.fd }, share: share, check: checkOpen, failure: { self.failure("recv", $0) }) { fd in
+            recv(fd, buffer.baseAddress, buffer.count, 0)
         }
     }
 
     public func write(_ bytes: [UInt8]) async throws {
-        var off = 0
-        while off < bytes.count {
-            guard isOpen else { throw BoardError.closed(what: "connection to \(endpoint)") }
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { off += n; continue }
-            switch errno {
-            case EAGAIN, EINTR: try await writable(fd)
-            case ECONNRESET, EPIPE, ETIMEDOUT: throw BoardError.connectionReset(endpoint: endpoint)
-            default: throw BoardError.system(call: "send", errno: errno, what: endpoint)
-            }
+        try await NonBlocking.write(bytes, { self.fd }, check: checkOpen, failure: { self.failure("send", $0) }) { fd, b in
+            send(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL))
         }
+    }
+
+    private func checkOpen() throws {
+        guard isOpen else { throw BoardError.closed(what: "connection to \(endpoint)") }
+    }
+
+    private func failure(_ call: String, _ e: Int32) -> BoardError {
+        [ECONNRESET, EPIPE, ETIMEDOUT].contains(e) ? .connectionReset(endpoint: endpoint) : .system(call: call, errno: e, what: endpoint)
     }
 
     public func close() {

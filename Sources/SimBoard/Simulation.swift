@@ -45,6 +45,8 @@ public struct Simulation: Sendable {
 
     struct Finished: Error {}
 
+    // safety: written by tasks on the kernel thread while the simulation runs, read by `run`
+    // on the same thread after `Kernel.run` returned.
     final class Shared: @unchecked Sendable {
         var report = Report()
         var trace: ChromeTrace?
@@ -61,7 +63,7 @@ public struct Simulation: Sendable {
         if tracePath != nil {
             options.onJob = { job in KernelActor.assumeIsolated { shared.trace?.job(job) } }
         }
-        let realStart = monotonicNanoseconds()
+        let realStart = Kernel.monotonicNanoseconds()
         do {
             try Kernel.run(options) {
                 let log = EventLog()
@@ -104,11 +106,11 @@ public struct Simulation: Sendable {
                         }
                         if let progress = sim.progress {
                             g.spawn("sim.progress") {
-                                var shown = monotonicNanoseconds()
+                                var shown = Kernel.monotonicNanoseconds()
                                 let t = every(ms: 60_000)
                                 while true {
                                     _ = try await t.tick()
-                                    let now = monotonicNanoseconds()
+                                    let now = Kernel.monotonicNanoseconds()
                                     if now - shown >= 200_000_000 {
                                         shown = now
                                         progress(Double(Kernel.now - board.origin) / Double(sim.durationNanoseconds))
@@ -126,13 +128,7 @@ public struct Simulation: Sendable {
         } catch {
             shared.report.failure = "\(error)"
         }
-        shared.report.realNanoseconds = monotonicNanoseconds() - realStart
+        shared.report.realNanoseconds = Kernel.monotonicNanoseconds() - realStart
         return shared.report
     }
-}
-
-func monotonicNanoseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

@@ -36,9 +36,9 @@ public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
 /// One OpenSSL client context: TLS 1.2 at least, the server's certificate checked against the
 /// CA store, and the client certificate if any. Made once (it reads the files) and shared by
 /// every connection; OpenSSL allows that across threads.
+// safety: SSL_CTX is only read after init (OpenSSL documents it as thread-safe for making
+// connections); every property is a `let`, never mutated.
 public final class TLSContext: @unchecked Sendable {
-    // safety: SSL_CTX is only read after init (OpenSSL documents it as thread-safe for making
-    // connections); `let` and never mutated.
     let ctx: OpaquePointer
     public let settings: TLSSettings
     /// Accepts connections (the other side of `TLSNetwork`), rather than making them.

@@ -1,5 +1,6 @@
 import CAllocCount
 import CSystem
+import CTestSupport
 import Glibc
 import Synchronization
 import KernelTestSupport

@@ -1,5 +1,6 @@
 import Board
 import CSystem
+import CTestSupport
 import Glibc
 import KernelTestSupport
 import LinuxBoard

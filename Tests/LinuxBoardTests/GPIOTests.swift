@@ -1,6 +1,7 @@
 import Board
 import CGPIOD
 import CSystem
+import CTestSupport
 import Glibc
 import Kernel
 import KernelTestSupport

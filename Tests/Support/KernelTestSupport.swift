@@ -1,6 +1,7 @@
 // Shared by every test target: Swift Testing runs all suites of all targets in one process, in
 // parallel, and a process runs one kernel at a time.
 import CSystem
+import CTestSupport
 import Glibc
 import Kernel
 import Testing

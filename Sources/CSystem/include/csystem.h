@@ -49,16 +49,8 @@ static inline uint64_t fl_ticks(void) {
 /// Picks the tick source and measures it (x86_64: ~2 ms against CLOCK_MONOTONIC, once per
 /// process). Returns nanoseconds per tick.
 double fl_ticks_init(void);
-/// CPU time of the calling process (user + system) in nanoseconds.
-int64_t fl_process_cpu_ns(void);
 /// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK; Linux pads every timer of a
 /// normal thread by 50 us by default). Returns the previous value in ns, or -errno.
 long fl_set_timer_slack(unsigned long ns);
-/// The calling thread's kernel thread id (gettid).
-int fl_gettid(void);
-/// openpty(3): a pseudo-terminal pair for serial tests. Returns the master fd (non-blocking,
-/// close-on-exec) and writes the slave's path into `name`; the slave fd itself is closed.
-/// -errno on failure.
-int fl_openpty(char *name, unsigned long len);
 
 #endif

@@ -15,7 +15,7 @@ public final class GPIOLines: Component {
     /// Commands whose values are being written now; at most `maxKeeping`, the next is refused
     /// (busy) before it changes anything.
     private var keeping = 0
-    public static let maxKeeping = 16
+    public nonisolated static let maxKeeping = 16
 
     public init() {}
 

@@ -19,7 +19,7 @@ public final class GPSReader: Component {
     private var publishedFix: (Double, Double, Double?)?
 
     /// Longest wait between two attempts to reopen a serial port that went away.
-    public static let reopenMaxMilliseconds = 30_000
+    public nonisolated static let reopenMaxMilliseconds = 30_000
     /// Bytes read from the port at a time.
     static let readSize = 512
 

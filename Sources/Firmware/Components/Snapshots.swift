@@ -15,7 +15,7 @@ public final class Snapshots: Component {
 
     /// Press and command requests waiting at most; one more is dropped (counted, a command
     /// answered "busy").
-    public static let maxRequests = 16
+    public nonisolated static let maxRequests = 16
 
     private unowned var device: Device!
     private var requests: [Request] = []

@@ -4,6 +4,7 @@
 
 import CAllocCount
 import CSystem
+import CTestSupport
 import Glibc
 import Board
 import Firmware

@@ -13,6 +13,7 @@
 import Board
 import Firmware
 import Glibc
+import Kernel
 import MQTT
 
 enum Target: String, CaseIterable {
@@ -29,10 +30,7 @@ enum Target: String, CaseIterable {
     }
 }
 
-func printErr(_ text: String) {
-    var t = text
-    t.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-}
+func printErr(_ text: String) { Kernel.writeAll(2, text) }
 
 func check(_ ok: Bool, _ what: @autoclosure () -> String) {
     if !ok {

@@ -3,6 +3,9 @@ import Synchronization
 /// A flag any thread may raise to wake a kernel task (MicroPython's ThreadSafeFlag): a worker,
 /// a C callback, a POSIX signal handler thread. `wait()` returns once per raise (several raises
 /// before a wait count as one) and clears the flag.
+// safety: `flag` is atomic and the only state other threads touch (`raise`); `waiter` is read
+// and written on the kernel thread only (`wait` is @KernelActor, and the core clears it when it
+// wakes the waiter there).
 public final class Signal: @unchecked Sendable {
     let flag = Atomic<Bool>(false)
     /// Slot of the waiting task (kernel thread only).
@@ -24,6 +27,8 @@ public final class Signal: @unchecked Sendable {
         let k = KernelExecutor.shared
         precondition(waiter < 0, "Signal.wait(): task '\(k.tasks[k.slots[waiter].task].stats.name)' already waits on this signal")
         let s = k.prepare(.signal, "Signal.wait")
+        // safety: unretained: the waiting task holds the signal (it called `wait` on it) until
+        // the core wakes it and clears the slot.
         k.slots[s].signal = Unmanaged.passUnretained(self)
         waiter = s
         try await k.park(s)
