@@ -39,14 +39,14 @@ public struct RoleDevices {
     }
 
     /// Hands out `role`'s device: a second take is "busy", naming the role (`deviceBusy` for
-    /// a serial port or a value file, `lineBusy` for a GPIO line).
+    /// a serial port, `lineBusy` for a GPIO line, `valueFile` for a value role).
     public mutating func take(_ role: String, as kind: RoleKind) throws -> AnyObject {
         let r = try declaration(role, as: kind)
         guard let d = devices[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
         guard taken.insert(role).inserted else {
             switch kind {
             case .serial: throw BoardError.deviceBusy(path: r.device ?? role, role: role)
-            case .value: throw BoardError.deviceBusy(path: r.value?.path ?? role, role: role)
+            case .value: throw BoardError.valueFile(path: r.value?.path ?? role, role: role, problem: "already opened by this firmware")
             case .output, .input: throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
             }
         }

@@ -63,6 +63,12 @@ import Testing
         (#"{"board": "b", "roles": {}}"#, ["roles: declares no roles"]),
         (#"{"board": "b", "roles": {"x": {"type": "output", "line": "GPIO1"}}"#, ["b.json:1: not valid JSON"]),
         (#"["not", "an", "object"]"#, ["expected a JSON object at the top"]),
+        (#"{"board": "b", "roles": {"t": {"type": "value", "scale": "milli"}}}"#,
+         ["roles.t.path: missing (required)", "roles.t.scale: expected a number"]),
+        (#"{"board": "b", "roles": {"t": {"type": "value", "path": "temperature", "line": "GPIO4"}}}"#,
+         ["roles.t.path: expected an absolute path", "roles.t.line: unknown key"]),
+        (#"{"board": "b", "roles": {"x": {"type": "output", "line": "GPIO1"}}, "simm": {}}"#, ["simm: unknown key"]),
+        (#"{"board": "b", "roles": {"x": {"type": "output", "line": "GPIO1"}}, "sim": 3}"#, ["sim: expected an object"]),
         (#"{"board": 4, "roles": {"x": {"type": "output", "line": "GPIO1", "active_low": "yes"}}}"#,
          ["board: expected a string, found a number", "roles.x.active_low: expected true or false, found a string"]),
     ]

@@ -1,0 +1,134 @@
+import Board
+import Firmware
+import Kernel
+import KernelTestSupport
+import MQTT
+import SimBoard
+import Testing
+
+/// A component of one's own beside the stock ones: its field in every snapshot, its command
+/// key in the table (checked whole with the others, acked, refused naming it), and the stock
+/// behaviour unchanged around it. On the simulated board, through the world's broker.
+@KernelActor
+final class Counter: Component {
+    private unowned var device: Device!
+    var count = 0
+    var step = 1
+    var onlineCalls = 0
+
+    func attach(to device: Device) throws {
+        self.device = device
+        device.commands.register("count_step") { [unowned self] value in
+            guard let n = value.int, (1...100).contains(n) else {
+                return .failure(CommandError("count_step: expected 1 to 100, got \(value.text)"))
+            }
+            let action: CommandTable.Action = { run in self.step = n; run.done() }
+            return .success(action)
+        }
+    }
+
+    func start(in group: TaskGroupScope) {
+        group.spawn("counter") {
+            while true {
+                self.count += self.step
+                try await sleep(ms: 1000)
+            }
+        }
+    }
+
+    func sample(into snapshot: inout Snapshot) async { snapshot.add("count", number: Double(count), digits: 0) }
+
+    func online() { onlineCalls += 1 }
+}
+
+@Suite struct ComponentTests {
+    static let board = """
+        {"board": "component", "chip": "sim",
+         "roles": {"status_led": {"type": "output", "line": "GPIO17"}, "relay": {"type": "output", "line": "GPIO27"}},
+         "sim": {"network": {"latency": "5ms"}}}
+        """
+
+    struct Seen: Sendable {
+        var snapshots: [String] = []
+        var acks: [String] = []
+        var onlineCalls = 0
+    }
+
+    /// Runs the stock firmware plus a `Counter` for `seconds` of virtual time, publishing
+    /// `commands` to `…/cmd` at 3 s, 4 s, ...; what the broker received.
+    static func run(seconds: Int, commands: [String]) throws -> Seen {
+        let d = try BoardDescription.parse(board, file: "\(repositoryRoot)/boards/component.json")
+        let sim = Simulation(board: d, seed: 1, durationNanoseconds: Int64(seconds) * 1_000_000_000)
+        let seen = Locked(Seen())
+        _ = try withKernelTurn {
+            try sim.run { board in
+                var config = FirmwareConfig(deviceID: "c1")
+                config.broker = BrokerAddress(host: "127.0.0.1")
+                config.snapshotIntervalMilliseconds = 1000
+                config.taskTimes = false
+                let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: board.network,
+                                firmware: .stock.adding { Counter() })
+                board.broker.onPublish.append { m in
+                    let text = String(decoding: m.publish.payload, as: UTF8.self)
+                    if m.publish.topic == "firmloop/c1/snapshot" { seen.set(seen.get().with { $0.snapshots.append(text) }) }
+                    if m.publish.topic == "firmloop/c1/ack" { seen.set(seen.get().with { $0.acks.append(text) }) }
+                }
+                try await withGroup("test") { g in
+                    g.spawn("firmware") { try await fw.run() }
+                    g.spawn("commands") {
+                        try await sleep(ms: 3000)
+                        for c in commands {
+                            board.broker.inject(Publish(topic: "firmloop/c1/cmd", payload: Array(c.utf8), qos: 1))
+                            try await sleep(ms: 1000)
+                        }
+                        let counter = fw.component(Counter.self)!
+                        seen.set(seen.get().with { $0.onlineCalls = counter.onlineCalls })
+                    }
+                }
+            }
+        }
+        return seen.get()
+    }
+
+    @Test func itsFieldIsInEverySnapshotAfterTheStockOnes() throws {
+        let seen = try Self.run(seconds: 5, commands: [])
+        #expect(seen.snapshots.count >= 4)
+        for s in seen.snapshots {
+            #expect(s.contains(#""tasks":{"#) && s.hasSuffix(#"},"count":\#(Self.count(s))}"#), "\(s)")
+        }
+        #expect(seen.snapshots.last.map(Self.count) ?? 0 >= 3)
+        #expect(seen.onlineCalls == 1, "online() after the connect")
+    }
+
+    @Test func itsCommandIsCheckedWithTheOthersAndAcked() throws {
+        let seen = try Self.run(seconds: 9, commands: [
+            #"{"id":"k1","count_step":10,"snapshot":true}"#,
+            #"{"id":"k2","count_step":0,"set":{"relay":true}}"#,
+            #"{"id":"k3","reboot":true}"#,
+            #"{"id":"k4","snapshot":false}"#,
+        ])
+        #expect(seen.acks.count == 4, "\(seen.acks)")
+        #expect(seen.acks.first?.hasPrefix(#"{"id":"k1","ok":true,"seq":"#) == true, "the snapshot ran last and its seq is in the ack")
+        #expect(seen.acks.contains(#"{"id":"k2","ok":false,"error":"count_step: expected 1 to 100, got 0"}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"k3","ok":false,"error":"unknown key 'reboot' (expected id, set, count_step, snapshot, expires)"}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"k4","ok":false,"error":"nothing to do (expected set, count_step or snapshot)"}"#), "\(seen.acks)")
+        // k2 was refused whole: the relay stayed off in every later snapshot.
+        #expect(seen.snapshots.allSatisfy { $0.contains(#""relay":false"#) })
+        // The step changed: the count grows by 10 a second after k1.
+        let counts = seen.snapshots.map(Self.count)
+        #expect(counts.last! - counts[counts.count - 2] >= 10, "\(counts)")
+    }
+
+    static func count(_ snapshot: String) -> Int {
+        guard let r = snapshot.split(separator: #""count":"#).last else { return -1 }
+        return Int(r.prefix { $0.isNumber }) ?? -1
+    }
+}
+
+extension ComponentTests.Seen {
+    func with(_ change: (inout Self) -> Void) -> Self {
+        var s = self
+        change(&s)
+        return s
+    }
+}
