@@ -119,6 +119,18 @@ final class Counter: Component {
         #expect(counts.last! - counts[counts.count - 2] >= 10, "\(counts)")
     }
 
+    /// Every layer's types read qualified (no module holds a type of its own name): this
+    /// compiles or the test target does not build.
+    @Test func everyLayerQualifies() throws {
+        let d: Board.BoardDescription = try BoardDescription.parse(Self.board, file: "q.json")
+        let role: Board.Role? = d.role("relay")
+        let stats: [Kernel.TaskStats] = []
+        let kind: Board.RoleKind = .value
+        let composition: Firmware.Composition = .stock
+        #expect(role?.kind == .output && stats.isEmpty && kind.phrase == "a value sensor" && composition.makers.count == 8)
+        #expect(String(describing: Firmware.Device.self) == "Device" && String(describing: SimBoard.SimHardware.self) == "SimHardware")
+    }
+
     static func count(_ snapshot: String) -> Int {
         guard let r = snapshot.split(separator: #""count":"#).last else { return -1 }
         return Int(r.prefix { $0.isNumber }) ?? -1
