@@ -16,12 +16,7 @@ public final class LinuxValue: ValueInput {
     init(role: String, spec: ValueSpec) throws {
         self.role = role
         scale = spec.scale
-        let matches = Self.expand(spec.path)
-        guard matches.count == 1 else {
-            throw BoardError.valueFile(path: spec.path, role: role,
-                                       problem: matches.isEmpty ? "no such file" : "\(matches.count) files match (\(matches.prefix(3).joined(separator: ", "))); name one")
-        }
-        path = matches[0]
+        path = try Self.resolve(spec, role: role).get()
         guard access(path, R_OK) == 0 else {
             throw BoardError.valueFile(path: path, role: role, problem: String(cString: strerror(errno)))
         }
@@ -39,14 +34,23 @@ public final class LinuxValue: ValueInput {
 
     /// The file `spec` names and its value now, read on the calling thread (`firmloop probe`).
     public nonisolated static func readNow(_ spec: ValueSpec, role: String) -> Result<(String, Double), BoardError> {
+        Result { () throws(BoardError) in
+            let path = try resolve(spec, role: role).get()
+            guard let text = readTextFile(path, limit: 4096) else {
+                throw .valueFile(path: path, role: role, problem: String(cString: strerror(errno)))
+            }
+            return (path, try parse(text, scale: spec.scale, path: path, role: role))
+        }
+    }
+
+    /// The one file `spec.path` matches, or why not.
+    nonisolated static func resolve(_ spec: ValueSpec, role: String) -> Result<String, BoardError> {
         let matches = expand(spec.path)
         guard matches.count == 1 else {
-            return .failure(.valueFile(path: spec.path, role: role, problem: matches.isEmpty ? "no such file" : "\(matches.count) files match; name one"))
+            return .failure(.valueFile(path: spec.path, role: role,
+                                       problem: matches.isEmpty ? "no such file" : "\(matches.count) files match (\(matches.prefix(3).joined(separator: ", "))); name one"))
         }
-        guard let text = readTextFile(matches[0], limit: 4096) else {
-            return .failure(.valueFile(path: matches[0], role: role, problem: String(cString: strerror(errno))))
-        }
-        do { return .success((matches[0], try parse(text, scale: spec.scale, path: matches[0], role: role))) } catch { return .failure(error) }
+        return .success(matches[0])
     }
 
     /// The first whitespace-separated token as a number, times `scale`.

@@ -20,8 +20,6 @@ public final class SimValue: ValueInput {
     public let config: Config
     private let origin: Int64
     private var rng: SeededRandom
-    /// Reads so far.
-    public private(set) var reads = 0
 
     init(role: String, config: Config, seed: UInt64, origin: Int64) {
         self.role = role
@@ -31,7 +29,6 @@ public final class SimValue: ValueInput {
     }
 
     public func read() async throws -> Double {
-        reads += 1
         let t = Double(Kernel.now - origin) / Double(config.period)
         var v = config.base + config.swing * sin(t * 2 * Double.pi)
         if config.noise > 0 { v += config.noise * rng.normal() }

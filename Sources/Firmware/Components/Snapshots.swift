@@ -18,6 +18,8 @@ public final class Snapshots: Component {
     public nonisolated static let maxRequests = 16
 
     private unowned var device: Device!
+    /// Where a stored snapshot goes next (nil in a firmware without it).
+    private weak var forwarding: OutboxForwarding?
     private var requests: [Request] = []
     private let wake = Notify()
 
@@ -25,6 +27,7 @@ public final class Snapshots: Component {
 
     public func attach(to device: Device) throws {
         self.device = device
+        forwarding = device.component(OutboxForwarding.self)
         // After every other key's action, so the snapshot shows what the command did.
         device.commands.register("snapshot", order: .last) { [unowned self] value in
             Command.parseSnapshot(value).map { wanted -> CommandTable.Action? in
@@ -93,7 +96,7 @@ public final class Snapshots: Component {
             device.counters.taken += 1
             device.lastSeq = m.seq
             device.outboxCounts = counts
-            device.component(OutboxForwarding.self)?.stored(m)
+            forwarding?.stored(m)
             r.run?.done(seq: m.seq)
         } catch is CancellationError {
             throw CancellationError()
