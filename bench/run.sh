@@ -54,10 +54,12 @@ for round in $(seq "$rounds"); do
   FIRMLOOP_BENCH=mqtt_backlog .build/release/firmloop-bench
   FIRMLOOP_BENCH=mqtt_drain $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin $py bench/mqtt_paho.py --port "$port" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  $pin python3 bench/mqtt_mosquitto_pub.py --port "$port" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   # The same over TLS (issue 14): a fresh backlog, then both clients on the TLS listener.
   FIRMLOOP_BENCH=mqtt_backlog .build/release/firmloop-bench
   FIRMLOOP_BENCH=mqtt_drain_tls $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin $py bench/mqtt_paho.py --port "$tls_port" --cafile "$mq/certs/ca.pem" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  $pin python3 bench/mqtt_mosquitto_pub.py --port "$tls_port" --cafile "$mq/certs/ca.pem" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
 done
 FIRMLOOP_BENCH=snapshot_cycle $pin .build/release/firmloop-bench | tee -a "$out"
 python3 bench/summary.py "$out"

@@ -92,3 +92,66 @@ c = get("snapshot_cycle", None, "firmloop", "kernel_mallocs_per_cycle")
 if c is not None:
     print(f"  kernel-thread mallocs per snapshot cycle (sample, JSON, store, publish, ack, remove): {c}; RSS {get('snapshot_cycle', None, 'firmloop', 'rss_mb')} MB")
 print(f"\n{sum(checks)} of {len(checks)} floors met")
+
+
+def per_round(bench, tasks, peer, field, higher_is_better=False):
+    """Each round's peer/firmloop (firmloop/peer when higher is better): > 1, firmloop is ahead."""
+    ours = {r.get("round", 1): r.get(field) for r in by.get((bench, tasks, "firmloop"), [])}
+    out = []
+    for r in by.get((bench, tasks, peer), []):
+        a, b = ours.get(r.get("round", 1)), r.get(field)
+        if a and b:
+            out.append(a / b if higher_is_better else b / a)
+    return out
+
+
+goals = []
+
+
+def goal(name, ok, detail):
+    """One row of the performance issue's table: None when a figure is missing from this run."""
+    goals.append(ok)
+    mark = "not measured" if ok is None else ("met" if ok else "MISSED")
+    print(f"  [{mark}] {name}: {detail}")
+
+
+def fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+print("\ngoals (performance issue: every row, ours and the peers' from this run)")
+rc, ru = ratio("yield", 100, "cpython-asyncio", "ns_per_op"), ratio("yield", 100, "uvloop", "ns_per_op")
+goal("yield at 100 tasks >= 10x CPython asyncio, >= 5x uvloop", None if rc is None or ru is None else rc >= 10 and ru >= 5,
+     f"{fmt(get('yield', 100, 'firmloop', 'ns_per_op'))} ns; {fmt(rc)}x CPython, {fmt(ru)}x uvloop")
+sc, sm = ratio("spawn", 1, "cpython-asyncio", "ns_per_op"), get("spawn", 1, "firmloop", "mallocs_per_op")
+goal("spawn + run + finish >= 5x CPython, <= 2 mallocs", None if sc is None or sm is None else sc >= 5 and sm <= 2,
+     f"{fmt(get('spawn', 1, 'firmloop', 'ns_per_op'))} ns; {fmt(sc)}x CPython, {fmt(ratio('spawn', 1, 'uvloop', 'ns_per_op'))}x uvloop; {sm} mallocs")
+pb, pr = get("parked_task", 10000, "firmloop", "malloc_bytes_per_task"), get("parked_task", 10000, "firmloop", "rss_bytes_per_task")
+goal("memory per parked task <= 1 KB", None if pb is None else pb <= 1024 and (pr or 0) <= 1024,
+     f"{pb} B malloc'd, {pr} B RSS; CPython asyncio {get('parked_task', 10000, 'cpython-asyncio', 'rss_bytes_per_task')} B RSS")
+lp, lu = get("sleep_lateness", 1, "firmloop", "p99_us"), get("sleep_lateness", 1, "uvloop", "p99_us")
+goal("sleep(10 ms) lateness p99 <= 100 us and below uvloop's", None if lp is None or lu is None else lp <= 100 and lp < lu,
+     f"{lp} us; uvloop {lu} us, CPython {get('sleep_lateness', 1, 'cpython-asyncio', 'p99_us')} us (idle machine; under load: not measured)")
+rf = ratio("fd_pingpong", 2, "cpython-asyncio", "ns_per_op")
+goal("fd ping-pong >= 20x CPython", None if rf is None else rf >= 20,
+     f"{fmt(get('fd_pingpong', 2, 'firmloop', 'ns_per_op'))} ns; {fmt(rf)}x CPython, {fmt(ratio('fd_pingpong', 2, 'uvloop', 'ns_per_op'))}x uvloop")
+for name in ("nmea_log", "nmea_mix"):
+    ours, theirs = get(name, None, "firmloop", "mb_per_s"), get(name, None, "pynmea2", "mb_per_s")
+    goal(f"NMEA framing + parsing ({name}) >= 200 MB/s and >= 15x pynmea2",
+         None if ours is None or theirs is None else ours >= 200 and ours / theirs >= 15,
+         f"{ours} MB/s; pynmea2 {theirs} MB/s, {fmt(ours / theirs if ours and theirs else None, '.1f')}x")
+f = get("sim_24h_firmware", None, "firmloop", "wall_ms")
+goal("24 h of the stock firmware in firmloop simulate <= 3 s", None if f is None else f <= 3000,
+     f"{f} ms ({fmt(86_400_000 / f if f else None, ',.0f')}x real time); the bare simulated board {get('sim_24h', None, 'firmloop', 'wall_ms')} ms")
+paho = per_round("mqtt_drain", None, "paho-mqtt", "msgs_per_s", higher_is_better=True)
+pub = per_round("mqtt_drain", None, "mosquitto_pub", "msgs_per_s", higher_is_better=True)
+goal("MQTT QoS 1 drain >= 5x paho-mqtt in every round, >= 1.2x mosquitto_pub",
+     None if not paho or not pub else min(paho) >= 5 and statistics.median(pub) >= 1.2,
+     f"{fmt(get('mqtt_drain', None, 'firmloop', 'msgs_per_s'), ',.0f')} msgs/s; paho {fmt(get('mqtt_drain', None, 'paho-mqtt', 'msgs_per_s'), ',.0f')} "
+     f"(rounds {', '.join(fmt(x) for x in paho)}x), mosquitto_pub {fmt(get('mqtt_drain', None, 'mosquitto_pub', 'msgs_per_s'), ',.0f')} "
+     f"(median {fmt(statistics.median(pub) if pub else None)}x)")
+tls = per_round("mqtt_drain_tls", None, "mosquitto_pub", "msgs_per_s", higher_is_better=True)
+if tls:
+    print(f"  (over TLS: mosquitto_pub {fmt(get('mqtt_drain_tls', None, 'mosquitto_pub', 'msgs_per_s'), ',.0f')} msgs/s, firmloop {fmt(statistics.median(tls))}x)")
+measured = [g for g in goals if g is not None]
+print(f"\n{sum(measured)} of {len(goals)} goals met ({len(goals) - len(measured)} not measured in this run)")
