@@ -33,7 +33,13 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
-void *malloc(size_t n) { calls++; bytes += n; return __libc_malloc(n); }
+// The sizes of the first 64 malloc calls since alloccount_sizes_reset (per thread): what one
+// operation allocates, call by call (the parked_task bench: one task's allocations).
+static __thread size_t sizes[64] __attribute__((tls_model("initial-exec")));
+static __thread int nsizes __attribute__((tls_model("initial-exec")));
+void *malloc(size_t n) { calls++; bytes += n; if (nsizes < 64) sizes[nsizes++] = n; return __libc_malloc(n); }
+void alloccount_sizes_reset(void) { nsizes = 0; }
+long alloccount_sizes(long *out, long max) { long i = 0; for (; i < nsizes && i < max; i++) out[i] = (long)sizes[i]; return i; }
 void *calloc(size_t a, size_t b) { calls++; bytes += a * b; return __libc_calloc(a, b); }
 void *realloc(void *p, size_t n) { calls++; bytes += n; return __libc_realloc(p, n); }
 void *memalign(size_t a, size_t n) { calls++; bytes += n; return __libc_memalign(a, n); }

@@ -14,14 +14,35 @@ public protocol AnyTaskHandle: AnyObject {
 
 /// A spawned task: await `value` for its result, `cancel()` to stop it.
 @KernelActor
-public final class TaskHandle<T>: AnyTaskHandle {
+public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
     public let name: String
     var result: Result<T, any Error>?
-    let joiners = WaitList()
+    /// Tasks waiting for this one to finish; made on the first wait (most tasks are never
+    /// waited for while they run).
+    private var joinList: WaitList?
+    var joiners: WaitList {
+        if let j = joinList { return j }
+        let j = WaitList()
+        joinList = j
+        return j
+    }
     var task: Task<Void, Never>?
     private var watchers: [Event] = []
+    /// The task's body, until it has run.
+    private var body: (@Sendable @KernelActor () async throws -> T)?
 
-    init(name: String) { self.name = name }
+    init(name: String, body: @escaping @Sendable @KernelActor () async throws -> T) {
+        self.name = name
+        self.body = body
+    }
+
+    override func run() async {
+        guard let body else { return }
+        self.body = nil
+        let r: Result<T, any Error>
+        do { r = .success(try await body()) } catch { r = .failure(error) }
+        finish(r)
+    }
 
     public var isDone: Bool { result != nil }
 
@@ -53,7 +74,7 @@ public final class TaskHandle<T>: AnyTaskHandle {
 
     func finish(_ r: Result<T, any Error>) {
         result = r
-        KernelExecutor.shared.wakeAll(joiners)
+        if let j = joinList { KernelExecutor.shared.wakeAll(j) }
         for w in watchers { w.set() }
         watchers.removeAll()
     }
@@ -66,13 +87,9 @@ public final class TaskHandle<T>: AnyTaskHandle {
 public func spawn<T: Sendable>(
     _ name: String, _ body: @escaping @Sendable @KernelActor () async throws -> T
 ) -> TaskHandle<T> {
-    let h = TaskHandle<T>(name: name)
+    let h = TaskHandle<T>(name: name, body: body)
     let k = KernelExecutor.shared
-    let rec = k.start(name: name) {
-        let r: Result<T, any Error>
-        do { r = .success(try await body()) } catch { r = .failure(error) }
-        h.finish(r)
-    }
+    let rec = k.start(name: name, h)
     h.task = k.tasks[rec].handle
     return h
 }

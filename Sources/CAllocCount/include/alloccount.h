@@ -12,6 +12,10 @@
 uint64_t alloccount_calls(void);
 /// Bytes requested by the calling thread since it started.
 uint64_t alloccount_bytes(void);
+/// Starts a new log of malloc sizes on the calling thread (the first 64 calls are kept).
+void alloccount_sizes_reset(void);
+/// Copies up to `max` logged sizes into `out`; returns how many.
+long alloccount_sizes(long *out, long max);
 /// Installs a hook on the Swift runtime's global executor: every job enqueued on the global
 /// concurrent pool is counted (per enqueuing thread) and then enqueued as usual.
 void alloccount_install_global_enqueue_hook(void);

@@ -516,16 +516,24 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     /// Creates a task record and starts a Swift task that prefers this executor (so every
     /// wake-up comes straight back here, never through the global pool).
-    func start(name: String, _ body: @escaping @Sendable @KernelActor () async -> Void) -> Int32 {
+    /// Starts `runner` as a new task. The task's closure captures the runner alone (a
+    /// non-generic class reference), so it needs no context of its own: a spawn allocates the
+    /// runtime's task, the runner (the handle) and the caller's body, nothing else.
+    func start(name: String, _ runner: TaskRunner) -> Int32 {
         let rec = tasks.create(name: name)
+        runner.record = rec
         let t = Task(executorPreference: self) { @Sendable @KernelActor in
             let k = KernelExecutor.shared
-            k.bind(rec)
-            await body()
-            k.tasks[rec].finished = true
+            k.bind(runner.record)
+            await runner.run()
+            k.tasks[runner.record].finished = true
         }
         tasks[rec].handle = t
         return rec
+    }
+
+    func start(name: String, _ body: @escaping @Sendable @KernelActor () async -> Void) -> Int32 {
+        start(name: name, ClosureRunner(body))
     }
 
     private func bind(_ rec: Int32) {
@@ -600,4 +608,23 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
 /// scope's into `TimeoutError` and lets outer scopes' pass.
 struct TimeoutScopeExpired: Error {
     let scope: UInt64
+}
+
+/// What a kernel task runs: `run()` once. A spawn's handle is its own runner (`TaskHandle`);
+/// `Kernel.run`'s main task runs a closure (`ClosureRunner`). Public only as `TaskHandle`'s
+/// superclass: nothing in it is reachable outside the kernel.
+@KernelActor
+public class TaskRunner {
+    /// The task's record in the task table, set when it starts (by `start`, which the core
+    /// calls on the kernel thread; read by the task there).
+    nonisolated(unsafe) final var record: Int32 = -1
+    nonisolated init() {}
+    func run() async {}
+}
+
+@KernelActor
+final class ClosureRunner: TaskRunner {
+    let body: @Sendable @KernelActor () async -> Void
+    nonisolated init(_ body: @escaping @Sendable @KernelActor () async -> Void) { self.body = body }
+    override func run() async { await body() }
 }

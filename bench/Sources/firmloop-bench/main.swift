@@ -195,6 +195,7 @@ if selected("idle_cpu") {
 // bytes per parked task: 10,000 tasks waiting on one Event.
 if selected("parked_task") {
     let n = 10_000
+    nonisolated(unsafe) var sizes: [Int] = []   // safety: written by the kernel's main task, read after Kernel.run returned
     let (bytes, rss, mallocs) = try Kernel.run { () async throws -> (Double, Double, Double) in
         let e = Event()
         let b0 = alloccount_bytes(), r0 = rssBytes(), m0 = alloccount_calls()
@@ -203,12 +204,20 @@ if selected("parked_task") {
         let b = Double(alloccount_bytes() - b0) / Double(n)
         let r = Double(rssBytes() - r0) / Double(n)
         let m = Double(alloccount_calls() - m0) / Double(n)
+        // What one more parked task allocates, call by call (the sizes malloc was asked for).
+        alloccount_sizes_reset()
+        let one = spawn("parked") { try await e.wait() }
+        try await yield()
+        var buf = [Int](repeating: 0, count: 64)
+        let count = buf.withUnsafeMutableBufferPointer { alloccount_sizes($0.baseAddress!, 64) }
+        sizes = Array(buf.prefix(Int(count)))
         e.set()
-        _ = try await gather(hs)
+        _ = try await gather(hs + [one])
         return (b, r, m)
     }
     emit([("bench", str("parked_task")), ("impl", str("firmloop")), ("tasks", "\(n)"),
-          ("malloc_bytes_per_task", num(bytes)), ("rss_bytes_per_task", num(rss)), ("mallocs_per_task", num(mallocs))])
+          ("malloc_bytes_per_task", num(bytes)), ("rss_bytes_per_task", num(rss)), ("mallocs_per_task", num(mallocs)),
+          ("one_task_malloc_sizes", "[" + sizes.map(String.init).joined(separator: ",") + "]")])
 }
 
 // Virtual time: 24 h of three 1 s tickers (the simulator's engine).
