@@ -37,7 +37,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // ---------------------------------------------------------------------------------------
     // MARK: other threads
 
-    struct CancelRequest { var slot: Int32; var generation: UInt32 }
+    /// A wait to wake with `CancellationError`: a slot, or (slot -1) whatever wait task
+    /// `task` is parked in when the request is applied; `generation` is the slot's or the
+    /// task record's, so a request for one that has moved on is dropped.
+    struct CancelRequest { var slot: Int32; var generation: UInt32; var task: Int32 = -1 }
     struct Inbox {
         var jobs: [UnownedJob] = []
         var cancels: [CancelRequest] = []
@@ -302,12 +305,26 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// `@KernelActor`, not `nonisolated(nonsending)` as `yield()` is: that would save the entry
     /// hop (a lock in the runtime's preferred-executor lookup), but resumed jobs got lost with
     /// it, with both the executor-inheriting and the isolation-taking continuation (tried).
+    ///
+    /// A task the kernel started has one cancellation handler for its life (`start`), which
+    /// finds the wait it is parked in: no status record added and removed per wait (under the
+    /// task's lock), and no second task-allocator slab for a parked task's frames. Tasks the
+    /// kernel did not start (an `async let` or a Swift task group's child inside a kernel task)
+    /// park with a handler of their own.
     @KernelActor func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
         if Task.isCancelled {   // cancelled before: fail now rather than a loop turn later
             detach(s)
             throw CancellationError()
+        }
+        let me = current
+        if me != TaskTable.unknown {
+            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+                self.slots[s].cont = c
+                self.tasks[me].parked = s
+            }
+            return
         }
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
@@ -331,6 +348,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         detach(s)
         guard let c = slots[s].cont else { return }
         slots[s].cont = nil
+        let t = slots[s].task
+        if tasks[t].parked == s { tasks[t].parked = -1 }
         if let error { c.resume(throwing: error) } else { c.resume() }
     }
 
@@ -353,15 +372,23 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     nonisolated func requestCancel(_ s: Int32, _ generation: UInt32) {
-        let r = CancelRequest(slot: s, generation: generation)
+        requestCancel(CancelRequest(slot: s, generation: generation))
+    }
+
+    nonisolated func requestCancel(_ r: CancelRequest) {
         if onKernelThread { localCancels.append(r) } else { post { $0.cancels.append(r) } }
     }
 
     private func applyCancels() {
         var i = 0
         while i < localCancels.count {
-            let r = localCancels[i]
+            var r = localCancels[i]
             i += 1
+            if r.slot < 0 {   // the task's wait, whichever it is now
+                guard tasks[r.task].generation == r.generation, tasks[r.task].parked >= 0 else { continue }
+                r.slot = tasks[r.task].parked
+                r.generation = slots[r.slot].generation
+            }
             if slots[r.slot].generation == r.generation && slots[r.slot].cont != nil {
                 wake(r.slot, throwing: CancellationError())
             }
@@ -525,7 +552,14 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         let t = Task(executorPreference: self) { @Sendable @KernelActor in
             let k = KernelExecutor.shared
             k.bind(runner.record)
-            await runner.run()
+            let generation = k.tasks[runner.record].generation
+            // One cancellation handler for the task's life, not one per wait: a cancel (from
+            // any thread) asks the kernel to wake whatever wait the task is parked in.
+            await withTaskCancellationHandler {
+                await runner.run()
+            } onCancel: {
+                KernelExecutor.shared.requestCancel(CancelRequest(slot: -1, generation: generation, task: runner.record))
+            }
             k.tasks[runner.record].finished = true
         }
         tasks[rec].handle = t

@@ -47,6 +47,12 @@ struct TaskRecord {
     var address: UInt = 0
     var handle: Task<Void, Never>? = nil
     var finished = false
+    /// The slot the task is parked in (its continuation stored), -1 when it is not: where a
+    /// cancellation of the task wakes it.
+    var parked: Int32 = -1
+    /// Tells this task from a later one given the same record (a cancellation request
+    /// carries it).
+    var generation: UInt32 = 0
     /// Timeout scope: the earliest deadline of the `withTimeout` blocks the task is inside, and
     /// the id of the scope that owns it.
     var scopeDeadline: Int64 = .max
@@ -76,6 +82,7 @@ struct TaskTable {
         r.live = true
         liveCount += 1
         if let f = freeList.popLast() {
+            r.generation = records[Int(f)].generation &+ 1
             records[Int(f)] = r
             return f
         }
@@ -98,6 +105,7 @@ struct TaskTable {
         if r.address != 0 { byAddress.remove(r.address) }
         finishedByName[r.stats.name, default: TaskStats(name: r.stats.name)].add(r.current)
         records[Int(i)] = TaskRecord(stats: TaskStats(name: ""))
+        records[Int(i)].generation = r.generation
         freeList.append(i)
         liveCount -= 1
     }
