@@ -250,6 +250,9 @@ public struct NMEAParser: Sendable {
     mutating func gga(_ f: Fields) -> Bool {
         guard f.count >= 10, let q = Int(Self.field(f, 6) ?? "0"),
               let sats = Self.number(f, 7), let hdop = Self.number(f, 8), let alt = Self.number(f, 9) else { return false }
+        // Satellites used: a count, 0-99 on every receiver; anything else (1e300, -3, 4.5:
+        // garbage with a valid checksum) makes the sentence bad, never a trap converting it.
+        if let s = sats, !(s >= 0 && s <= 99 && s == s.rounded()) { return false }
         guard setTime(Self.time(f, 1)) else { return false }
         if q == 0 {
             current.mode = 1

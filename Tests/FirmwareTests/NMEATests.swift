@@ -44,6 +44,15 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
         #expect(!feed(&p, "$GPGGA,171927.00,44x4.1,N,12118.85478,W,1,12,0.91,1147.2,M,-21.3,M,,*05"))
         #expect(p.current == before)
         for junk in ["", "$", "$*", "GPGGA*00", "$GPGGA,1*ZZ", "$\u{1}*01"] { #expect(!feed(&p, junk)) }
+        // A satellite count that is not one (found by the fuzzer: 1e300 trapped converting it
+        // to Int), with a valid checksum: a bad sentence, the fix as it was.
+        for sats in ["1e300", "-3", "4.5", "100"] {
+            let body = "GNGGA,171927.00,4404.14063,N,12118.85478,W,1,\(sats),0.91,1147.2,M,-21.3,M,,"
+            let sum = body.utf8.reduce(UInt8(0), ^)
+            let hex = String(sum, radix: 16, uppercase: true)
+            #expect(!feed(&p, "$\(body)*\(hex.count == 1 ? "0" + hex : hex)"), "satellites \(sats)")
+            #expect(p.current == before)
+        }
     }
 
     /// A fix is published whole: `fix` changes at an epoch's end (first when the next epoch
