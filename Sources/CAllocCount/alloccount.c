@@ -16,12 +16,20 @@ static __thread uint64_t bytes __attribute__((tls_model("initial-exec")));
 #  define FL_SANITIZED 1
 #endif
 
+// The sizes of the first 64 allocation calls since alloccount_sizes_reset (per thread): what
+// one operation allocates, call by call (the parked_task bench: one task's allocations).
+static __thread size_t sizes[64] __attribute__((tls_model("initial-exec")));
+static __thread int nsizes __attribute__((tls_model("initial-exec")));
+static inline void log_size(size_t n) { if (nsizes < 64) sizes[nsizes++] = n; }
+void alloccount_sizes_reset(void) { nsizes = 0; }
+long alloccount_sizes(long *out, long max) { long i = 0; for (; i < nsizes && i < max; i++) out[i] = (long)sizes[i]; return i; }
+
 #ifdef FL_SANITIZED
 // Under ASan or TSan the sanitizer owns malloc: replacing it too runs our code inside the
 // sanitizer's own start-up (before its TLS and shadow exist) and crashes before main. The
 // sanitizers call a hook on every allocation instead, which counts the same calls.
 #include <sanitizer/allocator_interface.h>
-static void count_malloc(const volatile void *p, size_t n) { (void)p; calls++; bytes += n; }
+static void count_malloc(const volatile void *p, size_t n) { (void)p; calls++; bytes += n; log_size(n); }
 static void count_free(const volatile void *p) { (void)p; }
 __attribute__((constructor)) static void install_hooks(void) {
     __sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
@@ -33,19 +41,13 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
-// The sizes of the first 64 malloc calls since alloccount_sizes_reset (per thread): what one
-// operation allocates, call by call (the parked_task bench: one task's allocations).
-static __thread size_t sizes[64] __attribute__((tls_model("initial-exec")));
-static __thread int nsizes __attribute__((tls_model("initial-exec")));
-void *malloc(size_t n) { calls++; bytes += n; if (nsizes < 64) sizes[nsizes++] = n; return __libc_malloc(n); }
-void alloccount_sizes_reset(void) { nsizes = 0; }
-long alloccount_sizes(long *out, long max) { long i = 0; for (; i < nsizes && i < max; i++) out[i] = (long)sizes[i]; return i; }
-void *calloc(size_t a, size_t b) { calls++; bytes += a * b; return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { calls++; bytes += n; return __libc_realloc(p, n); }
-void *memalign(size_t a, size_t n) { calls++; bytes += n; return __libc_memalign(a, n); }
-void *aligned_alloc(size_t a, size_t n) { calls++; bytes += n; return __libc_memalign(a, n); }
+void *malloc(size_t n) { calls++; bytes += n; log_size(n); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { calls++; bytes += a * b; log_size(a * b); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { calls++; bytes += n; log_size(n); return __libc_realloc(p, n); }
+void *memalign(size_t a, size_t n) { calls++; bytes += n; log_size(n); return __libc_memalign(a, n); }
+void *aligned_alloc(size_t a, size_t n) { calls++; bytes += n; log_size(n); return __libc_memalign(a, n); }
 int posix_memalign(void **out, size_t a, size_t n) {
-    calls++; bytes += n;
+    calls++; bytes += n; log_size(n);
     void *p = __libc_memalign(a, n);
     if (!p) return ENOMEM;
     *out = p;
