@@ -39,7 +39,7 @@ public struct OverBudget: Sendable, CustomStringConvertible {
     }
 
     public static let printToStandardError: @Sendable (OverBudget) -> Void = { report in
-        writeStandardError(report.description + "\n")
+        writeAll(2, report.description + "\n")
     }
 }
 
@@ -192,8 +192,6 @@ public func writeAll(_ fd: Int32, _ text: String) {
         }
     }
 }
-
-func writeStandardError(_ text: String) { writeAll(2, text) }
 
 /// CLOCK_MONOTONIC in nanoseconds, from any thread: the real-time kernel clock's source.
 public func monotonicNanoseconds() -> Int64 { fl_monotonic_ns() }

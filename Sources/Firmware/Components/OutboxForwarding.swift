@@ -10,9 +10,8 @@ public final class OutboxForwarding: Component {
     private unowned var device: Device!
     private let wake = Notify()
     private let idle = Notify()
-    /// Highest seq handed to the client, and highest stored.
+    /// Highest seq handed to the client (the highest stored is `device.lastSeq`).
     private var fedThrough: Int64 = 0
-    private var storedThrough: Int64 = 0
     private var acked: [Int64] = []
     private var removing = false
 
@@ -20,7 +19,6 @@ public final class OutboxForwarding: Component {
 
     public func attach(to device: Device) throws {
         self.device = device
-        storedThrough = device.lastSeq
         // Unowned: the client is the device's, and holding this would keep it alive for ever.
         device.client?.onAck = { [unowned self] id in self.acknowledged(id) }
     }
@@ -40,10 +38,9 @@ public final class OutboxForwarding: Component {
         }
     }
 
-    /// The snapshot task stored `m`: caught up, it goes straight to the client; otherwise the
+    /// The snapshot task stored `m` (already `device.lastSeq`): caught up, it goes straight to the client; otherwise the
     /// forwarding task reads it from disk.
     func stored(_ m: Outbox.Message) {
-        storedThrough = m.seq
         guard let client = device.client else { return }
         if fedThrough == m.seq - 1 && client.pending + client.inFlight < device.config.feedWindow {
             client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
@@ -77,14 +74,14 @@ public final class OutboxForwarding: Component {
                 continue
             }
             let backlog = client.pending + client.inFlight
-            if !device.stopping && fedThrough < storedThrough && backlog < device.config.feedWindow / 2 {
+            if !device.stopping && fedThrough < device.lastSeq && backlog < device.config.feedWindow / 2 {
                 let limit = device.config.feedWindow - backlog
                 let batch = try await device.outbox.pending(after: fedThrough, limit: limit)
                 for m in batch where m.seq > fedThrough {
                     client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
                     fedThrough = m.seq
                 }
-                if batch.isEmpty { fedThrough = storedThrough }   // dropped (outbox full) before we got to them
+                if batch.isEmpty { fedThrough = device.lastSeq }   // dropped (outbox full) before we got to them
                 device.notePeak(client)
                 continue
             }

@@ -122,7 +122,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let warnedNotRunning = Atomic<Bool>(false)
     private func warnNotRunning() {
         if warnedNotRunning.exchange(true, ordering: .relaxed) { return }
-        writeStandardError("firmloop kernel: @KernelActor work was started while no kernel is running; "
+        writeAll(2, "firmloop kernel: @KernelActor work was started while no kernel is running; "
             + "it waits until Kernel.run starts one. Call kernel code from inside Kernel.run { ... }.\n")
     }
 
@@ -606,7 +606,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         let giveUp = fl_monotonic_ns() + grace
         let outcome = drive(until: { tasks.liveCount == 0 || fl_monotonic_ns() > giveUp }, realDeadline: giveUp)
         if tasks.liveCount > 0 {
-            writeStandardError("firmloop kernel: at shutdown these tasks ignored cancellation for "
+            writeAll(2, "firmloop kernel: at shutdown these tasks ignored cancellation for "
                 + "\(grace / 1_000_000) ms and were abandoned: \(tasks.liveNames().joined(separator: ", "))\n")
             abandonAll()
         }
