@@ -26,9 +26,15 @@ let gpiodSettings: [SwiftSetting] = libgpiodMajorVersion() >= 2 ? [.define("FIRM
 // Dynamic exclusivity checks on the kernel's hot loop cost ~10% per switch (measured when the
 // kernel was designed; `make bench`'s yield row shows it); the kernel alone drops them in
 // release builds. Its tests and the allocation/speed benchmarks run on exactly that build.
+//
+// `kernelIsDefaultExecutor`: the kernel becomes the process's default executor (Swift 6.3's
+// ExecutorFactory, an experimental SPI; Kernel/Core/DefaultExecutor.swift) in binaries that ask
+// for it (the firmloop command line, the benchmarks), so its tasks need no executor preference.
+// false builds the preference path only.
+let kernelIsDefaultExecutor = true
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
+] + (kernelIsDefaultExecutor ? [.define("FIRMLOOP_DEFAULT_EXECUTOR")] : [])
 
 let package = Package(
     name: "firmloop",

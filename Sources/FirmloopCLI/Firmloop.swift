@@ -35,6 +35,7 @@ public struct FirmloopCommand: ParsableCommand {
     /// `--ha-discovery` takes an optional PREFIX, which ArgumentParser cannot say: given bare
     /// (last, or before another option), the default prefix is put in.
     public static func main() {
+        Kernel.makeKernelDefaultExecutor()   // before any task exists
         var args = Array(CommandLine.arguments.dropFirst())
         if let i = args.firstIndex(of: "--ha-discovery"), i + 1 == args.count || args[i + 1].hasPrefix("-") {
             args.insert(HomeAssistantDiscovery.defaultPrefix, at: i + 1)
@@ -47,6 +48,7 @@ public struct FirmloopCommand: ParsableCommand {
 let version = """
     firmloop \(String(cString: firmloop_build_version()))
     GPIO through \(GPIOChip.backend)
+    kernel tasks on the \(Kernel.kernelExecutorMode)
     \(String(cString: firmloop_build_swift()).isEmpty ? "Swift version unknown" : String(cString: firmloop_build_swift()))
     """
 

@@ -17,7 +17,7 @@ public func yield() async throws {
     await _unsafeInheritExecutor_withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
         k.ready.pushBack(.resume(c))
     }
-    if Task.isCancelled { throw CancellationError() }
+    if k.isCancelled(k.current) { throw CancellationError() }
 }
 
 /// Suspends the task for `ms` milliseconds. Throws `CancellationError` if cancelled meanwhile.

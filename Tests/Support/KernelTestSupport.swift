@@ -60,7 +60,9 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?
 
-    public init(_ path: String, _ args: [String], output: String, append: Bool = false) throws {
+    /// `environment` is added to (or overrides) the test process's own.
+    public init(_ path: String, _ args: [String], output: String, append: Bool = false,
+                environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -79,10 +81,20 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var env: [UnsafeMutablePointer<CChar>?] = []
+        var e = environ
+        while let entry = e.pointee {
+            let name = String(cString: entry).prefix { $0 != "=" }
+            if environment[String(name)] == nil { env.append(strdup(entry)) }
+            e += 1
+        }
+        env += environment.map { strdup("\($0.key)=\($0.value)") }
+        env.append(nil)
+        defer { env.forEach { free($0) } }
         var pid: pid_t = 0
         // In the kernel turn: between fork and exec the child holds copies of this process's
         // descriptors, which must not overlap a serial test opening and closing ports.
-        let r = withKernelTurn { posix_spawn(&pid, path, &actions, &attr, argv, environ) }
+        let r = withKernelTurn { posix_spawn(&pid, path, &actions, &attr, argv, env) }
         guard r == 0 else { throw SpawnError(message: "cannot start \(path): \(String(cString: strerror(r)))") }
         self.pid = pid
     }

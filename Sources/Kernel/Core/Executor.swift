@@ -70,6 +70,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// The task whose job is running (set by the loop before each job).
     var current: Int32 = TaskTable.unknown
     var offloadsInFlight = 0
+    /// The process's default executor (`becomeDefault`): tasks need no executor preference.
+    nonisolated(unsafe) var isDefault = false
     var scopeCounter: UInt64 = 0
 
     // ---------------------------------------------------------------------------------------
@@ -122,8 +124,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let warnedNotRunning = Atomic<Bool>(false)
     private func warnNotRunning() {
         if warnedNotRunning.exchange(true, ordering: .relaxed) { return }
-        writeAll(2, "firmloop kernel: @KernelActor work was started while no kernel is running; "
-            + "it waits until Kernel.run starts one. Call kernel code from inside Kernel.run { ... }.\n")
+        writeAll(2, "firmloop kernel: @KernelActor work (or, with the kernel as the default executor, any task's) "
+            + "was started while no kernel is running; it waits until Kernel.run starts one. "
+            + "Call kernel code from inside Kernel.run { ... }.\n")
     }
 
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
@@ -314,11 +317,11 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     @KernelActor func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
-        if Task.isCancelled {   // cancelled before: fail now rather than a loop turn later
+        let me = current
+        if isCancelled(me) {   // cancelled before: fail now rather than a loop turn later
             detach(s)
             throw CancellationError()
         }
-        let me = current
         if me != TaskTable.unknown {
             try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
                 self.slots[s].cont = c
@@ -371,6 +374,25 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Whether task `t` (the running one) was cancelled: the record's flag for a task the kernel
+    /// started; the runtime's answer for one it did not.
+    @inline(__always) func isCancelled(_ t: Int32) -> Bool {
+        t != TaskTable.unknown ? tasks[t].cancelled : Task.isCancelled
+    }
+
+    /// A kernel task's cancellation handler (any thread): on the kernel thread the task is
+    /// marked cancelled at once (a `yield()` later in this turn sees it); from another thread,
+    /// when the request is applied.
+    nonisolated func cancelTask(_ t: Int32, generation: UInt32) {
+        let r = CancelRequest(slot: -1, generation: generation, task: t)
+        if onKernelThread {
+            if tasks[t].generation == generation { tasks[t].cancelled = true }
+            localCancels.append(r)
+        } else {
+            post { $0.cancels.append(r) }
+        }
+    }
+
     nonisolated func requestCancel(_ s: Int32, _ generation: UInt32) {
         requestCancel(CancelRequest(slot: s, generation: generation))
     }
@@ -385,7 +407,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             var r = localCancels[i]
             i += 1
             if r.slot < 0 {   // the task's wait, whichever it is now
-                guard tasks[r.task].generation == r.generation, tasks[r.task].parked >= 0 else { continue }
+                guard tasks[r.task].generation == r.generation else { continue }
+                tasks[r.task].cancelled = true
+                guard tasks[r.task].parked >= 0 else { continue }
                 r.slot = tasks[r.task].parked
                 r.generation = slots[r.slot].generation
             }
@@ -541,40 +565,51 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // ---------------------------------------------------------------------------------------
     // MARK: tasks
 
-    /// Creates a task record and starts a Swift task that prefers this executor (so every
-    /// wake-up comes straight back here, never through the global pool).
-    /// Starts `runner` as a new task. The task's closure captures the runner alone (a
-    /// non-generic class reference), so it needs no context of its own: a spawn allocates the
+    /// Creates a task record and starts `runner` as a new Swift task, on this executor: as the
+    /// process's default executor, or else as the task's preferred executor (so every wake-up
+    /// comes straight back here, never through the global pool).
+    ///
+    /// The record is bound to the task's address here, before its first job can run, and holds
+    /// the runner, so the task's closure captures nothing: no closure context (an `@isolated(any)`
+    /// closure with a capture is boxed with its isolation, 40 bytes), and a spawn allocates the
     /// runtime's task, the runner (the handle) and the caller's body, nothing else.
     func start(name: String, _ runner: TaskRunner) -> Int32 {
         let rec = tasks.create(name: name)
         runner.record = rec
-        let t = Task(executorPreference: self) { @Sendable @KernelActor in
-            let k = KernelExecutor.shared
-            k.bind(runner.record)
-            let generation = k.tasks[runner.record].generation
-            // One cancellation handler for the task's life, not one per wait: a cancel (from
-            // any thread) asks the kernel to wake whatever wait the task is parked in.
-            await withTaskCancellationHandler {
-                await runner.run()
-            } onCancel: {
-                KernelExecutor.shared.requestCancel(CancelRequest(slot: -1, generation: generation, task: runner.record))
-            }
-            k.tasks[runner.record].finished = true
-        }
+        tasks[rec].runner = runner
+        // No preference when the kernel is the process's default executor (DefaultExecutor.swift):
+        // a preferred executor is looked up under the task's status-record lock at every switch.
+        let t = isDefault
+            ? Task { @Sendable @KernelActor in await KernelExecutor.runCurrentTask() }
+            : Task(executorPreference: self) { @Sendable @KernelActor in await KernelExecutor.runCurrentTask() }
+        tasks.bind(rec, address: unsafeBitCast(t, to: UInt.self))
         tasks[rec].handle = t
         return rec
+    }
+
+    /// A kernel task's whole life: the runner of the record its first job was accounted to.
+    @KernelActor private static func runCurrentTask() async {
+        let k = KernelExecutor.shared
+        let rec = k.current
+        guard let runner = k.tasks[rec].runner else {
+            preconditionFailure("firmloop kernel: a task started with no record of its own")
+        }
+        k.tasks[rec].runner = nil
+        let generation = k.tasks[rec].generation
+        // One cancellation handler for the task's life, not one per wait: a cancel (from any
+        // thread) marks the task cancelled and wakes whatever wait it is parked in.
+        await withTaskCancellationHandler {
+            await runner.run()
+        } onCancel: {
+            KernelExecutor.shared.cancelTask(rec, generation: generation)
+        }
+        k.tasks[rec].finished = true
     }
 
     func start(name: String, _ body: @escaping @Sendable @KernelActor () async -> Void) -> Int32 {
         start(name: name, ClosureRunner(body))
     }
 
-    private func bind(_ rec: Int32) {
-        let address = withUnsafeCurrentTask { unsafeBitCast($0!, to: UInt.self) }
-        tasks.bind(rec, address: address)
-        current = rec
-    }
 
     // ---------------------------------------------------------------------------------------
     // MARK: run

@@ -46,10 +46,15 @@ struct TaskRecord {
     /// The Swift task's address (its jobs carry the same address), 0 before it first runs.
     var address: UInt = 0
     var handle: Task<Void, Never>? = nil
+    /// What the task runs, until its first job takes it (`KernelExecutor.start`).
+    var runner: TaskRunner? = nil
     var finished = false
     /// The slot the task is parked in (its continuation stored), -1 when it is not: where a
     /// cancellation of the task wakes it.
     var parked: Int32 = -1
+    /// Cancelled (set by the task's cancellation handler, on the kernel thread): what waits and
+    /// `yield()` check, instead of asking the runtime (`Task.isCancelled` retains the task).
+    var cancelled = false
     /// Tells this task from a later one given the same record (a cancellation request
     /// carries it).
     var generation: UInt32 = 0

@@ -14,6 +14,8 @@ import Kernel
 import LinuxBoard
 import SimBoard
 
+// As the firmloop command line does (FIRMLOOP_EXECUTOR=preference measures the fallback).
+Kernel.makeKernelDefaultExecutor()
 let repeats = 5
 /// FIRMLOOP_BENCH=yield,fd_pingpong runs only those (for profiling).
 let only: Set<String>? = getenv("FIRMLOOP_BENCH").map { Set(String(cString: $0).split(separator: ",").map(String.init)) }
