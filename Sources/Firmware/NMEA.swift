@@ -21,8 +21,15 @@ public struct LineFramer: Sendable {
     }
 
     /// Feeds bytes; calls `onLine` with each complete line (without CR/LF).
+    ///
+    /// Runs of ordinary bytes inside a line are found with one scan and appended at once (one
+    /// uniqueness check per run, not per byte): the framer is most of the cost of NMEA.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onLine: (ArraySlice<UInt8>) -> Void) {
-        for b in bytes {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        let end = bytes.count
+        var i = 0
+        while i < end {
+            let b = base[i]
             switch b {
             case UInt8(ascii: "$"), UInt8(ascii: "!"):
                 if inLine && !line.isEmpty && !overlong { noise += line.count }   // a line cut short: resync here
@@ -30,6 +37,7 @@ public struct LineFramer: Sendable {
                 line.append(b)
                 inLine = true
                 overlong = false
+                i += 1
             case 0x0D, 0x0A:
                 if inLine {
                     if overlong { dropped += 1 } else if line.count > 1 {
@@ -40,13 +48,29 @@ public struct LineFramer: Sendable {
                 inLine = false
                 overlong = false
                 line.removeAll(keepingCapacity: true)
+                i += 1
             default:
-                if !inLine { noise += 1; continue }
-                if overlong { continue }
-                if line.count >= maxLine { overlong = true; continue }
-                line.append(b)
+                // The run of ordinary bytes from here to the next delimiter.
+                var j = i + 1
+                while j < end, !Self.isDelimiter(base[j]) { j += 1 }
+                let run = j - i
+                if !inLine {
+                    noise += run
+                } else if !overlong {
+                    let room = maxLine - line.count
+                    if run > room {
+                        overlong = true
+                    } else {
+                        line.append(contentsOf: UnsafeBufferPointer(start: base + i, count: run))
+                    }
+                }
+                i = j
             }
         }
+    }
+
+    @inline(__always) static func isDelimiter(_ b: UInt8) -> Bool {
+        b == UInt8(ascii: "$") || b == UInt8(ascii: "!") || b == 0x0D || b == 0x0A
     }
 }
 
@@ -87,17 +111,17 @@ public struct NMEAParser: Sendable {
     /// The epoch being read, as each sentence leaves it (gpsd's decoding sentence by sentence).
     public private(set) var current = Fix()
     /// The sentence ("GNGLL") that ended the last epoch, and the last one used in this one.
-    private var ender: String?
-    private var lastUsed: String?
+    private var ender: UInt64?
+    private var lastUsed: UInt64?
     /// Sentences with a good checksum, and those parsed into the fix.
     public private(set) var good = 0
     public private(set) var used = 0
     /// Lines that were not NMEA, failed the checksum or had a broken field.
     public private(set) var bad = 0
     private var date: String?
-    /// The fields of the sentence being parsed: one buffer for the parser's life (no
+    /// Where the commas of the sentence being parsed are: one buffer for the parser's life (no
     /// allocation per sentence).
-    private var fields: Fields = []
+    private var commas: [Int] = []
     /// The date `current.time` was made with.
     private var timeDate: String?
     /// The fix time of the last GGA that had an altitude: a 3D fix for that epoch, whatever a
@@ -113,51 +137,64 @@ public struct NMEAParser: Sendable {
     /// epoch. Returns true when `current` changed.
     @discardableResult
     public mutating func parse(_ line: ArraySlice<UInt8>) -> Bool {
+        line.withUnsafeBytes { parse($0) }
+    }
+
+    /// `parse` on the line's bytes: fields are ranges of them (no copies, no reference counting).
+    @discardableResult
+    public mutating func parse(_ line: UnsafeRawBufferPointer) -> Bool {
         guard let body = Self.checked(line) else { bad += 1; return false }
         good += 1
-        var f = fields
-        fields = []
-        defer { fields = f }
-        f.removeAll(keepingCapacity: true)
-        var start = body.startIndex
-        for i in body.indices where body[i] == UInt8(ascii: ",") {
-            f.append(body[start..<i])
-            start = i + 1
-        }
-        f.append(body[start...])
+        var c = commas
+        commas = []
+        defer { commas = c }
+        c.removeAll(keepingCapacity: true)
+        for i in body.indices where body[i] == UInt8(ascii: ",") { c.append(i) }
+        return c.withUnsafeBufferPointer { parseFields(Fields(body: body, commas: $0)) }
+    }
+
+    private mutating func parseFields(_ f: Fields) -> Bool {
         let head = f[0]
         guard head.count == 5 || head.count == 6 else { bad += 1; return false }
-        switch (head[head.startIndex], head[head.startIndex + 1]) {
+        switch (head[0], head[1]) {
         case (UInt8(ascii: "G"), UInt8(ascii: "P")), (UInt8(ascii: "G"), UInt8(ascii: "N")), (UInt8(ascii: "G"), UInt8(ascii: "L")),
              (UInt8(ascii: "G"), UInt8(ascii: "A")), (UInt8(ascii: "B"), UInt8(ascii: "D")), (UInt8(ascii: "G"), UInt8(ascii: "B")):
             break
         default:
             return false
         }
-        let type = String(decoding: head.suffix(3), as: UTF8.self)
+        let n = head.count
+        let type = UInt32(head[n - 3]) << 16 | UInt32(head[n - 2]) << 8 | UInt32(head[n - 1])
         let before = current
         let ok: Bool
         switch type {
-        case "GGA": ok = gga(f)
-        case "RMC": ok = rmc(f)
-        case "GSA": ok = gsa(f)
-        case "VTG": ok = vtg(f)
-        case "GLL": ok = gll(f)
+        case Self.gga: ok = gga(f)
+        case Self.rmc: ok = rmc(f)
+        case Self.gsa: ok = gsa(f)
+        case Self.vtg: ok = vtg(f)
+        case Self.gll: ok = gll(f)
         default: return false
         }
         if !ok { bad += 1; current = before; return false }
         used += 1
-        let name = String(decoding: head, as: UTF8.self)
+        var name: UInt64 = 0   // the talker and type ("GNGLL"), packed
+        for b in head { name = name << 8 | UInt64(b) }
         lastUsed = name
         if name == ender { fix = current }
         return current != before
     }
 
+    static let gga = code("GGA"), rmc = code("RMC"), gsa = code("GSA"), vtg = code("VTG"), gll = code("GLL")
+    static func code(_ t: StaticString) -> UInt32 {
+        let p = t.utf8Start
+        return UInt32(p[0]) << 16 | UInt32(p[1]) << 8 | UInt32(p[2])
+    }
+
     /// The sentence between `$` and `*` if its checksum (XOR of those bytes) matches.
-    static func checked(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+    static func checked(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard line.first == UInt8(ascii: "$"), let star = line.lastIndex(of: UInt8(ascii: "*")),
-              line.endIndex - star >= 3 else { return nil }
-        let body = line[(line.startIndex + 1)..<star]
+              line.count - star >= 3 else { return nil }
+        let body = UnsafeRawBufferPointer(rebasing: line[1..<star])
         var sum: UInt8 = 0
         for b in body {
             guard b >= 0x20 && b < 0x7F else { return nil }
@@ -176,40 +213,109 @@ public struct NMEAParser: Sendable {
         }
     }
 
-    typealias Fields = [ArraySlice<UInt8>]
-
-    static func field(_ f: Fields, _ i: Int) -> String? {
-        guard i < f.count, !f[i].isEmpty else { return nil }
-        return String(decoding: f[i], as: UTF8.self)
+    /// A sentence's fields: `f[i]` is field i's bytes (0 is the talker and type); past the last
+    /// field, empty.
+    struct Fields {
+        let body: UnsafeRawBufferPointer
+        let commas: UnsafeBufferPointer<Int>
+        var count: Int { commas.count + 1 }
+        subscript(_ i: Int) -> UnsafeRawBufferPointer {
+            guard i < count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            let from = i == 0 ? 0 : commas[i - 1] + 1
+            let to = i < commas.count ? commas[i] : body.count
+            return UnsafeRawBufferPointer(rebasing: body[from..<to])
+        }
+        /// Field i is exactly the one character `c`.
+        func `is`(_ i: Int, _ c: Unicode.Scalar) -> Bool {
+            let b = self[i]
+            return b.count == 1 && b[0] == UInt8(ascii: c)
+        }
     }
 
+    /// A decimal number as `Double(String)` reads it. Plain `[-]digits[.digits]` with at most 15
+    /// digits is read directly: the digits as an integer (exact below 2^53) divided by a power
+    /// of ten (exact up to 10^22), one correctly rounded division, the very Double strtod gives.
+    /// Anything else (exponents, hex, '+', more digits) goes through `Double(String)`.
+    static func decimal(_ b: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        let negative = b.count > 0 && b[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var mantissa: UInt64 = 0, digits = 0, fraction = -1
+        while i < b.count {
+            let c = b[i]
+            if c >= 48 && c <= 57 {
+                mantissa = mantissa &* 10 &+ UInt64(c - 48)
+                digits += 1
+                if fraction >= 0 { fraction += 1 }
+            } else if c == UInt8(ascii: "."), fraction < 0 {
+                fraction = 0
+            } else {
+                return Double(String(decoding: b, as: UTF8.self))
+            }
+            i += 1
+        }
+        // A '.' must have digits on both sides for the direct path; 15 digits stay below 2^53.
+        guard digits > 0, digits <= 15, fraction != 0, !(fraction > 0 && digits == fraction) else {
+            return Double(String(decoding: b, as: UTF8.self))
+        }
+        let v = Double(mantissa) / powersOfTen[max(fraction, 0)]
+        return negative ? -v : v
+    }
+
+    static let powersOfTen: [Double] = (0...15).map { k in (0..<k).reduce(1.0) { a, _ in a * 10 } }
+
+    /// An integer as `Int(String)` reads it (`[+-]digits`, nil on overflow or anything else).
+    static func integer(_ b: UnsafeRawBufferPointer) -> Int? {
+        var i = 0, negative = false
+        if b.count > 0 && (b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+")) { negative = b[0] == UInt8(ascii: "-"); i = 1 }
+        guard i < b.count else { return nil }
+        var v = 0
+        while i < b.count {
+            let c = b[i]
+            guard c >= 48 && c <= 57 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = negative ? m.subtractingReportingOverflow(Int(c - 48)) : m.addingReportingOverflow(Int(c - 48))
+            guard !o1 && !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        return v
+    }
+
+    /// Field i as a number: .some(nil) when empty (no value), nil when garbage (a bad sentence).
     static func number(_ f: Fields, _ i: Int) -> Double?? {
-        guard let s = field(f, i) else { return .some(nil) }    // empty: no value
-        guard let d = Double(s), d.isFinite else { return nil }   // garbage: a bad sentence
+        let b = f[i]
+        guard !b.isEmpty else { return .some(nil) }
+        guard let d = decimal(b), d.isFinite else { return nil }
         return .some(d)
+    }
+
+    /// Field i as an integer, `empty` when the field is empty; nil when garbage.
+    static func integer(_ f: Fields, _ i: Int, empty: Int) -> Int? {
+        let b = f[i]
+        return b.isEmpty ? empty : integer(b)
     }
 
     /// ddmm.mmmm + hemisphere → signed degrees; .some(nil) when empty, nil when broken.
     static func coordinate(_ f: Fields, _ i: Int, degreeDigits: Int) -> Double?? {
-        guard let s = field(f, i) else { return .some(nil) }
-        guard let hemi = field(f, i + 1), let v = Double(s), v >= 0 else { return nil }
+        let b = f[i]
+        guard !b.isEmpty else { return .some(nil) }
+        guard let v = decimal(b), v >= 0 else { return nil }
         let deg = (v / 100).rounded(.down)
         let min = v - deg * 100
         guard min < 60, deg <= (degreeDigits == 2 ? 90 : 180) else { return nil }
         let d = deg + min / 60
-        switch hemi {
-        case "N", "E": return .some(d)
-        case "S", "W": return .some(-d)
-        default: return nil
-        }
+        if f.is(i + 1, "N") || f.is(i + 1, "E") { return .some(d) }
+        if f.is(i + 1, "S") || f.is(i + 1, "W") { return .some(-d) }
+        return nil
     }
 
     static func time(_ f: Fields, _ i: Int) -> String?? {
-        guard i < f.count, !f[i].isEmpty else { return .some(nil) }
-        let b = f[i], s = b.startIndex
-        guard b.count >= 6, b.prefix(6).allSatisfy({ $0 >= 48 && $0 <= 57 }), Double(String(decoding: b, as: UTF8.self)) != nil else { return nil }
-        let hh = Int(b[s] - 48) * 10 + Int(b[s + 1] - 48), mm = Int(b[s + 2] - 48) * 10 + Int(b[s + 3] - 48)
-        guard hh < 24, mm < 60, (Double(String(decoding: b[(s + 4)...], as: UTF8.self)) ?? 99) < 61 else { return nil }
+        let b = f[i]
+        guard !b.isEmpty else { return .some(nil) }
+        guard b.count >= 6, b.prefix(6).allSatisfy({ $0 >= 48 && $0 <= 57 }), decimal(b) != nil else { return nil }
+        let hh = Int(b[0] - 48) * 10 + Int(b[1] - 48), mm = Int(b[2] - 48) * 10 + Int(b[3] - 48)
+        guard hh < 24, mm < 60, (decimal(UnsafeRawBufferPointer(rebasing: b[4...])) ?? 99) < 61 else { return nil }
         // "hhmmss.ss" → "hh:mm:ss.ss", written in place (a small string: no allocation).
         return .some(String(unsafeUninitializedCapacity: b.count + 2) { out in
             var k = 0
@@ -248,7 +354,7 @@ public struct NMEAParser: Sendable {
 
     // $--GGA,time,lat,N,lon,W,quality,sats,hdop,alt,M,sep,M,age,station
     mutating func gga(_ f: Fields) -> Bool {
-        guard f.count >= 10, let q = Int(Self.field(f, 6) ?? "0"),
+        guard f.count >= 10, let q = Self.integer(f, 6, empty: 0),
               let sats = Self.number(f, 7), let hdop = Self.number(f, 8), let alt = Self.number(f, 9) else { return false }
         // Satellites used: a count, 0-99 on every receiver; anything else (1e300, -3, 4.5:
         // garbage with a valid checksum) makes the sentence bad, never a trap converting it.
@@ -283,7 +389,7 @@ public struct NMEAParser: Sendable {
     mutating func rmc(_ f: Fields) -> Bool {
         guard f.count >= 10, let speed = Self.number(f, 7), let track = Self.number(f, 8) else { return false }
         if f[9].count > 0 {
-            let b = f[9], s = b.startIndex
+            let b = f[9], s = 0
             guard b.count == 6, b.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
             // "ddmmyy" → "yyyy-mm-dd", in place (a small string: no allocation).
             let yy = Int(b[s + 4] - 48) * 10 + Int(b[s + 5] - 48)
@@ -297,7 +403,7 @@ public struct NMEAParser: Sendable {
             if d != date { date = d }
         }
         guard setTime(Self.time(f, 1)) else { return false }
-        if Self.field(f, 2) != "A" {
+        if !f.is(2, "A") {
             current.mode = 1
             return true
         }
@@ -310,7 +416,7 @@ public struct NMEAParser: Sendable {
 
     // $--GSA,A,mode,prn...(12),pdop,hdop,vdop
     mutating func gsa(_ f: Fields) -> Bool {
-        guard f.count >= 18, let m = Int(Self.field(f, 2) ?? "1"), (1...3).contains(m) else { return false }
+        guard f.count >= 18, let m = Self.integer(f, 2, empty: 1), (1...3).contains(m) else { return false }
         if !(m == 2 && current.mode == 3 && altitudeTime != nil && altitudeTime == clock) { current.mode = m }
         if case .some(.some(let h)) = Self.number(f, 16) { current.hdop = h }
         return true
@@ -328,7 +434,7 @@ public struct NMEAParser: Sendable {
     mutating func gll(_ f: Fields) -> Bool {
         guard f.count >= 7 else { return false }
         guard setTime(Self.time(f, 5)) else { return false }
-        if Self.field(f, 6) != "A" {
+        if !f.is(6, "A") {
             current.mode = 1
             return true
         }

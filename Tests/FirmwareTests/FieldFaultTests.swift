@@ -63,7 +63,10 @@ import Testing
             _ = try await Self.until(10) { fw.fix?.time != nil }
             r.fixBefore = fw.fix?.time
 
-            closeDescriptor(first)   // unplugged
+            // Unplugged: the device goes and udev removes its node. (Left in place, the link's
+            // /dev/pts/N could be handed to a pty another test opens meanwhile, and "reopen" it.)
+            closeDescriptor(first)
+            unlink(link)
             r.faultSeen = try await Self.until(5) { fw.faults["gps_uart"] != nil }
             r.faultError = fw.faults["gps_uart"]?.error ?? ""
             r.since = fw.faults["gps_uart"].map { iso8601(unixNanoseconds: $0.since) } ?? ""

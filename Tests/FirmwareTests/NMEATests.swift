@@ -1,4 +1,5 @@
-import Firmware
+@testable import Firmware
+import Board
 import KernelTestSupport
 import Testing
 
@@ -105,4 +106,52 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
         #expect(compared > 10)
     }
 
+}
+
+/// The parser's own number reading (NMEAParser.decimal/integer, no String per field) against
+/// the standard library's, bit for bit, and the framer's bulk runs against any split of the input.
+@Suite struct NMEANumberTests {
+    static func decimal(_ s: String) -> Double? { Array(s.utf8).withUnsafeBytes { NMEAParser.decimal($0) } }
+    static func integer(_ s: String) -> Int? { Array(s.utf8).withUnsafeBytes { NMEAParser.integer($0) } }
+
+    @Test func decimalsReadExactlyAsDoubleDoes() {
+        var texts = ["0", "-0", "-0.0", "00.000", "4807.038", "01131.000", "545.4", "0.9", "123519", "123519.00",
+                     "999999999999999", "9999999999999999", "0.000000000000001", "1.2345678901234567",
+                     ".5", "5.", "-", ".", "", "+1.5", "1e3", "0x1A", "1.2.3", "12a", " 1", "nan", "inf", "1e300"]
+        var rng = SeededRandom(seed: 5, stream: "nmea-decimals")
+        for _ in 0..<20_000 {
+            let intDigits = rng.int(in: 0...9), fracDigits = rng.int(in: 0...8)
+            var t = rng.chance(0.2) ? "-" : ""
+            for _ in 0..<intDigits { t.append(Character(Unicode.Scalar(UInt8(48 + rng.int(in: 0...9))))) }
+            if fracDigits > 0 || rng.chance(0.1) { t += "." }
+            for _ in 0..<fracDigits { t.append(Character(Unicode.Scalar(UInt8(48 + rng.int(in: 0...9))))) }
+            texts.append(t)
+        }
+        for t in texts {
+            let ours = Self.decimal(t), theirs = Double(t)
+            #expect(ours?.bitPattern == theirs?.bitPattern && (ours == nil) == (theirs == nil), "\(t): \(String(describing: ours)) vs \(String(describing: theirs))")
+        }
+    }
+
+    @Test func integersReadExactlyAsIntDoes() {
+        for t in ["0", "1", "-1", "+1", "+", "-", "", "08", "9223372036854775807", "9223372036854775808",
+                  "-9223372036854775808", "-9223372036854775809", "1.0", " 1", "1 "] {
+            #expect(Self.integer(t) == Int(t), "\(t)")
+        }
+    }
+
+    @Test func framingIsTheSameWhereverTheReadsSplit() {
+        let text = "junk$GPGGA,1*00\r\n$GPRMC,2*00\n$" + String(repeating: "X", count: 130) + "\r\n$A$B,cut\r$GNGLL,3*00\n\u{0}$C"
+        let bytes = Array(text.utf8)
+        let whole = lines(text)
+        for cut in 0...bytes.count {
+            var f = LineFramer()
+            var out: [String] = []
+            bytes.withUnsafeBytes { all in
+                f.feed(UnsafeRawBufferPointer(rebasing: all[0..<cut])) { out.append(String(decoding: $0, as: UTF8.self)) }
+                f.feed(UnsafeRawBufferPointer(rebasing: all[cut...])) { out.append(String(decoding: $0, as: UTF8.self)) }
+            }
+            #expect(out == whole.lines && f.noise == whole.framer.noise && f.dropped == whole.framer.dropped, "split at \(cut)")
+        }
+    }
 }
