@@ -53,6 +53,10 @@ public final class Outbox: @unchecked Sendable {
     public static let walLimitBytes = 256 * 1024
     private let db: OpaquePointer
     private let lock = Mutex<Void>(())
+    /// Prepared statements by SQL, made on first use and kept (reset after each) until the
+    /// outbox closes: an append is a dozen statements, and parsing each one every time was
+    /// most of the outbox's cost (`statement`).
+    private var statements: [String: OpaquePointer] = [:]
     /// Held (flock) while open: one process per outbox, or sequence numbers would collide.
     private let lockFD: Int32
     private let offloaded: Bool
@@ -111,6 +115,7 @@ public final class Outbox: @unchecked Sendable {
     // The lock's descriptor closes after SQLite's own (closing another descriptor of the same
     // file first would drop SQLite's POSIX locks).
     deinit {
+        for st in statements.values { sqlite3_finalize(st) }
         sqlite3_close(db)
         if lockFD >= 0 { close(lockFD) }
     }
@@ -168,8 +173,7 @@ public final class Outbox: @unchecked Sendable {
             let over = max(0, before.pending + count - capacity)
             let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over),
                                unstored: before.unstored + Int64(unstored))
-            let insert = try prepare("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
-            defer { sqlite3_finalize(insert) }
+            let insert = try statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
             var out: [Message] = []
             out.reserveCapacity(count)
             for seq in first..<(first + Int64(count)) {
@@ -190,8 +194,8 @@ public final class Outbox: @unchecked Sendable {
     }
 
     private func pendingLocked(after: Int64, limit: Int) throws -> [Message] {
-        let st = try prepare("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
-        defer { sqlite3_finalize(st) }
+        let st = try statement("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        defer { sqlite3_reset(st) }
         sqlite3_bind_int64(st, 1, after)
         sqlite3_bind_int64(st, 2, Int64(limit))
         var out: [Message] = []
@@ -212,8 +216,7 @@ public final class Outbox: @unchecked Sendable {
         guard !seqs.isEmpty else { return }
         let sorted = seqs.sorted()
         try locked { try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") {
-            let delete = try prepare("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
-            defer { sqlite3_finalize(delete) }
+            let delete = try statement("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
             var removed = 0
             var lo = sorted[0], hi = sorted[0]
             for s in sorted.dropFirst() {
@@ -241,8 +244,8 @@ public final class Outbox: @unchecked Sendable {
     /// Every output value kept by `saveOutputs`, by role (read at start, before the board is made).
     public func savedOutputsNow() throws -> [String: Bool] {
         try locked {
-            let st = try prepare("SELECT role, value FROM outputs")
-            defer { sqlite3_finalize(st) }
+            let st = try statement("SELECT role, value FROM outputs")
+            defer { sqlite3_reset(st) }
             var out: [String: Bool] = [:]
             while sqlite3_step(st) == SQLITE_ROW {
                 out[String(cString: sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1) != 0
@@ -274,8 +277,8 @@ public final class Outbox: @unchecked Sendable {
     /// SQLite's own check of the file ("ok" when whole).
     public func integrityCheckNow() throws -> String {
         try locked {
-            let st = try prepare("PRAGMA integrity_check")
-            defer { sqlite3_finalize(st) }
+            let st = try statement("PRAGMA integrity_check")
+            defer { sqlite3_reset(st) }
             guard sqlite3_step(st) == SQLITE_ROW else { throw error("checking integrity") }
             return String(cString: sqlite3_column_text(st, 0))
         }
@@ -296,10 +299,20 @@ public final class Outbox: @unchecked Sendable {
         if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error(what) }
     }
 
-    private func prepare(_ sql: String) throws -> OpaquePointer {
+    /// The prepared statement for `sql` (cached; the caller resets it after use). Inside `lock`.
+    private func statement(_ sql: String) throws -> OpaquePointer {
+        if let st = statements[sql] { return st }
         var st: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &st, nil) == SQLITE_OK, let st else { throw error("preparing \(sql)") }
+        statements[sql] = st
         return st
+    }
+
+    /// Runs a cached statement that returns no rows; a failure says what was being done.
+    private func run(cached sql: String, _ what: String) throws {
+        let st = try statement(sql)
+        defer { sqlite3_reset(st) }
+        if sqlite3_step(st) != SQLITE_DONE { throw error(what) }
     }
 
     // safety: SQLITE_TRANSIENT is the C macro ((sqlite3_destructor_type)-1), which Swift does
@@ -307,9 +320,7 @@ public final class Outbox: @unchecked Sendable {
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     private func run(_ sql: String, _ args: Any...) throws {
-        let st = try prepare(sql)
-        defer { sqlite3_finalize(st) }
-        try execute(st, args)
+        try execute(try statement(sql), args)
     }
 
     /// Binds `args` to a prepared statement, runs it and resets it for the next use.
@@ -330,8 +341,8 @@ public final class Outbox: @unchecked Sendable {
     }
 
     private func scalar(_ sql: String) throws -> Int64 {
-        let st = try prepare(sql)
-        defer { sqlite3_finalize(st) }
+        let st = try statement(sql)
+        defer { sqlite3_reset(st) }
         guard sqlite3_step(st) == SQLITE_ROW else { throw error("reading \(sql)") }
         return sqlite3_column_int64(st, 0)
     }
@@ -340,10 +351,10 @@ public final class Outbox: @unchecked Sendable {
     /// message"), the step and SQLite's reason, and rolls it all back.
     private func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
-            try exec("BEGIN IMMEDIATE", "beginning the transaction")
+            try run(cached: "BEGIN IMMEDIATE", "beginning the transaction")
             do {
                 let r = try body()
-                try exec("COMMIT", "committing")
+                try run(cached: "COMMIT", "committing")
                 return r
             } catch {
                 _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
