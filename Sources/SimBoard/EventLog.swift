@@ -3,9 +3,13 @@ import Glibc
 import Kernel
 
 /// Everything observable that happened in a simulated world, in order: GPIO levels, UART bytes,
-/// network events, broker traffic. Each event is folded into a running 64-bit FNV-1a digest
-/// (with its virtual time and any bytes it carried), so two runs compare by one number without
-/// keeping the log; an optional Chrome trace writer keeps it as a file for Perfetto.
+/// network events, broker traffic. Each event is folded into a running 64-bit digest (with its
+/// virtual time and any bytes it carried), so two runs compare by one number without keeping
+/// the log; an optional Chrome trace writer keeps it as a file for Perfetto.
+///
+/// The digest takes eight bytes per step (FNV-1a's multiply on a whole word, then the high half
+/// folded into the low): a simulated day is about 4 million events, and FNV-1a byte by byte,
+/// a chain of dependent multiplies, was 8% of it.
 @KernelActor
 public final class EventLog {
     public private(set) var count = 0
@@ -22,8 +26,24 @@ public final class EventLog {
         return String(repeating: "0", count: 16 - h.count) + h
     }
 
-    @inline(__always) private func mix(_ b: UInt8) { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-    private func mix64(_ v: Int64) { var x = UInt64(bitPattern: v); for _ in 0..<8 { mix(UInt8(x & 0xFF)); x >>= 8 } }
+    @inline(__always) private func mix(_ word: UInt64) {
+        hash = (hash ^ word) &* 0x100_0000_01b3
+        hash ^= hash >> 32
+    }
+
+    /// Bytes eight at a time, the last word padded with zeros, then the count (so "a" and "a\0"
+    /// differ).
+    @inline(__always) private func mix(_ bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        while i + 8 <= bytes.count {
+            mix(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        var tail: UInt64 = 0, shift: UInt64 = 0
+        while i < bytes.count { tail |= UInt64(bytes[i]) << shift; shift += 8; i += 1 }
+        mix(tail)
+        mix(UInt64(bytes.count))
+    }
 
     public func record(_ kind: SimEvent.Kind, _ subject: String, value: Int64 = 0, bytes: [UInt8]? = nil) {
         if let bytes {
@@ -38,13 +58,12 @@ public final class EventLog {
     public func record(_ kind: SimEvent.Kind, _ subject: String, value: Int64 = 0, rawBytes: UnsafeRawBufferPointer?) {
         count += 1
         let now = Kernel.now
-        mix64(now)
-        mix(kind.code)
+        mix(UInt64(bitPattern: now))
+        mix(UInt64(kind.code))
         var s = subject
-        s.withUTF8 { for b in $0 { mix(b) } }
-        mix(0)
-        mix64(value)
-        if let b = rawBytes { mix64(Int64(b.count)); for x in b { mix(x) } }
+        s.withUTF8 { mix(UnsafeRawBufferPointer($0)) }
+        mix(UInt64(bitPattern: value))
+        if let b = rawBytes { mix(b) } else { mix(UInt64.max) }
         if trace != nil || !observers.isEmpty {
             let e = SimEvent(time: now, kind: kind, subject: subject, value: value, bytes: rawBytes.map { Array($0) })
             trace?.event(e)
