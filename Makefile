@@ -8,7 +8,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test test-example test-gpiod-v2 hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
+.PHONY: run test test-example test-gpiod-v2 test-nonsending-park hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
         buildinfo build-static install uninstall test-install deploy-test
 PREFIX     ?= /usr/local
 # The binary `make install` puts on a board: release, with Swift's standard library linked in,
@@ -32,6 +32,7 @@ test: deps buildinfo
 	$(MAKE) --no-print-directory test-example
 	$(MAKE) --no-print-directory test-gpiod-v2
 	$(MAKE) --no-print-directory test-install
+	$(MAKE) --no-print-directory test-nonsending-park
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
 	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
 	.build/release/firmloop-fuzz json fuzz/corpus/json/*
@@ -47,6 +48,11 @@ test: deps buildinfo
 ## invariants and its scenario, and run for a few seconds against mosquitto on 127.0.0.1.
 test-example: deps
 	SWIFT=$(SWIFT) python3 Examples/custom-sensor/test.py
+
+## make test-nonsending-park: bench/nonsending-park, the stand-alone stress for the kernel's
+## nonisolated(nonsending) park (its README): fails if a resumed job is ever lost.
+test-nonsending-park: deps
+	SWIFT=$(SWIFT) bench/nonsending-park/run.sh
 
 ## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
 ## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.

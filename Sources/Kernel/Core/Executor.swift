@@ -305,16 +305,18 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Suspends the running task in slot `s` until `wake`. Cancellation (from any thread)
     /// wakes it with `CancellationError`. The slot is released when the task resumes.
     ///
-    /// `@KernelActor`, not `nonisolated(nonsending)` as `yield()` is: that would save the entry
-    /// hop (a lock in the runtime's preferred-executor lookup), but resumed jobs got lost with
-    /// it, with both the executor-inheriting and the isolation-taking continuation (tried).
+    /// `nonisolated(nonsending)`, as `yield()` is: it runs on its caller's executor (every
+    /// caller is a `@KernelActor` wait), so entering it costs no hop (a swift_task_switch and
+    /// its executor lookup, three per GPS read in a simulated day). An earlier kernel reverted
+    /// this after resumed jobs went missing; bench/nonsending-park is the stress that looks
+    /// for that, and it finds none on Swift 6.3.1 (see its README).
     ///
     /// A task the kernel started has one cancellation handler for its life (`start`), which
     /// finds the wait it is parked in: no status record added and removed per wait (under the
     /// task's lock), and no second task-allocator slab for a parked task's frames. Tasks the
     /// kernel did not start (an `async let` or a Swift task group's child inside a kernel task)
     /// park with a handler of their own.
-    @KernelActor func park(_ s: Int32) async throws {
+    nonisolated(nonsending) func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
         let me = current
