@@ -159,6 +159,24 @@ if selected("sleep_lateness"):
         p99.append(late[min(len(late) - 1, round((len(late) - 1) * 0.99))])
     emit(bench="sleep_lateness", tasks=1, p50_us=statistics.median(p50), p99_us=statistics.median(p99))
 
+    # Under load: the same sleeps while 100 other tasks yield without pause.
+    async def loaded():
+        stop = False
+        async def busy():
+            while not stop:
+                await asyncio.sleep(0)
+        ts = [asyncio.ensure_future(busy()) for _ in range(100)]
+        late = []
+        for _ in range(300):
+            due = time.monotonic_ns() + 10_000_000
+            await asyncio.sleep(0.010)
+            late.append((time.monotonic_ns() - due) / 1000)
+        stop = True
+        await asyncio.gather(*ts)
+        return late
+    late = sorted(run(loaded()))
+    emit(bench="sleep_lateness", tasks=101, p50_us=late[len(late) // 2], p99_us=late[min(len(late) - 1, round((len(late) - 1) * 0.99))])
+
 if selected("idle_cpu"):
     async def main():
         async def sleeper():
