@@ -9,11 +9,21 @@ import Kernel
 public final class OutboxForwarding: Component {
     private unowned var device: Device!
     private let wake = Notify()
+    /// Wakes the removal task (`acknowledged`).
+    private let ackWake = Notify()
     private let idle = Notify()
     /// Highest seq handed to the client (the highest stored is `device.lastSeq`).
     private var fedThrough: Int64 = 0
+    /// Acknowledged, not yet removed: at most the outbox's capacity (each stored seq once).
     private var acked: [Int64] = []
     private var removing = false
+    /// Stored messages read from the outbox ahead of the client's window, oldest first, from
+    /// `readAheadNext` on: one read of up to `readAheadLimit` instead of one per half window
+    /// (each read is an offloaded SQLite query: a thread hand-off both ways).
+    private var readAhead: [Outbox.Message] = []
+    private var readAheadNext = 0
+    /// Bound of `readAhead`, in messages.
+    public static let readAheadLimit = 256
 
     public init() {}
 
@@ -26,14 +36,18 @@ public final class OutboxForwarding: Component {
     public func start(in group: TaskGroupScope) {
         if let client = device.client, device.network != nil {
             group.spawn("outbox") { try await self.forward(client) }
+            group.spawn("outbox.remove") { try await self.removeAcknowledged() }
         }
     }
 
-    public func willStop() { wake.notifyAll() }
+    public func willStop() {
+        wake.notifyAll()
+        ackWake.notifyAll()
+    }
 
     public func finish(until deadline: Int64) async {
         while (removing || !acked.isEmpty) && Kernel.now < deadline {
-            if !removing { wake.notifyAll() }
+            if !removing { ackWake.notifyAll() }
             try? await idle.wait(until: deadline)
         }
     }
@@ -51,37 +65,59 @@ public final class OutboxForwarding: Component {
         }
     }
 
+    /// Removes what the broker acknowledged, in one transaction per batch (the acks that came
+    /// while the last one was on disk). Its own task, so a commit's fsync never holds up
+    /// feeding the client from `readAhead`.
+    private func removeAcknowledged() async throws {
+        let device = self.device!
+        while true {
+            if acked.isEmpty {
+                try await ackWake.wait()
+                continue
+            }
+            let batch = acked
+            acked.removeAll(keepingCapacity: true)
+            removing = true
+            defer { removing = false; idle.notifyAll() }
+            do {
+                try await device.outbox.remove(batch)
+                device.counters.delivered += batch.count
+                device.outboxCounts.pending = max(0, device.outboxCounts.pending - batch.count)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // Delivered but still stored: sent again after a restart (a duplicate,
+                // never a loss).
+                device.counters.delivered += batch.count
+                device.setFault("outbox", "\(error)")
+            }
+        }
+    }
+
     private func forward(_ client: MQTTClient) async throws {
         let device = self.device!
         while true {
-            if !acked.isEmpty {
-                let batch = acked
-                acked.removeAll(keepingCapacity: true)
-                removing = true
-                defer { removing = false; idle.notifyAll() }
-                do {
-                    try await device.outbox.remove(batch)
-                    device.counters.delivered += batch.count
-                    device.outboxCounts.pending = max(0, device.outboxCounts.pending - batch.count)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    // Delivered but still stored: sent again after a restart (a duplicate,
-                    // never a loss).
-                    device.counters.delivered += batch.count
-                    device.setFault("outbox", "\(error)")
-                }
-                continue
-            }
+            // Topped up from `readAhead` whenever the window has room; read from the outbox
+            // when half of it is free (a read per half window at least, not per message).
             let backlog = client.pending + client.inFlight
-            if !device.stopping && fedThrough < device.lastSeq && backlog < device.config.feedWindow / 2 {
-                let limit = device.config.feedWindow - backlog
-                let batch = try await device.outbox.pending(after: fedThrough, limit: limit)
-                for m in batch where m.seq > fedThrough {
+            let buffered = readAheadNext < readAhead.count
+            if !device.stopping && fedThrough < device.lastSeq
+                && (buffered ? backlog < device.config.feedWindow : backlog < device.config.feedWindow / 2) {
+                if !buffered {
+                    readAhead = try await device.outbox.pending(after: fedThrough, limit: Self.readAheadLimit)
+                    readAheadNext = 0
+                    if readAhead.isEmpty { fedThrough = device.lastSeq }   // dropped (outbox full) before we got to them
+                }
+                var room = device.config.feedWindow - (client.pending + client.inFlight)
+                while room > 0 && readAheadNext < readAhead.count {
+                    let m = readAhead[readAheadNext]
+                    readAheadNext += 1
+                    guard m.seq > fedThrough else { continue }
                     client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
                     fedThrough = m.seq
+                    room -= 1
                 }
-                if batch.isEmpty { fedThrough = device.lastSeq }   // dropped (outbox full) before we got to them
+                if readAheadNext == readAhead.count { readAhead.removeAll(keepingCapacity: true); readAheadNext = 0 }
                 device.notePeak(client)
                 continue
             }
@@ -92,6 +128,7 @@ public final class OutboxForwarding: Component {
     private func acknowledged(_ id: UInt64) {
         guard id < MessageID.direct else { return }   // an ack, a state, a discovery config
         acked.append(Int64(id))
-        wake.notifyAll()
+        ackWake.notifyAll()
+        wake.notifyAll()   // the window has room again
     }
 }
