@@ -133,7 +133,7 @@ lp, lu = get("sleep_lateness", 1, "firmloop", "p99_us"), get("sleep_lateness", 1
 llp, llu = get("sleep_lateness", 101, "firmloop", "p99_us"), get("sleep_lateness", 101, "uvloop", "p99_us")
 goal("sleep(10 ms) lateness p99 <= 100 us, and below uvloop's under load",
      None if lp is None or llp is None or llu is None else lp <= 100 and llp < llu,
-     f"idle {lp} us (uvloop {lu}, CPython {get('sleep_lateness', 1, 'cpython-asyncio', 'p99_us')}); "
+     f"idle {lp} us at {get('sleep_lateness', 1, 'firmloop', 'cpu_pct')}% CPU (uvloop {lu} at {get('sleep_lateness', 1, 'uvloop', 'cpu_pct')}%, CPython {get('sleep_lateness', 1, 'cpython-asyncio', 'p99_us')}); "
      f"under load (100 tasks yielding) {llp} us, uvloop {llu} us, CPython {get('sleep_lateness', 101, 'cpython-asyncio', 'p99_us')} us")
 rf = ratio("fd_pingpong", 2, "cpython-asyncio", "ns_per_op")
 goal("fd ping-pong >= 20x CPython", None if rf is None else rf >= 20,

@@ -56,18 +56,26 @@ public struct KernelOptions: Sendable {
     /// Tracing: called on the kernel thread after every job (one run of a task between two
     /// awaits) with its task, start and length. Off (nil) by default; for trace exports.
     public var onJob: (@Sendable (JobRecord) -> Void)?
+    /// How long before a timer's deadline the kernel stops blocking in epoll and watches the
+    /// clock instead (real clock only). Waking from a blocking wait takes the OS tens of
+    /// microseconds (more in a VM); waking that much early and spinning the rest makes
+    /// deadlines exact, for at most this much CPU per timer wake-up. 0: block until the
+    /// deadline itself.
+    public var spinMicroseconds: Int
 
     public init(clock: KernelClock = .monotonic, budgetMilliseconds: Int = 50,
                 onOverBudget: @escaping @Sendable (OverBudget) -> Void = OverBudget.printToStandardError,
                 shutdownGraceMilliseconds: Int = 5000,
                 onFinish: (@Sendable ([TaskStats]) -> Void)? = nil,
-                onJob: (@Sendable (JobRecord) -> Void)? = nil) {
+                onJob: (@Sendable (JobRecord) -> Void)? = nil,
+                spinMicroseconds: Int = 100) {
         self.clock = clock
         self.budgetMilliseconds = budgetMilliseconds
         self.onOverBudget = onOverBudget
         self.shutdownGraceMilliseconds = shutdownGraceMilliseconds
         self.onFinish = onFinish
         self.onJob = onJob
+        self.spinMicroseconds = spinMicroseconds
     }
 }
 

@@ -107,6 +107,25 @@ import Testing
         print("24 virtual hours of three 1 s tickers (259,200 ticks) took \(wall / 1_000_000) ms of real time")
     }
 
+    /// Waking early and spinning the last stretch (KernelOptions.spinMicroseconds) must never
+    /// wake a sleeper before its deadline, while other tasks run and while none does.
+    @Test func spinningBeforeADeadlineNeverWakesEarly() throws {
+        for spin in [0, 5_000] {
+            let early = try kernelTest(options: KernelOptions(clock: .monotonic, spinMicroseconds: spin)) { () async throws -> Int in
+                let busy = spawn("busy") { while true { try await sleep(ms: 1) } }
+                defer { busy.cancel() }
+                var early = 0
+                for i in 0..<40 {
+                    let due = Kernel.now + Int64(1 + i % 3) * 1_000_000
+                    try await sleep(until: due)
+                    if Kernel.now < due { early += 1 }
+                }
+                return early
+            }
+            #expect(early == 0, "spin \(spin) us: \(early) of 40 sleeps ended before their deadline")
+        }
+    }
+
     @Test func accountingCountsSwitchesAndReportsSelfishTasks() throws {
         let reports = Locked<[OverBudget]>([])
         let final = Locked<[TaskStats]>([])

@@ -80,6 +80,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     var isVirtual = false
     var virtualNow: Int64 = 0
     var budgetNanoseconds: Int64 = 50_000_000
+    /// `KernelOptions.spinMicroseconds`, in nanoseconds.
+    var spinNanoseconds: Int64 = 0
     private var budgetTicks: UInt64 = .max
     var onOverBudget: @Sendable (OverBudget) -> Void = OverBudget.printToStandardError
     var jobObserver: (@Sendable (JobRecord) -> Void)? = nil
@@ -174,7 +176,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
                 timeout = 0
             } else if let d = timers.nextDeadline {
                 // Virtual time jumps to the next deadline, unless a worker thread may still post.
-                timeout = isVirtual ? (offloadsInFlight > 0 ? -1 : 0) : max(0, d - fl_monotonic_ns())
+                // Real time blocks until `spin` before the deadline, then loops on the clock.
+                timeout = isVirtual ? (offloadsInFlight > 0 ? -1 : 0) : max(0, d - fl_monotonic_ns() - spinNanoseconds)
             } else {
                 timeout = -1
             }
@@ -629,6 +632,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         case .virtual(let start): isVirtual = true; virtualNow = start
         }
         budgetNanoseconds = Int64(options.budgetMilliseconds) * 1_000_000
+        spinNanoseconds = Int64(max(0, options.spinMicroseconds)) * 1000
         budgetTicks = UInt64(Double(budgetNanoseconds) / nanosecondsPerTick)
         onOverBudget = options.onOverBudget
         jobObserver = options.onJob
