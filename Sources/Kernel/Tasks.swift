@@ -26,7 +26,6 @@ public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
         joinList = j
         return j
     }
-    var task: Task<Void, Never>?
     private var watchers: [Event] = []
     /// The task's body, until it has run.
     private var body: (@Sendable @KernelActor () async throws -> T)?
@@ -39,9 +38,7 @@ public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
     override func run() async {
         guard let body else { return }
         self.body = nil
-        let r: Result<T, any Error>
-        do { r = .success(try await body()) } catch { r = .failure(error) }
-        finish(r)
+        do { finish(.success(try await body())) } catch { finish(.failure(error)) }
     }
 
     public var isDone: Bool { result != nil }
@@ -52,7 +49,8 @@ public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
     }
 
     /// Asks the task to stop: its current or next kernel wait throws `CancellationError`.
-    public func cancel() { task?.cancel() }
+    /// Callable from any thread (the kernel applies it on its own).
+    public nonisolated func cancel() { cancelTask() }
 
     /// The task's result; rethrows its error. Waiting honours the waiter's own cancellation and
     /// timeout (the task goes on).
@@ -89,8 +87,7 @@ public func spawn<T: Sendable>(
 ) -> TaskHandle<T> {
     let h = TaskHandle<T>(name: name, body: body)
     let k = KernelExecutor.shared
-    let rec = k.start(name: name, h)
-    h.task = k.tasks[rec].handle
+    k.start(name: name, h)
     return h
 }
 

@@ -179,8 +179,7 @@ import Testing
                 return "woke"
             }
             try await yield()
-            let task = h.task!
-            let t = Thread { task.cancel() }   // the cancel handler runs on that thread
+            let t = Thread { h.cancel() }   // TaskHandle.cancel() from another thread
             let r = try await h.value
             t.join()
             return r

@@ -314,11 +314,12 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// this after resumed jobs went missing; bench/nonsending-park is the stress that looks
     /// for that, and it finds none on Swift 6.3.1 (see its README).
     ///
-    /// A task the kernel started has one cancellation handler for its life (`start`), which
-    /// finds the wait it is parked in: no status record added and removed per wait (under the
-    /// task's lock), and no second task-allocator slab for a parked task's frames. Tasks the
-    /// kernel did not start (an `async let` or a Swift task group's child inside a kernel task)
-    /// park with a handler of their own.
+    /// A task the kernel started is cancelled through the kernel (`TaskRunner.cancel`, from
+    /// any thread), which marks its record and wakes the wait it is parked in: no runtime
+    /// cancellation handler, so no status record added and removed under the task's lock, and
+    /// a parked task's frames fit one task-allocator slab. Tasks the kernel did not start (an
+    /// `async let` or a Swift task group's child inside a kernel task) are cancelled by Swift,
+    /// and park with a handler of their own.
     nonisolated(nonsending) func park(_ s: Int32) async throws {
         let gen = slots[s].generation
         defer { slots.release(s) }
@@ -385,9 +386,9 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         t != TaskTable.unknown ? tasks[t].cancelled : Task.isCancelled
     }
 
-    /// A kernel task's cancellation handler (any thread): on the kernel thread the task is
-    /// marked cancelled at once (a `yield()` later in this turn sees it); from another thread,
-    /// when the request is applied.
+    /// Cancels kernel task `t` (any thread; `TaskRunner.cancel`): on the kernel thread the task
+    /// is marked cancelled at once (a `yield()` later in this turn sees it) and its wait woken
+    /// at the end of the turn; from another thread, when the kernel applies the request.
     nonisolated func cancelTask(_ t: Int32, generation: UInt32) {
         let r = CancelRequest(slot: -1, generation: generation, task: t)
         if onKernelThread {
@@ -578,6 +579,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// the runner, so the task's closure captures nothing: no closure context (an `@isolated(any)`
     /// closure with a capture is boxed with its isolation, 40 bytes), and a spawn allocates the
     /// runtime's task, the runner (the handle) and the caller's body, nothing else.
+    @discardableResult
     func start(name: String, _ runner: TaskRunner) -> Int32 {
         let rec = tasks.create(name: name)
         runner.record = rec
@@ -589,6 +591,8 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             : Task(executorPreference: self) { @Sendable @KernelActor in await KernelExecutor.runCurrentTask() }
         tasks.bind(rec, address: unsafeBitCast(t, to: UInt.self))
         tasks[rec].handle = t
+        runner.task = t
+        runner.generation = tasks[rec].generation
         return rec
     }
 
@@ -600,14 +604,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             preconditionFailure("firmloop kernel: a task started with no record of its own")
         }
         k.tasks[rec].runner = nil
-        let generation = k.tasks[rec].generation
-        // One cancellation handler for the task's life, not one per wait: a cancel (from any
-        // thread) marks the task cancelled and wakes whatever wait it is parked in.
-        await withTaskCancellationHandler {
-            await runner.run()
-        } onCancel: {
-            KernelExecutor.shared.cancelTask(rec, generation: generation)
-        }
+        await runner.run()
         k.tasks[rec].finished = true
     }
 
@@ -643,7 +640,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// nanoseconds of real time: tasks that ignore cancellation longer are named on stderr and
     /// abandoned (never resumed), so a stubborn task cannot hang `Kernel.run`.
     func shutdown(grace: Int64 = 5_000_000_000) -> DriveOutcome {
-        for r in tasks.records.dropFirst() where r.live { r.handle?.cancel() }
+        for i in tasks.records.indices.dropFirst() where tasks.records[i].live {
+            cancelTask(Int32(i), generation: tasks.records[i].generation)
+            tasks.records[i].handle?.cancel()
+        }
         let giveUp = fl_monotonic_ns() + grace
         let outcome = drive(until: { tasks.liveCount == 0 || fl_monotonic_ns() > giveUp }, realDeadline: giveUp)
         if tasks.liveCount > 0 {
@@ -690,11 +690,22 @@ struct TimeoutScopeExpired: Error {
 /// superclass: nothing in it is reachable outside the kernel.
 @KernelActor
 public class TaskRunner {
-    /// The task's record in the task table, set when it starts (by `start`, which the core
-    /// calls on the kernel thread; read by the task there).
+    /// The task's record in the task table and its generation, and the Swift task: set once
+    /// by `start` on the kernel thread, before the runner (the handle) is handed to anyone.
     nonisolated(unsafe) final var record: Int32 = -1
+    nonisolated(unsafe) final var generation: UInt32 = 0
+    nonisolated(unsafe) final var task: Task<Void, Never>?
     nonisolated init() {}
     func run() async {}
+
+    /// Cancels the task, from any thread: the kernel marks it cancelled and wakes the wait it
+    /// is parked in (`KernelExecutor.cancelTask`), and the Swift task is cancelled too
+    /// (`Task.isCancelled`, an `offload` in progress, `async let` children).
+    nonisolated final func cancelTask() {
+        guard record >= 0 else { return }
+        KernelExecutor.shared.cancelTask(record, generation: generation)
+        task?.cancel()
+    }
 }
 
 @KernelActor

@@ -52,7 +52,7 @@ struct TaskRecord {
     /// The slot the task is parked in (its continuation stored), -1 when it is not: where a
     /// cancellation of the task wakes it.
     var parked: Int32 = -1
-    /// Cancelled (set by the task's cancellation handler, on the kernel thread): what waits and
+    /// Cancelled (set by `KernelExecutor.cancelTask`, on the kernel thread): what waits and
     /// `yield()` check, instead of asking the runtime (`Task.isCancelled` retains the task).
     var cancelled = false
     /// Tells this task from a later one given the same record (a cancellation request
@@ -69,7 +69,7 @@ struct TaskRecord {
 /// spawn (the runtime's own jobs), so accounting never has to branch on "unknown".
 struct TaskTable {
     static let unknown: Int32 = 0
-    private(set) var records: [TaskRecord] = []
+    var records: [TaskRecord] = []
     private var freeList: [Int32] = []
     private var byAddress = PointerMap()
     private(set) var liveCount = 0

@@ -227,10 +227,10 @@ if selected("parked_task") {
         let r = Double(rssBytes() - r0) / Double(n)
         let m = Double(alloccount_calls() - m0) / Double(n)
         // What one more parked task allocates, call by call (the sizes malloc was asked for).
+        var buf = [Int](repeating: 0, count: 64)   // before the log starts: not the task's
         alloccount_sizes_reset()
         let one = spawn("parked") { try await e.wait() }
         try await yield()
-        var buf = [Int](repeating: 0, count: 64)
         let count = buf.withUnsafeMutableBufferPointer { alloccount_sizes($0.baseAddress!, 64) }
         sizes = Array(buf.prefix(Int(count)))
         e.set()
