@@ -288,6 +288,32 @@ extension JSON {
         }
     }
 
+    /// Appends `s` as a JSON string literal, as UTF-8.
+    public static func quote(_ s: String, into out: inout [UInt8]) {
+        var copy = s
+        copy.withUTF8 { u in
+            out.append(UInt8(ascii: "\""))
+            if u.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+                out.append(contentsOf: u)   // nearly every string: no escape
+            } else {
+                for b in u {
+                    switch b {
+                    case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                    case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                    case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                    case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                    case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                    case 0..<0x20:
+                        let hex = Array("0123456789abcdef".utf8)
+                        out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                    default: out.append(b)   // UTF-8 bytes of other scalars, as they are
+                    }
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
     /// Appends `s` as a JSON string literal.
     public static func quote(_ s: String, into out: inout String) {
         // Most strings (keys, names, topics) need no escape: appended whole, not scalar by
@@ -324,8 +350,12 @@ extension JSON {
 ///
 ///     var w = JSONWriter()
 ///     w.object { w in w.key("seq"); w.int(7); w.key("gps"); w.null() }   // {"seq":7,"gps":null}
+///
+/// The text is kept as UTF-8 bytes (`bytes`; `text` makes the String): appending to a byte
+/// array is a copy, appending to a String a few hundred instructions each time.
 public struct JSONWriter: Sendable {
-    public private(set) var text = ""
+    public private(set) var bytes: [UInt8] = []
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
     /// Bit d set: the container at depth d has a member already (the next needs a comma);
     /// containers deeper than 64 (rare: parsed documents only) keep theirs in `deeper`.
     private var filled: UInt64 = 0
@@ -333,33 +363,36 @@ public struct JSONWriter: Sendable {
     private var depth = 0
     private var afterKey = false
 
-    public init(capacity: Int = 256) { text.reserveCapacity(capacity) }
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    @inline(__always) private mutating func put(_ c: UInt8) { bytes.append(c) }
+    private mutating func put(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
     private mutating func separate() {
         if afterKey { afterKey = false; return }
         guard depth > 0 else { return }
         if depth > 64 {
-            if deeper[depth - 65] { text += "," } else { deeper[depth - 65] = true }
+            if deeper[depth - 65] { put(UInt8(ascii: ",")) } else { deeper[depth - 65] = true }
             return
         }
         let bit: UInt64 = 1 << UInt64(depth - 1)
-        if filled & bit != 0 { text += "," } else { filled |= bit }
+        if filled & bit != 0 { put(UInt8(ascii: ",")) } else { filled |= bit }
     }
 
     /// The next value's key (inside an object).
     public mutating func key(_ key: String) {
         separate()
-        JSON.quote(key, into: &text)
-        text += ":"
+        JSON.quote(key, into: &bytes)
+        put(UInt8(ascii: ":"))
         afterKey = true
     }
 
-    public mutating func object(_ body: (inout JSONWriter) -> Void) { open("{"); body(&self); close("}") }
-    public mutating func array(_ body: (inout JSONWriter) -> Void) { open("["); body(&self); close("]") }
-    public mutating func string(_ s: String) { separate(); JSON.quote(s, into: &text) }
-    public mutating func int<I: BinaryInteger>(_ v: I) { separate(); text += String(v) }
-    public mutating func bool(_ b: Bool) { separate(); text += b ? "true" : "false" }
-    public mutating func null() { separate(); text += "null" }
+    public mutating func object(_ body: (inout JSONWriter) -> Void) { open(UInt8(ascii: "{")); body(&self); close(UInt8(ascii: "}")) }
+    public mutating func array(_ body: (inout JSONWriter) -> Void) { open(UInt8(ascii: "[")); body(&self); close(UInt8(ascii: "]")) }
+    public mutating func string(_ s: String) { separate(); JSON.quote(s, into: &bytes) }
+    public mutating func int<I: BinaryInteger>(_ v: I) { separate(); put(String(v)) }
+    public mutating func bool(_ b: Bool) { separate(); put(b ? "true" : "false") }
+    public mutating func null() { separate(); put("null") }
 
     /// At most `digits` decimals, trailing zeros dropped; NaN and infinities (not JSON) as null.
     public mutating func number(_ v: Double, digits: Int = 6) {
@@ -373,25 +406,25 @@ public struct JSONWriter: Sendable {
     /// be 1e-05, which JSON allows); NaN and infinities as null.
     public mutating func number(exactly v: Double) {
         separate()
-        guard v.isFinite else { text += "null"; return }
-        if v == v.rounded(), abs(v) < 1e15 { text += String(Int64(v)); return }   // also no "-0"
-        text += "\(v)"
+        guard v.isFinite else { put("null"); return }
+        if v == v.rounded(), abs(v) < 1e15 { put(String(Int64(v))); return }   // also no "-0"
+        put("\(v)")
     }
 
     public mutating func number(_ v: Double?, digits: Int = 6) {
         if let v { number(v, digits: digits) } else { null() }
     }
 
-    private mutating func open(_ c: String) {
+    private mutating func open(_ c: UInt8) {
         separate()
-        text += c
+        put(c)
         depth += 1
         if depth > 64 { deeper.append(false) } else { filled &= ~(1 << UInt64(depth - 1)) }
     }
 
-    private mutating func close(_ c: String) {
+    private mutating func close(_ c: UInt8) {
         if depth > 64 { deeper.removeLast() }
         depth -= 1
-        text += c
+        put(c)
     }
 }

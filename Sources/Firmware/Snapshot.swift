@@ -126,7 +126,7 @@ public struct Snapshot: Sendable {
                 f.write(&w)
             }
         }
-        return Array(w.text.utf8)
+        return w.bytes
     }
 }
 
