@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # make bench: ours and the peers, side by side in one run, then the ratios and the issue's floors.
-# Expects `make bench` to have built .build/release/firmloop-bench, .build/alloccount.so and
-# the venv with uvloop. Output: JSON lines on stdout (also saved to bench/out/latest.jsonl).
+# Expects `make bench` to have built .build-static/release/firmloop-bench, .build/alloccount.so
+# and the venv with uvloop. Output: JSON lines on stdout (also saved to bench/out/latest.jsonl).
+#
+# The benchmark binary is the static build (--static-swift-stdlib), as `make install` puts
+# firmloop on a device: with the runtime linked in, its thread-locals are reached directly, not
+# through __tls_get_addr (the dynamic build is ~4% slower per yield, ~10% per simulated day).
+# BENCH_BIN=.build/release/firmloop-bench measures a dynamic build instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/out
 out=bench/out/latest.jsonl
 py=.build/bench-venv/bin/python3
+bench=${BENCH_BIN:-.build-static/release/firmloop-bench}
 shim=$PWD/.build/alloccount.so
 : > "$out"
 if [ "$(cut -d' ' -f1 /proc/loadavg | cut -d. -f1)" -ge 1 ]; then
@@ -21,16 +27,16 @@ rounds=${ROUNDS:-3}
 for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
   for round in $(seq "$rounds"); do
     [ "$group" = idle_cpu ] || [ "$group" = parked_task ] && [ "$round" -gt 1 ] && continue
-    FIRMLOOP_BENCH=$group $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+    FIRMLOOP_BENCH=$group $pin $bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl cpython-asyncio --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl uvloop --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   done
 done
-FIRMLOOP_BENCH=virtual_24h,sim_24h,sim_24h_firmware $pin .build/release/firmloop-bench | tee -a "$out"
+FIRMLOOP_BENCH=virtual_24h,sim_24h,sim_24h_firmware $pin $bench | tee -a "$out"
 
 # NMEA framing + parsing from memory (issue 17), ours and pynmea2's on the same bytes.
 mkdir -p .build/bench-nmea
-BENCH_NMEA_DIR=.build/bench-nmea FIRMLOOP_BENCH=nmea $pin .build/release/firmloop-bench | tee -a "$out"
+BENCH_NMEA_DIR=.build/bench-nmea FIRMLOOP_BENCH=nmea $pin $bench | tee -a "$out"
 $pin $py bench/nmea_pynmea2.py .build/bench-nmea | tee -a "$out"
 
 # MQTT (firmware issue): a mosquitto of our own on a free loopback port; a 100,000-snapshot
@@ -51,15 +57,15 @@ trap 'kill $mpid 2>/dev/null' EXIT
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 export BENCH_MQTT_PORT=$port BENCH_MQTT_TLS_PORT=$tls_port BENCH_MQTT_DIR=$mq
 for round in $(seq "$rounds"); do
-  FIRMLOOP_BENCH=mqtt_backlog .build/release/firmloop-bench
-  FIRMLOOP_BENCH=mqtt_drain $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  FIRMLOOP_BENCH=mqtt_backlog $bench
+  FIRMLOOP_BENCH=mqtt_drain $pin $bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin $py bench/mqtt_paho.py --port "$port" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin python3 bench/mqtt_mosquitto_pub.py --port "$port" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   # The same over TLS (issue 14): a fresh backlog, then both clients on the TLS listener.
-  FIRMLOOP_BENCH=mqtt_backlog .build/release/firmloop-bench
-  FIRMLOOP_BENCH=mqtt_drain_tls $pin .build/release/firmloop-bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+  FIRMLOOP_BENCH=mqtt_backlog $bench
+  FIRMLOOP_BENCH=mqtt_drain_tls $pin $bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin $py bench/mqtt_paho.py --port "$tls_port" --cafile "$mq/certs/ca.pem" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   $pin python3 bench/mqtt_mosquitto_pub.py --port "$tls_port" --cafile "$mq/certs/ca.pem" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
 done
-FIRMLOOP_BENCH=snapshot_cycle $pin .build/release/firmloop-bench | tee -a "$out"
+FIRMLOOP_BENCH=snapshot_cycle $pin $bench | tee -a "$out"
 python3 bench/summary.py "$out"
