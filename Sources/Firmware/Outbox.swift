@@ -51,6 +51,9 @@ public final class Outbox: @unchecked Sendable {
     /// The write-ahead log's bounds (see the type's documentation).
     public static let walCheckpointPages = 64
     public static let walLimitBytes = 256 * 1024
+    /// SQLite's page cache, KiB (its default is 2 MiB): the outbox is written at one end and
+    /// read at the other, a few pages each, so a small cache holds its working set.
+    public static let pageCacheKiB = 512
     private let db: OpaquePointer
     private let lock = Mutex<Void>(())
     /// Prepared statements by SQL, made on first use and kept (reset after each) until the
@@ -98,6 +101,7 @@ public final class Outbox: @unchecked Sendable {
             try exec("PRAGMA synchronous=FULL", "setting up (synchronous=FULL)")
             try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
             try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
+            try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
