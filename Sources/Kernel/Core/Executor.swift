@@ -70,7 +70,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// The task whose job is running (set by the loop before each job).
     var current: Int32 = TaskTable.unknown
     var offloadsInFlight = 0
-    /// The process's default executor (`becomeDefault`): tasks need no executor preference.
+    /// The process's default executor (`makeKernelDefaultExecutor`): tasks need no executor preference.
     nonisolated(unsafe) var isDefault = false
     var scopeCounter: UInt64 = 0
 
@@ -314,7 +314,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// this after resumed jobs went missing; bench/nonsending-park is the stress that looks
     /// for that, and it finds none on Swift 6.3.1 (see its README).
     ///
-    /// A task the kernel started is cancelled through the kernel (`TaskRunner.cancel`, from
+    /// A task the kernel started is cancelled through the kernel (`TaskRunner.cancelTask`, from
     /// any thread), which marks its record and wakes the wait it is parked in: no runtime
     /// cancellation handler, so no status record added and removed under the task's lock, and
     /// a parked task's frames fit one task-allocator slab. Tasks the kernel did not start (an
@@ -386,7 +386,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         t != TaskTable.unknown ? tasks[t].cancelled : Task.isCancelled
     }
 
-    /// Cancels kernel task `t` (any thread; `TaskRunner.cancel`): on the kernel thread the task
+    /// Cancels kernel task `t` (any thread; `TaskRunner.cancelTask`): on the kernel thread the task
     /// is marked cancelled at once (a `yield()` later in this turn sees it) and its wait woken
     /// at the end of the turn; from another thread, when the kernel applies the request.
     nonisolated func cancelTask(_ t: Int32, generation: UInt32) {
