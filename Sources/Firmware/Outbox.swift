@@ -314,9 +314,7 @@ public final class Outbox: @unchecked Sendable {
 
     /// Runs a cached statement that returns no rows; a failure says what was being done.
     private func run(cached sql: String, _ what: String) throws {
-        let st = try statement(sql)
-        defer { sqlite3_reset(st) }
-        if sqlite3_step(st) != SQLITE_DONE { throw error(what) }
+        try execute(try statement(sql), [], what: what)
     }
 
     // safety: SQLITE_TRANSIENT is the C macro ((sqlite3_destructor_type)-1), which Swift does
@@ -330,7 +328,8 @@ public final class Outbox: @unchecked Sendable {
     /// Binds `args` to a prepared statement, runs it and resets it for the next use.
     private func step(_ st: OpaquePointer, _ args: Any...) throws { try execute(st, args) }
 
-    private func execute(_ st: OpaquePointer, _ args: [Any]) throws {
+    /// `what`: the failure's description (default: the statement's SQL).
+    private func execute(_ st: OpaquePointer, _ args: [Any], what: String? = nil) throws {
         defer { sqlite3_reset(st) }
         for (i, a) in args.enumerated() {
             let k = Int32(i + 1)
@@ -341,7 +340,7 @@ public final class Outbox: @unchecked Sendable {
             default: preconditionFailure("unsupported bind \(type(of: a))")
             }
         }
-        guard sqlite3_step(st) == SQLITE_DONE else { throw error("running \(String(cString: sqlite3_sql(st)))") }
+        guard sqlite3_step(st) == SQLITE_DONE else { throw error(what ?? "running \(String(cString: sqlite3_sql(st)))") }
     }
 
     private func scalar(_ sql: String) throws -> Int64 {

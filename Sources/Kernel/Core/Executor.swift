@@ -590,7 +590,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             ? Task { @Sendable @KernelActor in await KernelExecutor.runCurrentTask() }
             : Task(executorPreference: self) { @Sendable @KernelActor in await KernelExecutor.runCurrentTask() }
         tasks.bind(rec, address: unsafeBitCast(t, to: UInt.self))
-        tasks[rec].handle = t
         runner.task = t
         runner.generation = tasks[rec].generation
         return rec
@@ -603,7 +602,6 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         guard let runner = k.tasks[rec].runner else {
             preconditionFailure("firmloop kernel: a task started with no record of its own")
         }
-        k.tasks[rec].runner = nil
         await runner.run()
         k.tasks[rec].finished = true
     }
@@ -641,8 +639,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// abandoned (never resumed), so a stubborn task cannot hang `Kernel.run`.
     func shutdown(grace: Int64 = 5_000_000_000) -> DriveOutcome {
         for i in tasks.records.indices.dropFirst() where tasks.records[i].live {
-            cancelTask(Int32(i), generation: tasks.records[i].generation)
-            tasks.records[i].handle?.cancel()
+            tasks.records[i].runner?.cancelTask()
         }
         let giveUp = fl_monotonic_ns() + grace
         let outcome = drive(until: { tasks.liveCount == 0 || fl_monotonic_ns() > giveUp }, realDeadline: giveUp)

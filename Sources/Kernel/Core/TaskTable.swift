@@ -45,8 +45,8 @@ struct TaskRecord {
     }
     /// The Swift task's address (its jobs carry the same address), 0 before it first runs.
     var address: UInt = 0
-    var handle: Task<Void, Never>? = nil
-    /// What the task runs, until its first job takes it (`KernelExecutor.start`).
+    /// What the task runs (its handle, for a spawn), which holds the Swift task: for its
+    /// first job to find (`KernelExecutor.start`) and for shutdown to cancel; let go at retire.
     var runner: TaskRunner? = nil
     var finished = false
     /// The slot the task is parked in (its continuation stored), -1 when it is not: where a
@@ -69,7 +69,7 @@ struct TaskRecord {
 /// spawn (the runtime's own jobs), so accounting never has to branch on "unknown".
 struct TaskTable {
     static let unknown: Int32 = 0
-    var records: [TaskRecord] = []
+    private(set) var records: [TaskRecord] = []
     private var freeList: [Int32] = []
     private var byAddress = PointerMap()
     private(set) var liveCount = 0
