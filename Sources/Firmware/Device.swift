@@ -26,6 +26,9 @@ public final class Device {
         public var missedPeriods = 0
         /// Acknowledged by the broker and removed from the outbox.
         public var delivered = 0
+        /// Removals from the outbox (a transaction each: at most one per
+        /// `OutboxForwarding.removeInterval`).
+        public var removals = 0
         public var commands = 0
         public var commandErrors = 0
         /// Press or command requests dropped because `Snapshots.maxRequests` were already waiting.

@@ -15,6 +15,9 @@ import Synchronization
 /// `walCheckpointPages` pages (256 KiB) and truncates it back to `walLimitBytes` (256 KiB)
 /// after, so on a small partition the log does not crowd out the data.
 ///
+/// Deleted rows are not overwritten (`secure_delete` off; Debian builds SQLite with it on): a
+/// delivered message is no secret, and zeroing every freed page wrote each page twice.
+///
 /// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
 /// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
 /// at a time on the one connection, whichever worker thread runs it.
@@ -102,6 +105,7 @@ public final class Outbox: @unchecked Sendable {
             try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
             try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
             try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
+            try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -71,6 +71,8 @@ public struct FirmwareSimulation: Sendable {
         public var uart = (bytes: 0, lines: 0, bad: 0, overlong: 0, noise: 0)
         public var lastFix: Fix?
         public var peakClientBacklog = 0
+        /// Outbox removals (transactions) over the run.
+        public var removals = 0
         public var clientBacklogBound = 0
         public var faults: [String: String] = [:]
         /// Invariants that broke (empty: all held).
@@ -95,6 +97,7 @@ public struct FirmwareSimulation: Sendable {
             if let g = fw.gps { summary.uart = (g.uartBytes, g.framer.lines, g.parser.bad, g.framer.dropped, g.framer.noise) }
             summary.lastFix = fw.fix
             summary.peakClientBacklog = fw.peakClientBacklog
+            summary.removals = fw.counters.removals
             summary.faults = fw.faults.mapValues(\.error)
         }
     }

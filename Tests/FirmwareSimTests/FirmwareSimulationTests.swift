@@ -125,6 +125,23 @@ func outageBoard(at: String, for length: String) -> String {
         #expect(s.peakClientBacklog <= 256 + 16 && s.peakClientBacklog > 128)
     }
 
+    @Test func removalsFromTheOutboxAreBatchedAtMostOnePerInterval() throws {
+        // A snapshot every 10 ms, each acknowledged 2 ms later: one removal per ack would be
+        // 6,000 commits in a minute; batched, at most one per `removeInterval` (20 ms).
+        let fast = """
+            {"board": "fast", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27"}},
+             "sim": {"network": {"latency": "1ms"}}}
+            """
+        let (r, s) = try simulateFirmware(fast, duration: "60s", interval: 10)
+        #expect(r.failure == nil)
+        #expect(s.violations.isEmpty, "\(s.violations)")
+        #expect(s.taken > 5900)
+        // Delivered, or the last few on their way as the run ends.
+        #expect(s.lost == 0 && s.delivered > s.taken - 10)
+        let bound = 60_000_000_000 / OutboxForwarding.removeInterval + 1
+        #expect(s.removals <= Int(bound) && s.removals > Int(bound) / 2, "\(s.removals) removals")
+    }
+
     @Test func aFullOutboxDropsTheOldestCountedAndNothingElseIsLost() throws {
         // One hour offline at 5 s with room for 100: 720 stored during the outage, the oldest 620 dropped.
         let (r, s) = try simulateFirmware(outageBoard(at: "1m", for: "1h"), duration: "70m", capacity: 100)

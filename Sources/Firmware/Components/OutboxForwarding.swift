@@ -24,6 +24,9 @@ public final class OutboxForwarding: Component {
     private var readAheadNext = 0
     /// Bound of `readAhead`, in messages.
     public static let readAheadLimit = 256
+    /// Least time between the starts of two removals (nanoseconds): acknowledged messages stay
+    /// stored that much longer, at worst sent again after a power cut (QoS 1 allows duplicates).
+    public nonisolated static let removeInterval: Int64 = 20_000_000
 
     public init() {}
 
@@ -65,16 +68,24 @@ public final class OutboxForwarding: Component {
         }
     }
 
-    /// Removes what the broker acknowledged, in one transaction per batch (the acks that came
-    /// while the last one was on disk). Its own task, so a commit's fsync never holds up
-    /// feeding the client from `readAhead`.
+    /// Removes what the broker acknowledged, in one transaction per batch: all the acks that
+    /// came since the last one, which began at least `removeInterval` before (a commit is an
+    /// fsync: at most 50 a second, however fast the broker acknowledges). Its own task, so a
+    /// commit never holds up feeding the client from `readAhead`. A stop removes at once.
     private func removeAcknowledged() async throws {
         let device = self.device!
+        var lastRemoval = Int64.min / 2
         while true {
             if acked.isEmpty {
                 try await ackWake.wait()
                 continue
             }
+            if !device.stopping && Kernel.now < lastRemoval + Self.removeInterval {
+                try await ackWake.wait(until: lastRemoval + Self.removeInterval)
+                continue
+            }
+            lastRemoval = Kernel.now
+            device.counters.removals += 1
             let batch = acked
             acked.removeAll(keepingCapacity: true)
             removing = true
@@ -127,8 +138,8 @@ public final class OutboxForwarding: Component {
 
     private func acknowledged(_ id: UInt64) {
         guard id < MessageID.direct else { return }   // an ack, a state, a discovery config
+        if acked.isEmpty { ackWake.notifyAll() }   // (not while a removal is due anyway)
         acked.append(Int64(id))
-        ackWake.notifyAll()
         wake.notifyAll()   // the window has room again
     }
 }
