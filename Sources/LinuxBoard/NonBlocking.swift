@@ -8,16 +8,30 @@ import Kernel
 /// other errno goes to the caller's `failure`, which names the device.
 @KernelActor
 enum NonBlocking {
-    /// Calls `call` (read(2), recv(2)) until it returns bytes or 0 (end of stream), waiting for
-    /// readiness between tries. `check` runs before each try (a closed port throws). `share`
-    /// is the descriptor's own `ReadShare`, kept by its owner.
-    static func read(_ fd: () -> Int32, share: ReadShareCounter, check: () throws -> Void,
+    /// Calls `call` (read(2), recv(2) of up to `capacity` bytes) until it returns bytes or 0
+    /// (end of stream), waiting for readiness between tries. `check` runs before each try (a
+    /// closed port throws). `share` is the descriptor's own `ReadShare`, kept by its owner.
+    ///
+    /// A read that returned less than `capacity` emptied the descriptor, so the next one waits
+    /// for readiness first rather than trying a read bound to fail with EAGAIN: the kernel's
+    /// epoll is edge-triggered, and reports data that arrived since (or at once, if it already
+    /// has). A broker's acks cost two system calls per batch instead of three.
+    static func read(_ fd: () -> Int32, capacity: Int, share: ReadShareCounter, check: () throws -> Void,
                      failure: (Int32) -> any Error, _ call: (Int32) -> Int) async throws -> Int {
+        if share.drained {
+            share.drained = false
+            share.value.waited()
+            try check()
+            try await readable(fd())
+        }
         while true {
             try check()
             let n = call(fd())
             if n > 0, share.value.spent(n) { try await yield() }
-            if n >= 0 { return n }
+            if n >= 0 {
+                share.drained = n > 0 && n < capacity
+                return n
+            }
             let e = errno
             guard e == EAGAIN || e == EINTR else { throw failure(e) }
             share.value.waited()
@@ -50,5 +64,7 @@ enum NonBlocking {
 @KernelActor
 final class ReadShareCounter {
     var value = ReadShare()
+    /// The last read returned less than it asked for: the descriptor was empty then.
+    var drained = false
     init() {}
 }

@@ -157,7 +157,7 @@ public final class LinuxSerialPort: SerialPort {
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         try check()
         if buffer.count == 0 { return 0 }
-        let n = try await NonBlocking.read({ self.fd }, share: share, check: check, failure: { e in
+        let n = try await NonBlocking.read({ self.fd }, capacity: buffer.count, share: share, check: check, failure: { e in
             [EIO, ENODEV, ENXIO].contains(e) ? self.wentAway(e) : BoardError.system(call: "read", errno: e, what: self.path)
         }) { fd in Glibc.read(fd, buffer.baseAddress, buffer.count) }
         if n == 0 { throw wentAway(EIO) }   // a tty's end of file: its other end went away

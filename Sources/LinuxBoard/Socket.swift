@@ -89,7 +89,7 @@ public final class TCPConnection: Connection {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        try await NonBlocking.read({ self.fd }, share: share, check: checkOpen, failure: { self.failure("recv", $0) }) { fd in
+        try await NonBlocking.read({ self.fd }, capacity: buffer.count, share: share, check: checkOpen, failure: { self.failure("recv", $0) }) { fd in
             recv(fd, buffer.baseAddress, buffer.count, 0)
         }
     }

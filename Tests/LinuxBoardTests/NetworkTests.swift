@@ -120,6 +120,37 @@ func listener(_ family: Int32) -> (fd: Int32, port: Int)? {
         #expect(n == 0)
     }
 
+    /// A read that returned less than it asked for makes the next one wait for readiness
+    /// first (no read bound to say EAGAIN): data that came in between, data that comes while
+    /// it waits, and the peer's close must all still be seen.
+    @Test func afterAShortReadNothingThatArrivesIsMissed() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
+        let rd = fds[0], wr = fds[1]
+        let reads = try kernelTest(virtual: false) { () async throws -> [Int] in
+            let conn = TCPConnection(fd: rd, endpoint: "peer")
+            defer { conn.close() }
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { buf.deallocate() }
+            var reads: [Int] = []
+            #expect(send(wr, [UInt8](repeating: 1, count: 10), 10, 0) == 10)
+            reads.append(try await conn.read(into: buf))   // short: the socket is empty now
+            #expect(send(wr, [UInt8](repeating: 2, count: 5), 5, 0) == 5)   // before the next read
+            reads.append(try await withTimeout(ms: 2000) { try await conn.read(into: buf) })
+            let late = spawn("late") {
+                try await sleep(ms: 20)
+                #expect(send(wr, [UInt8](repeating: 3, count: 7), 7, 0) == 7)   // while it waits
+                try await sleep(ms: 20)
+                close(wr)
+            }
+            reads.append(try await withTimeout(ms: 2000) { try await conn.read(into: buf) })
+            reads.append(try await withTimeout(ms: 2000) { try await conn.read(into: buf) })   // end of stream
+            try await late.value
+            return reads
+        }
+        #expect(reads == [10, 5, 7, 0])
+    }
+
     /// 16.9: a reader whose descriptor always has data never waited, so it held the kernel for
     /// as long as the flood lasted. Now it gives way after each 64 KiB share: with 176 KiB
     /// already waiting (read without a single EAGAIN), another task gets at least two turns.
