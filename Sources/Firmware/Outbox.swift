@@ -18,6 +18,16 @@ import Synchronization
 /// Deleted rows are not overwritten (`secure_delete` off; Debian builds SQLite with it on): a
 /// delivered message is no secret, and zeroing every freed page wrote each page twice.
 ///
+/// Removing is cheap: a removal moves a watermark (`removed_through` in `meta`, one row)
+/// over the acknowledged messages instead of deleting their rows, which read and rewrote every
+/// page they were on. The rows stay until `collect` deletes them, a batch at a time when the
+/// firmware is idle, or an append needs their room: pending rows and removed rows not yet
+/// collected together stay within `capacity`. Acknowledgements out of order (rare: a broker
+/// acknowledges in order) delete their rows at once.
+///
+/// Deleted rows are not overwritten (`secure_delete` off; Debian builds SQLite with it on): a
+/// delivered message is no secret, and zeroing every freed page wrote each page twice.
+///
 /// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
 /// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
 /// at a time on the one connection, whichever worker thread runs it.
@@ -57,8 +67,15 @@ public final class Outbox: @unchecked Sendable {
     /// SQLite's page cache, KiB (its default is 2 MiB): the outbox is written at one end and
     /// read at the other, a few pages each, so a small cache holds its working set.
     public static let pageCacheKiB = 512
+    /// Removed rows deleted per `collect` at most (one transaction).
+    public static let collectLimit = 4096
     private let db: OpaquePointer
     private let lock = Mutex<Void>(())
+    /// Every message up to here is removed (`removed_through` on disk); above it, every row is
+    /// pending. Inside `lock`, like `removedRows`.
+    private var removedThrough: Int64 = 0
+    /// Rows at or below `removedThrough` still on disk (deleted by `collect`).
+    private var removedRows = 0
     /// Prepared statements by SQL, made on first use and kept (reset after each) until the
     /// outbox closes: an append is a dozen statements, and parsing each one every time was
     /// most of the outbox's cost (`statement`).
@@ -106,13 +123,16 @@ public final class Outbox: @unchecked Sendable {
             try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
             try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
             try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
+            try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS outputs (role TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0);
-                INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox));
+                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0), ('removed_through', 0);
+                INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox WHERE seq > (SELECT value FROM meta WHERE key = 'removed_through')));
                 """, "setting up the tables")
+            removedThrough = try scalar("SELECT value FROM meta WHERE key = 'removed_through'")
+            removedRows = Int(try scalar("SELECT count(*) FROM outbox WHERE seq <= (SELECT value FROM meta WHERE key = 'removed_through')"))
         } catch {
             sqlite3_close(db)
             if lockFD >= 0 { close(lockFD) }
@@ -146,9 +166,17 @@ public final class Outbox: @unchecked Sendable {
         try await io { try self.pendingNow(after: after, limit: limit) }
     }
 
-    /// Removes acknowledged messages.
-    public func remove(_ seqs: [Int64]) async throws {
+    /// Removes acknowledged messages; returns how many removed rows wait to be collected.
+    @discardableResult
+    public func remove(_ seqs: [Int64]) async throws -> Int {
         try await io { try self.removeNow(seqs) }
+    }
+
+    /// Deletes up to `limit` removed rows, oldest first, in one transaction; returns how many
+    /// are left.
+    @discardableResult
+    public func collect(limit: Int = Outbox.collectLimit) async throws -> Int {
+        try await io { try self.collectNow(limit: limit) }
     }
 
     public func counts() async throws -> Counts {
@@ -175,7 +203,9 @@ public final class Outbox: @unchecked Sendable {
     /// Stores `count` messages in one transaction (one fsync), `payload` made from each one's
     /// sequence number and the counts once all are stored.
     public func appendNow(topic: String, count: Int, unstored: Int = 0, payload: (Int64, Counts) -> [UInt8]) throws -> ([Message], Counts) {
-        try locked { try transaction("storing \(count == 1 ? "a message" : "\(count) messages")") {
+        try locked {
+            let (out, after, through, removed) = try transaction("storing \(count == 1 ? "a message" : "\(count) messages")") {
+                () throws -> ([Message], Counts, Int64, Int) in
             let before = try countsLocked()
             let first = before.nextSeq
             let over = max(0, before.pending + count - capacity)
@@ -189,12 +219,23 @@ public final class Outbox: @unchecked Sendable {
                 try step(insert, m.seq, m.topic, m.payload)
                 out.append(m)
             }
+            var through = removedThrough, removed = removedRows
             if over > 0 {
-                try run("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", Int64(over))
+                // The oldest `over` pending are dropped: the watermark moves past them.
+                through = try scalar("SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?", through, Int64(over - 1))
+                removed += over
+                try run("UPDATE meta SET value = ? WHERE key = 'removed_through'", through)
             }
+            // Rows on disk stay within `capacity`: the oldest removed rows give way.
+            let excess = after.pending + removed - capacity
+            if excess > 0 { removed -= try deleteRemoved(excess, through: through) }
             try store(after)
+            return (out, after, through, removed)
+            }
+            removedThrough = through
+            removedRows = removed
             return (out, after)
-        } }
+        }
     }
 
     public func pendingNow(after: Int64 = 0, limit: Int = 256) throws -> [Message] {
@@ -204,7 +245,7 @@ public final class Outbox: @unchecked Sendable {
     private func pendingLocked(after: Int64, limit: Int) throws -> [Message] {
         let st = try statement("SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
         defer { sqlite3_reset(st) }
-        sqlite3_bind_int64(st, 1, after)
+        sqlite3_bind_int64(st, 1, max(after, removedThrough))
         sqlite3_bind_int64(st, 2, Int64(limit))
         var out: [Message] = []
         while true {
@@ -218,28 +259,81 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
-    /// Removes messages in one transaction; runs of consecutive numbers (the usual case: the
-    /// broker acknowledges in order) are one range delete each.
-    public func removeNow(_ seqs: [Int64]) throws {
-        guard !seqs.isEmpty else { return }
+    /// Removes messages in one transaction; returns how many removed rows wait to be collected.
+    ///
+    /// The usual case (the broker acknowledges in order, no earlier removal out of order left
+    /// a gap) moves the watermark over the run that starts just above it: one row of `meta`
+    /// written. Numbers beyond a gap delete their rows (one range delete per run of consecutive
+    /// numbers); while such gaps exist, the watermark moves only past rows that are gone.
+    @discardableResult
+    public func removeNow(_ seqs: [Int64]) throws -> Int {
+        guard !seqs.isEmpty else { return try locked { removedRows } }
         let sorted = seqs.sorted()
-        try locked { try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") {
-            let delete = try statement("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
-            var removed = 0
-            var lo = sorted[0], hi = sorted[0]
-            for s in sorted.dropFirst() {
-                if s <= hi + 1 { hi = max(hi, s); continue }
-                try step(delete, lo, hi)
-                removed += Int(sqlite3_changes(db))
-                lo = s
-                hi = s
+        return try locked {
+            let (through, removed) = try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") { () throws -> (Int64, Int) in
+                var c = try countsLocked()
+                var through = removedThrough, removed = removedRows
+                // Every number in (through, nextSeq) has a pending row unless an earlier removal
+                // out of order deleted it: that many gaps.
+                let gaps = c.nextSeq - 1 - through - Int64(c.pending)
+                var i = 0
+                if gaps == 0 {
+                    while i < sorted.count && sorted[i] <= through + 1 {
+                        if sorted[i] == through + 1 && through + 1 < c.nextSeq {
+                            through += 1
+                            removed += 1
+                            c.pending -= 1
+                        }
+                        i += 1
+                    }
+                }
+                let delete = try statement("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
+                var lo = Int64(0), hi = Int64(-1)
+                for s in sorted[i...] where s > through {
+                    if s <= hi + 1 { hi = max(hi, s); continue }
+                    if lo <= hi { try step(delete, lo, hi); c.pending -= Int(sqlite3_changes(db)) }
+                    lo = s
+                    hi = s
+                }
+                if lo <= hi { try step(delete, lo, hi); c.pending -= Int(sqlite3_changes(db)) }
+                if gaps != 0 {
+                    // Past the rows that are gone, up to the first still pending.
+                    let first = try optionalScalar("SELECT min(seq) FROM outbox WHERE seq > ?", through)
+                    through = max(through, (first ?? c.nextSeq) - 1)
+                }
+                if through != removedThrough { try run("UPDATE meta SET value = ? WHERE key = 'removed_through'", through) }
+                try store(c)
+                return (through, removed)
             }
-            try step(delete, lo, hi)
-            removed += Int(sqlite3_changes(db))
-            var c = try countsLocked()
-            c.pending -= removed
-            try store(c)
-        } }
+            removedThrough = through
+            removedRows = removed
+            return removed
+        }
+    }
+
+    /// Removed rows still on disk (waiting for `collect`).
+    public func removedRowsNow() throws -> Int {
+        try locked { removedRows }
+    }
+
+    /// Deletes up to `limit` removed rows, oldest first, in one transaction; returns how many
+    /// are left.
+    @discardableResult
+    public func collectNow(limit: Int = Outbox.collectLimit) throws -> Int {
+        try locked {
+            guard removedRows > 0 else { return 0 }
+            let deleted = try transaction("collecting removed messages") { try deleteRemoved(min(limit, removedRows), through: removedThrough) }
+            removedRows -= deleted
+            return removedRows
+        }
+    }
+
+    /// Deletes the oldest `n` removed rows, those at or below `through` (inside a transaction);
+    /// returns how many went.
+    private func deleteRemoved(_ n: Int, through: Int64) throws -> Int {
+        let last = try scalar("SELECT seq FROM outbox ORDER BY seq LIMIT 1 OFFSET ?", Int64(n - 1))
+        try run("DELETE FROM outbox WHERE seq <= ?", min(last, through))
+        return Int(sqlite3_changes(db))
     }
 
     public func saveOutputsNow(_ values: [(role: String, value: Bool)]) throws {
@@ -347,11 +441,23 @@ public final class Outbox: @unchecked Sendable {
         guard sqlite3_step(st) == SQLITE_DONE else { throw error(what ?? "running \(String(cString: sqlite3_sql(st)))") }
     }
 
-    private func scalar(_ sql: String) throws -> Int64 {
+    private func scalar(_ sql: String, _ args: Int64...) throws -> Int64 {
+        guard let v = try optionalScalar(sql, args) else { throw OutboxError(path: path, message: "reading \(sql): no value") }
+        return v
+    }
+
+    /// The first column of the first row, nil if there is no row or it is NULL.
+    private func optionalScalar(_ sql: String, _ args: Int64...) throws -> Int64? { try optionalScalar(sql, args) }
+
+    private func optionalScalar(_ sql: String, _ args: [Int64]) throws -> Int64? {
         let st = try statement(sql)
         defer { sqlite3_reset(st) }
-        guard sqlite3_step(st) == SQLITE_ROW else { throw error("reading \(sql)") }
-        return sqlite3_column_int64(st, 0)
+        for (i, a) in args.enumerated() { sqlite3_bind_int64(st, Int32(i + 1), a) }
+        switch sqlite3_step(st) {
+        case SQLITE_ROW: return sqlite3_column_type(st, 0) == SQLITE_NULL ? nil : sqlite3_column_int64(st, 0)
+        case SQLITE_DONE: return nil
+        default: throw error("reading \(sql)")
+        }
     }
 
     /// Runs `body` as one transaction; a failure names the operation (`what`: "storing a

@@ -59,6 +59,55 @@ func tempPath(_ name: String) -> String { temporaryDirectory("firmloop-outbox") 
         #expect(try o.pendingNow().map(\.payload) == [[4], [5], [6], [8], [10], [11]])
     }
 
+    @Test func removingInOrderMovesTheWatermarkAndCollectingDeletesTheRowsLater() throws {
+        let path = tempPath("outbox.db")
+        do {
+            let o = try Outbox(path: path)
+            _ = try o.appendNow(topic: "t", count: 5) { seq, _ in [UInt8(seq)] }
+            #expect(try o.removeNow([2, 1, 3]) == 3)   // gone from pending, still on disk
+            #expect(try o.pendingNow().map(\.seq) == [4, 5])
+            #expect(try o.pendingNow(after: 1).map(\.seq) == [4, 5])
+        }
+        // The watermark is on disk: after a restart the same are pending, the rows still wait.
+        let o = try Outbox(path: path)
+        #expect(try o.pendingNow().map(\.seq) == [4, 5])
+        #expect(try o.countsNow() == Outbox.Counts(pending: 2, nextSeq: 6, dropped: 0))
+        #expect(try o.removedRowsNow() == 3)
+        #expect(try o.collectNow(limit: 2) == 1)
+        #expect(try o.collectNow() == 0)
+        #expect(try o.pendingNow().map(\.seq) == [4, 5])
+        #expect(try o.integrityCheckNow() == "ok")
+    }
+
+    @Test func outOfOrderRemovalsLeaveGapsTheWatermarkLaterPasses() throws {
+        let o = try Outbox(path: tempPath("outbox.db"))
+        _ = try o.appendNow(topic: "t", count: 12) { seq, _ in [UInt8(seq)] }
+        #expect(try o.removeNow([9, 2, 3, 3, 1, 12, 7, 99]) == 3)   // 1-3 by the watermark, the rest deleted
+        try o.removeNow([4, 5, 6, 8])                                // over the gaps
+        #expect(try o.pendingNow().map(\.seq) == [10, 11])
+        try o.removeNow([11, 10])
+        #expect(try o.pendingNow().isEmpty)
+        #expect(try o.countsNow().pending == 0)
+        _ = try o.appendNow(topic: "t", payload: [13])
+        #expect(try o.removeNow([13]) == 4)   // in order again: the watermark moves
+        #expect(try o.countsNow() == Outbox.Counts(pending: 0, nextSeq: 14, dropped: 0))
+    }
+
+    @Test func removedRowsGiveWayAndRowsOnDiskStayWithinTheCapacity() throws {
+        let o = try Outbox(path: tempPath("outbox.db"), capacity: 10)
+        _ = try o.appendNow(topic: "t", count: 10) { seq, _ in [UInt8(seq)] }
+        #expect(try o.removeNow(Array(1...8)) == 8)
+        _ = try o.appendNow(topic: "t", count: 5) { seq, _ in [UInt8(seq)] }
+        // 7 pending: 10 on disk at most, so 5 of the 8 removed rows went.
+        #expect(try o.countsNow().pending == 7)
+        #expect(try o.removedRowsNow() == 3)
+        // Full: 4 more drop the oldest 1 pending (watermark) and room is made from removed rows.
+        _ = try o.appendNow(topic: "t", count: 4) { seq, _ in [UInt8(seq)] }
+        #expect(try o.countsNow() == Outbox.Counts(pending: 10, nextSeq: 20, dropped: 1))
+        #expect(try o.pendingNow().map(\.seq) == Array(10...19))
+        #expect(try o.removedRowsNow() == 0)
+    }
+
     @Test func aSecondProcessCannotOpenTheSameOutbox() throws {
         let path = tempPath("outbox.db")
         let first = try Outbox(path: path)

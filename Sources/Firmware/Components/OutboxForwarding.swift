@@ -27,6 +27,10 @@ public final class OutboxForwarding: Component {
     /// Least time between the starts of two removals (nanoseconds): acknowledged messages stay
     /// stored that much longer, at worst sent again after a power cut (QoS 1 allows duplicates).
     public nonisolated static let removeInterval: Int64 = 20_000_000
+    /// Removed rows are collected (deleted from disk, `Outbox.collect`) once at least this many
+    /// wait and no acknowledgement came for `collectIdle` nanoseconds.
+    public nonisolated static let collectAt = 1024
+    public nonisolated static let collectIdle: Int64 = 1_000_000_000
 
     public init() {}
 
@@ -72,11 +76,30 @@ public final class OutboxForwarding: Component {
     /// came since the last one, which began at least `removeInterval` before (a commit is an
     /// fsync: at most 50 a second, however fast the broker acknowledges). Its own task, so a
     /// commit never holds up feeding the client from `readAhead`. A stop removes at once.
+    ///
+    /// Removing leaves the rows on disk (see `Outbox`); when idle, this task collects them.
     private func removeAcknowledged() async throws {
         let device = self.device!
         var lastRemoval = Int64.min / 2
+        // Removed rows on disk, as the outbox last said (at start, unknown: a collection tells).
+        var removedOnDisk = Self.collectAt
         while true {
             if acked.isEmpty {
+                if removedOnDisk >= Self.collectAt && !device.stopping {
+                    try await ackWake.wait(until: Kernel.now + Self.collectIdle)
+                    guard acked.isEmpty && !device.stopping else { continue }
+                    removing = true
+                    defer { removing = false; idle.notifyAll() }
+                    do {
+                        removedOnDisk = try await device.outbox.collect()
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        removedOnDisk = 0   // not again until a removal says how many wait
+                        device.setFault("outbox", "\(error)")
+                    }
+                    continue
+                }
                 try await ackWake.wait()
                 continue
             }
@@ -91,7 +114,7 @@ public final class OutboxForwarding: Component {
             removing = true
             defer { removing = false; idle.notifyAll() }
             do {
-                try await device.outbox.remove(batch)
+                removedOnDisk = try await device.outbox.remove(batch)
                 device.counters.delivered += batch.count
                 device.outboxCounts.pending = max(0, device.outboxCounts.pending - batch.count)
             } catch is CancellationError {
