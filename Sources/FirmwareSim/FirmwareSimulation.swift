@@ -73,6 +73,8 @@ public struct FirmwareSimulation: Sendable {
         public var peakClientBacklog = 0
         /// Outbox removals (transactions) over the run.
         public var removals = 0
+        /// Removed rows still on disk as the run ends (not yet collected).
+        public var removedRows = 0
         public var clientBacklogBound = 0
         public var faults: [String: String] = [:]
         /// Invariants that broke (empty: all held).
@@ -131,6 +133,7 @@ public struct FirmwareSimulation: Sendable {
         let counts = try outbox.countsNow()
         s.dropped = Int(counts.dropped)
         s.pending = counts.pending
+        s.removedRows = try outbox.removedRowsNow()
         let stored = Set(try outbox.pendingNow(after: 0, limit: Int.max).map(\.seq))
         var missing: [Int64] = []
         for seq in 1..<counts.nextSeq {

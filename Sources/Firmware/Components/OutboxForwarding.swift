@@ -28,9 +28,8 @@ public final class OutboxForwarding: Component {
     /// stored that much longer, at worst sent again after a power cut (QoS 1 allows duplicates).
     public nonisolated static let removeInterval: Int64 = 20_000_000
     /// Removed rows are collected (deleted from disk, `Outbox.collect`) once at least this many
-    /// wait and no acknowledgement came for `collectIdle` nanoseconds.
+    /// wait and the client is idle: nothing queued or in flight, nothing stored left to feed.
     public nonisolated static let collectAt = 1024
-    public nonisolated static let collectIdle: Int64 = 1_000_000_000
 
     public init() {}
 
@@ -85,9 +84,7 @@ public final class OutboxForwarding: Component {
         var removedOnDisk = Self.collectAt
         while true {
             if acked.isEmpty {
-                if removedOnDisk >= Self.collectAt && !device.stopping {
-                    try await ackWake.wait(until: Kernel.now + Self.collectIdle)
-                    guard acked.isEmpty && !device.stopping else { continue }
+                if removedOnDisk >= Self.collectAt && !device.stopping && clientIdle {
                     removing = true
                     defer { removing = false; idle.notifyAll() }
                     do {
@@ -126,6 +123,13 @@ public final class OutboxForwarding: Component {
                 device.setFault("outbox", "\(error)")
             }
         }
+    }
+
+    /// Nothing queued in the client or in flight, nothing stored that it has not been handed:
+    /// a drain is over (or never began), and the disk is free for a collection.
+    private var clientIdle: Bool {
+        guard let client = device.client else { return true }
+        return client.pending + client.inFlight == 0 && fedThrough >= device.lastSeq
     }
 
     private func forward(_ client: MQTTClient) async throws {
