@@ -15,13 +15,10 @@ import Synchronization
 /// `walCheckpointPages` pages (256 KiB) and truncates it back to `walLimitBytes` (256 KiB)
 /// after, so on a small partition the log does not crowd out the data.
 ///
-/// Deleted rows are not overwritten (`secure_delete` off; Debian builds SQLite with it on): a
-/// delivered message is no secret, and zeroing every freed page wrote each page twice.
-///
 /// Removing is cheap: a removal moves a watermark (`removed_through` in `meta`, one row)
 /// over the acknowledged messages instead of deleting their rows, which read and rewrote every
 /// page they were on. The rows stay until `collect` deletes them, a batch at a time when the
-/// firmware is idle, or an append needs their room: pending rows and removed rows not yet
+/// client is idle (`OutboxForwarding`), or an append needs their room: pending rows and removed rows not yet
 /// collected together stay within `capacity`. Acknowledgements out of order (rare: a broker
 /// acknowledges in order) delete their rows at once.
 ///
@@ -123,7 +120,6 @@ public final class Outbox: @unchecked Sendable {
             try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
             try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
             try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
-            try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
             try exec("""
                 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -206,31 +202,31 @@ public final class Outbox: @unchecked Sendable {
         try locked {
             let (out, after, through, removed) = try transaction("storing \(count == 1 ? "a message" : "\(count) messages")") {
                 () throws -> ([Message], Counts, Int64, Int) in
-            let before = try countsLocked()
-            let first = before.nextSeq
-            let over = max(0, before.pending + count - capacity)
-            let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over),
-                               unstored: before.unstored + Int64(unstored))
-            let insert = try statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
-            var out: [Message] = []
-            out.reserveCapacity(count)
-            for seq in first..<(first + Int64(count)) {
-                let m = Message(seq: seq, topic: topic, payload: payload(seq, after))
-                try step(insert, m.seq, m.topic, m.payload)
-                out.append(m)
-            }
-            var through = removedThrough, removed = removedRows
-            if over > 0 {
-                // The oldest `over` pending are dropped: the watermark moves past them.
-                through = try scalar("SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?", through, Int64(over - 1))
-                removed += over
-                try run("UPDATE meta SET value = ? WHERE key = 'removed_through'", through)
-            }
-            // Rows on disk stay within `capacity`: the oldest removed rows give way.
-            let excess = after.pending + removed - capacity
-            if excess > 0 { removed -= try deleteRemoved(excess, through: through) }
-            try store(after)
-            return (out, after, through, removed)
+                let before = try countsLocked()
+                let first = before.nextSeq
+                let over = max(0, before.pending + count - capacity)
+                let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over),
+                                   unstored: before.unstored + Int64(unstored))
+                let insert = try statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
+                var out: [Message] = []
+                out.reserveCapacity(count)
+                for seq in first..<(first + Int64(count)) {
+                    let m = Message(seq: seq, topic: topic, payload: payload(seq, after))
+                    try step(insert, m.seq, m.topic, m.payload)
+                    out.append(m)
+                }
+                var through = removedThrough, removed = removedRows
+                if over > 0 {
+                    // The oldest `over` pending are dropped: the watermark moves past them.
+                    through = try scalar("SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?", through, Int64(over - 1))
+                    removed += over
+                    try run("UPDATE meta SET value = ? WHERE key = 'removed_through'", through)
+                }
+                // Rows on disk stay within `capacity`: the oldest removed rows give way.
+                let excess = after.pending + removed - capacity
+                if excess > 0 { removed -= try deleteRemoved(excess, through: through) }
+                try store(after)
+                return (out, after, through, removed)
             }
             removedThrough = through
             removedRows = removed

@@ -85,16 +85,8 @@ public final class OutboxForwarding: Component {
         while true {
             if acked.isEmpty {
                 if removedOnDisk >= Self.collectAt && !device.stopping && clientIdle {
-                    removing = true
-                    defer { removing = false; idle.notifyAll() }
-                    do {
-                        removedOnDisk = try await device.outbox.collect()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        removedOnDisk = 0   // not again until a removal says how many wait
-                        device.setFault("outbox", "\(error)")
-                    }
+                    // On failure, not again until a removal says how many wait.
+                    removedOnDisk = try await onDisk { try await device.outbox.collect() } ?? 0
                     continue
                 }
                 try await ackWake.wait()
@@ -108,20 +100,29 @@ public final class OutboxForwarding: Component {
             device.counters.removals += 1
             let batch = acked
             acked.removeAll(keepingCapacity: true)
-            removing = true
-            defer { removing = false; idle.notifyAll() }
-            do {
-                removedOnDisk = try await device.outbox.remove(batch)
-                device.counters.delivered += batch.count
+            let left = try await onDisk { try await device.outbox.remove(batch) }
+            // Delivered either way: if the removal failed, still stored and sent again after a
+            // restart (a duplicate, never a loss).
+            device.counters.delivered += batch.count
+            if let left {
+                removedOnDisk = left
                 device.outboxCounts.pending = max(0, device.outboxCounts.pending - batch.count)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                // Delivered but still stored: sent again after a restart (a duplicate,
-                // never a loss).
-                device.counters.delivered += batch.count
-                device.setFault("outbox", "\(error)")
             }
+        }
+    }
+
+    /// One outbox call of this task's, `removing` meanwhile (a clean stop waits for it); nil
+    /// if it failed, which is a fault.
+    private func onDisk<T>(_ call: () async throws -> T) async throws -> T? {
+        removing = true
+        defer { removing = false; idle.notifyAll() }
+        do {
+            return try await call()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            device.setFault("outbox", "\(error)")
+            return nil
         }
     }
 
