@@ -11,12 +11,10 @@ rounds=3
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
 [ $# -ge 1 ] || { echo "usage: bench/mqtt_ab.sh [ROUNDS] BIN..." >&2; exit 2; }
 dir=$(mktemp -d /tmp/firmloop-mqtt-ab.XXXXXX)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" > "$dir/mosquitto.conf"
-"$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
-mpid=$!
-trap 'kill $mpid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+. bench/mosquitto.sh
+port=$(free_port)
+start_mosquitto "$dir" "$port"
+trap 'kill $mosquitto_pid 2>/dev/null; rm -rf "$dir"' EXIT
 export BENCH_MQTT_PORT=$port BENCH_MQTT_DIR=$dir
 for _ in $(seq "$rounds"); do
   for bin in "$@"; do

@@ -44,17 +44,14 @@ $pin $py bench/nmea_pynmea2.py .build/bench-nmea | tee -a "$out"
 # paho-mqtt, each round side by side; then one snapshot cycle's cost.
 mq=$PWD/.build/bench-mqtt
 mkdir -p "$mq"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. bench/mosquitto.sh
+port=$(free_port)
+tls_port=$(free_port)
 # A TLS listener too, with a CA and server certificate made by openssl (the TLS tests' script).
 rm -rf "$mq/certs"; mkdir -p "$mq/certs"; chmod 755 "$mq/certs"
 sh Tests/TLSTests/make-certs.sh "$mq/certs"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" > "$mq/mosquitto.conf"
-printf 'listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n' "$tls_port" "$mq/certs/ca.pem" "$mq/certs/server.pem" "$mq/certs/server.key" >> "$mq/mosquitto.conf"
-"$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$mq/mosquitto.conf" > "$mq/mosquitto.log" 2>&1 &
-mpid=$!
-trap 'kill $mpid 2>/dev/null' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+start_mosquitto "$mq" "$port" "$(printf 'listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n' "$tls_port" "$mq/certs/ca.pem" "$mq/certs/server.pem" "$mq/certs/server.key")"
+trap 'kill $mosquitto_pid 2>/dev/null' EXIT
 export BENCH_MQTT_PORT=$port BENCH_MQTT_TLS_PORT=$tls_port BENCH_MQTT_DIR=$mq
 for round in $(seq "$rounds"); do
   FIRMLOOP_BENCH=mqtt_backlog $bench
