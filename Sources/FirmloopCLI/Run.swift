@@ -120,7 +120,7 @@ struct Run: ParsableCommand {
         }
         let log = Logger(level: settings.logLevel)
         let box: Outbox
-        do { box = try Outbox(path: settings.outbox, capacity: settings.outboxCapacity) } catch {
+        do { box = try Outbox(path: settings.outbox, capacity: settings.outboxCapacity, seqMarker: Snapshot.seqMarker) } catch {
             log.error("firmloop run: \(error)")
             throw ExitCode(1)
         }
@@ -135,7 +135,12 @@ struct Run: ParsableCommand {
             + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
         // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
         if let c = try? box.countsNow() {
-            log.info("outbox \(settings.outbox): \(c.pending) waiting, next seq \(c.nextSeq)" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
+            log.info("outbox \(settings.outbox): \(c.pending) waiting, next seq \(c.nextSeq) (epoch \(c.epoch))" + (c.dropped > 0 ? ", \(c.dropped) dropped when full" : ""))
+        }
+        // Damage found now or at an earlier start, until acknowledged (also a fault, in every snapshot).
+        for d in box.damageNow() {
+            log.error("outbox \(settings.outbox): \(d)" + (d.check.map { "; quick_check: \($0)" } ?? "")
+                + "; {\"clear_fault\":\"outbox.damaged\"} on …/cmd acknowledges it")
         }
         if let b = cfg.broker {
             let tlsFlags = b.tls ? (settings.tls.caFile.map { " --cafile \($0)" } ?? " --capath /etc/ssl/certs") : ""

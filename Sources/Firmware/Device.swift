@@ -8,7 +8,8 @@ import MQTT
 /// Board protocols).
 @KernelActor
 public final class Device {
-    public enum Health: String, Sendable { case online, offline, fault }
+    /// `local`: no broker is configured (snapshots stay in the outbox), nothing is wrong.
+    public enum Health: String, Sendable { case online, offline, local, fault }
 
     /// Something wrong now: what (`error`) and since when (wall clock, ns since 1970).
     public struct Fault: Sendable, Equatable {
@@ -61,7 +62,10 @@ public final class Device {
     /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
     /// left them, less what was removed since).
     public internal(set) var lastSeq: Int64 = 0
-    public internal(set) var outboxCounts = Outbox.Counts(pending: 0, nextSeq: 1, dropped: 0)
+    public internal(set) var outboxCounts = Outbox.Counts(pending: 0, nextSeq: 1, dropped: 0) {
+        // At start (from 0) the first snapshot, taken at once, carries it.
+        didSet { if outboxCounts.damaged != oldValue.damaged { showDamage(snapshot: attached) } }
+    }
     /// The most messages the MQTT client held at once (queued + in flight): bounded by the feed
     /// window plus command acks, whatever the backlog on disk.
     public private(set) var peakClientBacklog = 0
@@ -69,6 +73,8 @@ public final class Device {
     public private(set) var started: Int64 = 0
     /// A clean stop has begun: no more snapshots or commands.
     public private(set) var stopping = false
+    /// Every component is attached (`run`): snapshots may be requested.
+    private var attached = false
 
     /// Set once `run` has opened every role it uses and started its tasks (a service manager's
     /// "ready").
@@ -124,7 +130,7 @@ public final class Device {
 
     public var health: Health {
         if !faults.isEmpty { return .fault }
-        guard let client else { return .online }   // no broker to be offline from
+        guard let client else { return .local }   // no broker to be offline from
         return client.state == .online ? .online : .offline
     }
 
@@ -137,6 +143,7 @@ public final class Device {
         outboxCounts = try await outbox.counts()
         lastSeq = outboxCounts.nextSeq - 1
         for c in components { try c.attach(to: self) }
+        attached = true
         if let client {
             // Unowned: the client is ours, and a closure holding it would keep it (and so this
             // device) alive for ever.
@@ -194,12 +201,42 @@ public final class Device {
 
     // MARK: faults and log
 
+    /// Faults that stay until acknowledged by `{"clear_fault": part}` (`clearFault`), not cleared by
+    /// the condition going away: the event is over, but someone should know it happened.
+    public nonisolated static let acknowledgedFaults = ["outbox.damaged"]
+
+    /// The outbox's unacknowledged damage as the `outbox.damaged` fault (the newest record's
+    /// text, and how many before it); at start and whenever the outbox was made again (then
+    /// with a snapshot to say so at once: `snapshot`).
+    private func showDamage(snapshot: Bool) {
+        let records = outbox.damageNow()
+        guard let last = records.last else { return setFault("outbox.damaged", nil) }
+        let earlier = records.count > 1 ? " (and \(records.count - 1) time\(records.count == 2 ? "" : "s") before, not acknowledged)" : ""
+        setFault("outbox.damaged", last.description + earlier, since: last.at)
+        if snapshot { requestSnapshot("fault") }
+    }
+
+    /// Acknowledges an `acknowledgedFaults` part (kept on disk for the outbox's damage), then
+    /// clears it; `run` is answered.
+    func clearFault(_ part: String, for run: CommandRun) {
+        guard faults[part] != nil else { return run.done() }   // nothing to clear: done already
+        _ = spawn("clear_fault") {
+            do {
+                try await self.outbox.acknowledgeDamage()
+                self.setFault(part, nil)
+                run.done()
+            } catch {
+                run.fail("\(part) not acknowledged: \(error)")
+            }
+        }
+    }
+
     /// Raises (`error` non-nil) or clears the fault of `part`; a fault keeps its `since` while
     /// it lasts. Each change is logged.
-    public func setFault(_ part: String, _ error: String?) {
+    public func setFault(_ part: String, _ error: String?, since at: Int64? = nil) {
         if let error {
             guard faults[part]?.error != error else { return }
-            let since = faults[part]?.since ?? board.clock.unixNanoseconds()
+            let since = faults[part]?.since ?? at ?? board.clock.unixNanoseconds()
             faults[part] = Fault(error: error, since: since)
             onLog(.error, "fault: \(part): \(error)")
         } else if let f = faults.removeValue(forKey: part) {

@@ -28,8 +28,13 @@ import Synchronization
 /// Every SQLite call runs through `offload` (a commit's fsync can take milliseconds on an SD
 /// card): the kernel thread never blocks on the disk. A lock makes each call one transaction
 /// at a time on the one connection, whichever worker thread runs it.
-// safety: the SQLite connection and statements are used only inside `lock` (one call at a time,
-// on whichever worker thread runs it); everything else is a `let`.
+///
+/// A damaged file (SQLite says `SQLITE_CORRUPT` or `SQLITE_NOTADB`, at open or at any later
+/// call) does not stop the firmware: it is put aside and a fresh file takes its place, the
+/// numbering carried on from what could still be read (`OutboxRecovery.swift`).
+// safety: the SQLite connection, its statements, the lock file and the in-memory state are
+// used only inside `lock` (one call at a time, on whichever worker thread runs it); everything
+// else is a `let`.
 public final class Outbox: @unchecked Sendable {
     public struct Message: Sendable, Equatable {
         public var seq: Int64
@@ -48,11 +53,24 @@ public final class Outbox: @unchecked Sendable {
         /// over the outbox's whole life, as reported to `append(unstored:)`.
         public var unstored: Int64
 
-        public init(pending: Int, nextSeq: Int64, dropped: Int64, unstored: Int64 = 0) {
+        /// Stored messages lost with damaged files (each put aside, a fresh one made), over the
+        /// outbox's life, as far as they could be counted (`Damage.lost`).
+        public var lost: Int64
+        /// Times the file was found damaged and made again.
+        public var damaged: Int64
+        /// When this numbering began (Unix seconds): set when the file is made, kept while its
+        /// numbers go on, new when a damaged file leaves nothing to go on from (the numbers
+        /// start at 1 again). A receiver tells two numberings apart by it.
+        public var epoch: Int64
+
+        public init(pending: Int, nextSeq: Int64, dropped: Int64, unstored: Int64 = 0, lost: Int64 = 0, damaged: Int64 = 0, epoch: Int64 = 0) {
             self.pending = pending
             self.nextSeq = nextSeq
             self.dropped = dropped
             self.unstored = unstored
+            self.lost = lost
+            self.damaged = damaged
+            self.epoch = epoch
         }
     }
 
@@ -66,81 +84,132 @@ public final class Outbox: @unchecked Sendable {
     public static let pageCacheKiB = 512
     /// Removed rows deleted per `collect` at most (one transaction).
     public static let collectLimit = 4096
-    private let db: OpaquePointer
-    private let lock = Mutex<Void>(())
+    /// Damaged copies kept beside the outbox (`<name>.damaged-<UTC time>`, with their `-wal`
+    /// and `-shm`): the newest this many; an older one is deleted when a newer one is made.
+    public static let keptDamagedCopies = 3
+    /// Damage records kept in the file (the newest; acknowledged or not).
+    public static let keptDamageRecords = 8
+    /// The connection (nil only while a damaged file is being replaced).
+    var db: OpaquePointer?
+    let lock = Mutex<Void>(())
+    /// The counts as on disk (read at open, set after each commit).
+    var known = Counts(pending: 0, nextSeq: 1, dropped: 0)
+    /// Damage not yet acknowledged (`acknowledgeDamage`), oldest first; the `damage` table's.
+    var damage: [Damage] = []
+    /// Wall clock (Unix ns): damage times, copies' names, epochs.
+    let clock: @Sendable () -> Int64
+    /// Bytes that come just before a message's sequence number in its payload (a snapshot's
+    /// `"seq":`): a damaged file is searched for them when SQLite cannot read its numbers.
+    let seqMarker: [UInt8]?
     /// Every message up to here is removed (`removed_through` on disk); above it, every row is
     /// pending. Inside `lock`, like `removedRows`.
-    private var removedThrough: Int64 = 0
+    var removedThrough: Int64 = 0
     /// Rows at or below `removedThrough` still on disk (deleted by `collect`).
-    private var removedRows = 0
+    var removedRows = 0
     /// Prepared statements by SQL, made on first use and kept (reset after each) until the
     /// outbox closes: an append is a dozen statements, and parsing each one every time was
     /// most of the outbox's cost (`statement`).
-    private var statements: [String: OpaquePointer] = [:]
+    var statements: [String: OpaquePointer] = [:]
     /// Held (flock) while open: one process per outbox, or sequence numbers would collide.
-    private let lockFD: Int32
+    var lockFD: Int32
     private let offloaded: Bool
 
     /// Opens (creating if needed) the outbox at `path` (":memory:" for one that lives only as
     /// long as the process, as simulations use); errors name the file. A second process opening
-    /// the same outbox is refused.
+    /// the same outbox is refused. A damaged file is put aside and a fresh one made
+    /// (`damageNow()` says what happened); a file that cannot be put aside is an error.
     ///
     /// `offloaded: false` runs each call on the kernel thread instead: for an in-memory outbox
     /// in a simulation, where there is no disk to wait for and two offloads finishing in either
-    /// order would make runs of the same seed differ.
-    public init(path: String, capacity: Int = 100_000, offloaded: Bool = true) throws {
+    /// order would make runs of the same seed differ. `clock`: the wall clock, Unix ns (a
+    /// simulation's, for runs that replay). `seqMarker`: see the property.
+    public init(path: String, capacity: Int = 100_000, offloaded: Bool = true,
+                clock: @escaping @Sendable () -> Int64 = Outbox.realtime, seqMarker: [UInt8]? = nil) throws {
         precondition(capacity > 0)
         self.path = path
         self.capacity = capacity
         self.offloaded = offloaded
-        if path == ":memory:" {
-            lockFD = -1
-        } else {
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw OutboxError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-                close(fd)
-                throw OutboxError(path: path, message: "in use by another process (one firmware per outbox)")
-            }
-            lockFD = fd
+        self.clock = clock
+        self.seqMarker = seqMarker
+        let fd = path == ":memory:" ? -1 : try Self.lockFile(path)
+        let h: OpaquePointer
+        do { h = try Self.connect(path) } catch {
+            if fd >= 0 { close(fd) }
+            throw error
         }
+        lockFD = fd
+        db = h
+        // From here a throw runs deinit, which closes both.
+        do { try setUp() } catch let e as OutboxError where e.isDamage && path != ":memory:" {
+            try lock.withLock { _ in try remake(after: e, known: nil) }
+        }
+    }
+
+    /// The wall clock, Unix ns.
+    @Sendable public static func realtime() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// Opens and locks (flock) the file at `path` for this process.
+    static func lockFile(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OutboxError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw OutboxError(path: path, message: "in use by another process (one firmware per outbox)")
+        }
+        return fd
+    }
+
+    static func connect(_ path: String, flags: Int32 = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) throws -> OpaquePointer {
         var h: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        let rc = sqlite3_open_v2(path, &h, flags | SQLITE_OPEN_FULLMUTEX, nil)
         guard rc == SQLITE_OK, let h else {
             let why = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let h { sqlite3_close(h) }
-            if lockFD >= 0 { close(lockFD) }
-            throw OutboxError(path: path, message: why)
+            throw OutboxError(path: path, message: why, code: rc)
         }
-        db = h
-        do {
-            try exec("PRAGMA journal_mode=WAL", "setting up (journal_mode=WAL)")
-            try exec("PRAGMA synchronous=FULL", "setting up (synchronous=FULL)")
-            try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
-            try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
-            try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
-            try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
-            try exec("""
-                CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS outputs (role TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0), ('removed_through', 0);
-                INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox WHERE seq > (SELECT value FROM meta WHERE key = 'removed_through')));
-                """, "setting up the tables")
-            removedThrough = try scalar("SELECT value FROM meta WHERE key = 'removed_through'")
-            removedRows = Int(try scalar("SELECT count(*) FROM outbox WHERE seq <= (SELECT value FROM meta WHERE key = 'removed_through')"))
-        } catch {
-            sqlite3_close(db)
-            if lockFD >= 0 { close(lockFD) }
-            throw error
-        }
+        return h
+    }
+
+    /// The pragmas, the tables and the state in memory, on the connection just made.
+    func setUp() throws {
+        try exec("PRAGMA journal_mode=WAL", "setting up (journal_mode=WAL)")
+        try exec("PRAGMA synchronous=FULL", "setting up (synchronous=FULL)")
+        try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
+        try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
+        try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
+        try exec("PRAGMA secure_delete=OFF", "setting up (secure_delete)")
+        try exec("""
+            CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS outputs (role TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            \(Damage.schema)
+            INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('unstored', 0), ('removed_through', 0),
+                ('lost', 0), ('damaged', 0), ('epoch', \(clock() / 1_000_000_000));
+            INSERT OR REPLACE INTO meta VALUES ('pending', (SELECT count(*) FROM outbox WHERE seq > (SELECT value FROM meta WHERE key = 'removed_through')));
+            """, "setting up the tables")
+        let meta = try metaLocked()
+        known = Counts(meta: meta)
+        removedThrough = meta["removed_through"] ?? 0
+        removedRows = Int(try scalar("SELECT count(*) FROM outbox WHERE seq <= ?", removedThrough))
+        damage = try damageLocked()
+    }
+
+    /// Closes the connection (its statements first).
+    func disconnect() {
+        for st in statements.values { sqlite3_finalize(st) }
+        statements = [:]
+        if let db { sqlite3_close(db) }
+        db = nil
     }
 
     // The lock's descriptor closes after SQLite's own (closing another descriptor of the same
     // file first would drop SQLite's POSIX locks).
     deinit {
-        for st in statements.values { sqlite3_finalize(st) }
-        sqlite3_close(db)
+        disconnect()
         if lockFD >= 0 { close(lockFD) }
     }
 
@@ -186,7 +255,7 @@ public final class Outbox: @unchecked Sendable {
     }
 
     @KernelActor
-    private func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         offloaded ? try await offload(work) : try work()
     }
 
@@ -202,11 +271,14 @@ public final class Outbox: @unchecked Sendable {
         try locked {
             let (out, after, through, removed) = try transaction("storing \(count == 1 ? "a message" : "\(count) messages")") {
                 () throws -> ([Message], Counts, Int64, Int) in
-                let before = try countsLocked()
+                let before = known
                 let first = before.nextSeq
                 let over = max(0, before.pending + count - capacity)
-                let after = Counts(pending: before.pending + count - over, nextSeq: first + Int64(count), dropped: before.dropped + Int64(over),
-                                   unstored: before.unstored + Int64(unstored))
+                var after = before
+                after.pending = before.pending + count - over
+                after.nextSeq = first + Int64(count)
+                after.dropped = before.dropped + Int64(over)
+                after.unstored = before.unstored + Int64(unstored)
                 let insert = try statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)")
                 var out: [Message] = []
                 out.reserveCapacity(count)
@@ -225,11 +297,12 @@ public final class Outbox: @unchecked Sendable {
                 // Rows on disk stay within `capacity`: the oldest removed rows give way.
                 let excess = after.pending + removed - capacity
                 if excess > 0 { removed -= try deleteRemoved(excess, through: through) }
-                try store(after)
+                try store(after, was: before)
                 return (out, after, through, removed)
             }
             removedThrough = through
             removedRows = removed
+            known = after
             return (out, after)
         }
     }
@@ -266,8 +339,8 @@ public final class Outbox: @unchecked Sendable {
         guard !seqs.isEmpty else { return try locked { removedRows } }
         let sorted = seqs.sorted()
         return try locked {
-            let (through, removed) = try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") { () throws -> (Int64, Int) in
-                var c = try countsLocked()
+            let (through, removed, after) = try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") { () throws -> (Int64, Int, Counts) in
+                var c = known
                 var through = removedThrough, removed = removedRows
                 // Every number in (through, nextSeq) has a pending row unless an earlier removal
                 // out of order deleted it: that many gaps.
@@ -298,11 +371,12 @@ public final class Outbox: @unchecked Sendable {
                     through = max(through, (first ?? c.nextSeq) - 1)
                 }
                 if through != removedThrough { try run("UPDATE meta SET value = ? WHERE key = 'removed_through'", through) }
-                try store(c)
-                return (through, removed)
+                try store(c, was: known)
+                return (through, removed, c)
             }
             removedThrough = through
             removedRows = removed
+            known = after
             return removed
         }
     }
@@ -352,24 +426,31 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
+    /// The counts as on disk (kept in memory: read at open, set after each commit).
     public func countsNow() throws -> Counts {
-        try locked { try countsLocked() }
+        try locked { known }
     }
 
-    /// The counts as kept in `meta` (pending kept there too: counting the table is O(n) per
+    /// Every row of `meta`, by key (pending is kept there too: counting the table is O(n) per
     /// append once a backlog builds).
-    private func countsLocked() throws -> Counts {
-        Counts(pending: Int(try scalar("SELECT value FROM meta WHERE key = 'pending'")),
-               nextSeq: try scalar("SELECT value FROM meta WHERE key = 'next_seq'"),
-               dropped: try scalar("SELECT value FROM meta WHERE key = 'dropped'"),
-               unstored: try scalar("SELECT value FROM meta WHERE key = 'unstored'"))
+    func metaLocked() throws -> [String: Int64] {
+        let st = try statement("SELECT key, value FROM meta")
+        defer { sqlite3_reset(st) }
+        var out: [String: Int64] = [:]
+        while true {
+            switch sqlite3_step(st) {
+            case SQLITE_ROW: out[String(cString: sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1)
+            case SQLITE_DONE: return out
+            default: throw error("reading meta")
+            }
+        }
     }
 
-    private func store(_ c: Counts) throws {
-        try run("UPDATE meta SET value = ? WHERE key = 'pending'", Int64(c.pending))
-        try run("UPDATE meta SET value = ? WHERE key = 'next_seq'", c.nextSeq)
-        try run("UPDATE meta SET value = ? WHERE key = 'dropped'", c.dropped)
-        try run("UPDATE meta SET value = ? WHERE key = 'unstored'", c.unstored)
+    /// Writes the counts that differ from `was` (inside a transaction).
+    func store(_ c: Counts, was: Counts) throws {
+        for (key, value, old) in c.rows(against: was) where value != old {
+            try run("UPDATE meta SET value = ? WHERE key = ?", value, key)
+        }
     }
 
     /// SQLite's own check of the file ("ok" when whole).
@@ -382,24 +463,36 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
-    private func locked<T>(_ body: () throws -> T) throws -> T {
-        try lock.withLock { _ in try body() }
+    /// Runs `body` inside the lock. A damaged file found on the way (`OutboxError.isDamage`) is
+    /// replaced by a fresh one (`remake`) and `body` runs once more, on it.
+    func locked<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock { _ in
+            do { return try body() } catch let e as OutboxError where e.isDamage && path != ":memory:" {
+                try remake(after: e, known: known)
+                return try body()
+            }
+        }
     }
 
     // MARK: SQLite plumbing
 
-    private func error(_ what: String) -> OutboxError {
-        OutboxError(path: path, message: "\(what): \(String(cString: sqlite3_errmsg(db)))")
+    /// The error of every call after a damaged file could not be replaced.
+    private var closed: OutboxError { OutboxError(path: path, message: "closed: the damaged file could not be replaced (see the error before)") }
+
+    func error(_ what: String) -> OutboxError {
+        OutboxError(path: path, message: "\(what): \(String(cString: sqlite3_errmsg(db)))", code: sqlite3_extended_errcode(db))
     }
 
     /// Runs `sql`; a failure says what was being done (`what`) and SQLite's reason.
-    private func exec(_ sql: String, _ what: String) throws {
+    func exec(_ sql: String, _ what: String) throws {
+        guard db != nil else { throw closed }
         if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error(what) }
     }
 
     /// The prepared statement for `sql` (cached; the caller resets it after use). Inside `lock`.
-    private func statement(_ sql: String) throws -> OpaquePointer {
+    func statement(_ sql: String) throws -> OpaquePointer {
         if let st = statements[sql] { return st }
+        guard db != nil else { throw closed }
         var st: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &st, nil) == SQLITE_OK, let st else { throw error("preparing \(sql)") }
         statements[sql] = st
@@ -415,7 +508,7 @@ public final class Outbox: @unchecked Sendable {
     // not import: SQLite compares the pointer and never calls it.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    private func run(_ sql: String, _ args: Any...) throws {
+    func run(_ sql: String, _ args: Any...) throws {
         try execute(try statement(sql), args)
     }
 
@@ -430,6 +523,7 @@ public final class Outbox: @unchecked Sendable {
             switch a {
             case let v as Int64: sqlite3_bind_int64(st, k, v)
             case let v as String: sqlite3_bind_text(st, k, v, -1, Self.transient)
+            case is SQLNull: sqlite3_bind_null(st, k)
             case let v as [UInt8]: v.withUnsafeBytes { _ = sqlite3_bind_blob(st, k, $0.baseAddress, Int32($0.count), Self.transient) }
             default: preconditionFailure("unsupported bind \(type(of: a))")
             }
@@ -437,7 +531,7 @@ public final class Outbox: @unchecked Sendable {
         guard sqlite3_step(st) == SQLITE_DONE else { throw error(what ?? "running \(String(cString: sqlite3_sql(st)))") }
     }
 
-    private func scalar(_ sql: String, _ args: Int64...) throws -> Int64 {
+    func scalar(_ sql: String, _ args: Int64...) throws -> Int64 {
         guard let v = try optionalScalar(sql, args) else { throw OutboxError(path: path, message: "reading \(sql): no value") }
         return v
     }
@@ -458,7 +552,7 @@ public final class Outbox: @unchecked Sendable {
 
     /// Runs `body` as one transaction; a failure names the operation (`what`: "storing a
     /// message"), the step and SQLite's reason, and rolls it all back.
-    private func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
             try run(cached: "BEGIN IMMEDIATE", "beginning the transaction")
             do {
@@ -470,13 +564,41 @@ public final class Outbox: @unchecked Sendable {
                 throw error
             }
         } catch let e as OutboxError {
-            throw OutboxError(path: path, message: "\(what): \(e.message)")
+            throw OutboxError(path: path, message: "\(what): \(e.message)", code: e.code)
         }
+    }
+}
+
+/// A NULL to bind (`run`'s arguments are `Any`).
+struct SQLNull {}
+
+extension Outbox.Counts {
+    /// Read from `meta` (a key missing: 0, the numbering from 1).
+    init(meta: [String: Int64]) {
+        self.init(pending: Int(meta["pending"] ?? 0), nextSeq: max(1, meta["next_seq"] ?? 1), dropped: meta["dropped"] ?? 0,
+                  unstored: meta["unstored"] ?? 0, lost: meta["lost"] ?? 0, damaged: meta["damaged"] ?? 0, epoch: meta["epoch"] ?? 0)
+    }
+
+    /// (meta key, value here, value in `was`) for every count kept in `meta`.
+    func rows(against was: Self) -> [(String, Int64, Int64)] {
+        [("pending", Int64(pending), Int64(was.pending)), ("next_seq", nextSeq, was.nextSeq), ("dropped", dropped, was.dropped),
+         ("unstored", unstored, was.unstored), ("lost", lost, was.lost), ("damaged", damaged, was.damaged), ("epoch", epoch, was.epoch)]
     }
 }
 
 public struct OutboxError: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let message: String
+    /// SQLite's (extended) result code, 0 when the error is not SQLite's.
+    public let code: Int32
+
+    public init(path: String, message: String, code: Int32 = 0) {
+        self.path = path
+        self.message = message
+        self.code = code
+    }
+
+    /// The file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB): nothing more can be done with it.
+    public var isDamage: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
     public var description: String { "outbox \(path): \(message)" }
 }

@@ -49,9 +49,13 @@ public struct Snapshot: Sendable {
         self.reason = reason
     }
 
+    /// What comes just before the sequence number in a payload (the outbox searches a damaged
+    /// file's bytes for it when SQLite cannot read the numbering).
+    public static let seqMarker = Array(#""seq":"#.utf8)
+
     /// The sequence number in a snapshot payload (its `"seq":N`), nil if there is none.
     public static func seq(in payload: some Collection<UInt8>) -> Int64? {
-        let key = Array(#""seq":"#.utf8)
+        let key = seqMarker
         var i = payload.startIndex
         while i != payload.endIndex {
             if payload[i...].starts(with: key) {
@@ -68,6 +72,7 @@ public struct Snapshot: Sendable {
         w.object { w in
             w.key("device"); w.string(device)
             w.key("seq"); w.int(seq)
+            w.key("epoch"); w.int(outbox.epoch)
             w.key("time"); w.string(time)
             w.key("uptime_ms"); w.int(uptimeMilliseconds)
             w.key("reason"); w.string(reason)
@@ -90,6 +95,8 @@ public struct Snapshot: Sendable {
                 w.key("pending"); w.int(outbox.pending)
                 w.key("dropped"); w.int(outbox.dropped)
                 w.key("unstored"); w.int(outbox.unstored)
+                w.key("lost"); w.int(outbox.lost)
+                w.key("damaged"); w.int(outbox.damaged)
             }
             w.key("faults"); w.array { w in
                 for f in faults {

@@ -53,10 +53,12 @@ public struct FirmwareSimulation: Sendable {
         public var storeFailures = 0
         /// Distinct sequence numbers the broker received, and receptions beyond the first.
         public var delivered = 0
+        /// The lowest sequence number the broker received in this run (nil: none).
+        public var firstDelivered: Int64?
         public var duplicates = 0
         /// Acknowledged and removed from the outbox (as the firmware counted).
         public var acked = 0
-        /// Dropped by the outbox when full; still in it at the end.
+        /// Dropped by the outbox when full during this run; still in it at the end.
         public var dropped = 0
         public var pending = 0
         /// Stored, never delivered, not in the outbox at the end (at most `dropped` of these are
@@ -106,7 +108,11 @@ public struct FirmwareSimulation: Sendable {
 
     /// Runs it (not from inside a kernel).
     public func run() throws -> (Simulation.Report, Summary) {
-        let outbox = try Outbox(path: outboxPath, capacity: outboxCapacity, offloaded: false)
+        let start = try WorldConfig.parse(simulation.board).startUnixNanoseconds
+        let outbox = try Outbox(path: outboxPath, capacity: outboxCapacity, offloaded: false, clock: { start }, seqMarker: Snapshot.seqMarker)
+        // A file outbox may come from an earlier run: its numbers below what was pending then
+        // were delivered (or lost) before this one, and its drops too.
+        let before = try outbox.countsNow()
         let shared = Shared()
         let config = firmware
         let forget = forgetAtBroker
@@ -131,14 +137,14 @@ public struct FirmwareSimulation: Sendable {
         }
         var s = shared.summary
         let counts = try outbox.countsNow()
-        s.dropped = Int(counts.dropped)
+        s.dropped = Int(counts.dropped - before.dropped)
         s.pending = counts.pending
         s.removedRows = try outbox.removedRowsNow()
         let stored = Set(try outbox.pendingNow(after: 0, limit: Int.max).map(\.seq))
         var missing: [Int64] = []
-        for seq in 1..<counts.nextSeq {
+        for seq in (before.nextSeq - Int64(before.pending))..<counts.nextSeq {
             let n = Int(seq) < shared.seen.count ? Int(shared.seen[Int(seq)]) : 0
-            if n > 0 { s.delivered += 1; s.duplicates += n - 1 } else if !stored.contains(seq) { missing.append(seq) }
+            if n > 0 { s.delivered += 1; s.duplicates += n - 1; s.firstDelivered = s.firstDelivered ?? seq } else if !stored.contains(seq) { missing.append(seq) }
         }
         // The outbox drops the oldest when full: that many undelivered numbers are accounted for.
         s.undelivered = missing.count

@@ -110,8 +110,8 @@ final class Counter: Component {
         #expect(seen.acks.count == 4, "\(seen.acks)")
         #expect(seen.acks.first?.hasPrefix(#"{"id":"k1","ok":true,"seq":"#) == true, "the snapshot ran last and its seq is in the ack")
         #expect(seen.acks.contains(#"{"id":"k2","ok":false,"error":"count_step: expected 1 to 100, got 0"}"#), "\(seen.acks)")
-        #expect(seen.acks.contains(#"{"id":"k3","ok":false,"error":"unknown key 'reboot' (expected id, set, count_step, snapshot, expires)"}"#), "\(seen.acks)")
-        #expect(seen.acks.contains(#"{"id":"k4","ok":false,"error":"nothing to do (expected set, count_step or snapshot)"}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"k3","ok":false,"error":"unknown key 'reboot' (expected id, clear_fault, set, count_step, snapshot, expires)"}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"k4","ok":false,"error":"nothing to do (expected clear_fault, set, count_step or snapshot)"}"#), "\(seen.acks)")
         // k2 was refused whole: the relay stayed off in every later snapshot.
         #expect(seen.snapshots.allSatisfy { $0.contains(#""relay":false"#) })
         // The step changed: the count grows by 10 a second after k1.

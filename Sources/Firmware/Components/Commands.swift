@@ -92,6 +92,15 @@ public final class Commands: Component {
     public func attach(to device: Device) throws {
         self.device = device
         device.subscribe(device.topics.cmd) { [unowned self] p in self.command(p) }
+        // `{"clear_fault": "outbox.damaged"}`: the faults that stay until someone says they saw them.
+        device.commands.register("clear_fault") { [unowned device] value in
+            guard let part = value.string, Device.acknowledgedFaults.contains(part) else {
+                return .failure(CommandError("clear_fault: expected one of \(Device.acknowledgedFaults.map { "\"\($0)\"" }.joined(separator: ", ")), got \(value.text)"
+                    + " (other faults clear themselves when their cause is gone)"))
+            }
+            let action: CommandTable.Action = { run in device.clearFault(part, for: run) }
+            return .success(action)
+        }
     }
 
     private func command(_ p: Publish) {

@@ -2,7 +2,8 @@ import Board
 import Kernel
 
 /// The status LED (the `statusRole`, when the board has it as an output): a short blink each
-/// second online, 500/500 ms offline (or no broker yet), 100/100 ms on a fault.
+/// second online, every 2 s with no broker configured, 500/500 ms offline (or no broker yet),
+/// 100/100 ms on a fault.
 @KernelActor
 public final class StatusLED: Component {
     private unowned var device: Device!
@@ -24,6 +25,7 @@ public final class StatusLED: Component {
     static func pattern(_ health: Device.Health) -> (on: Int, off: Int) {
         switch health {
         case .online: (50, 950)
+        case .local: (50, 1950)
         case .offline: (500, 500)
         case .fault: (100, 100)
         }
