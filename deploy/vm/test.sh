@@ -9,7 +9,7 @@
 #      drop-in, config and harness (deploy/vm/units.sh), the units enabled, `systemd-analyze
 #      verify --root`, an ext4 image;
 #   4. one qemu run, no network device: boot 1 runs checks 1-4 and 6 and reboots the VM; boot 2
-#      runs check 5 and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
+#      runs checks 5 and 7 and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TAG=DEPLOY EXTRA_PACKAGES="debootstrap:debootstrap mkfs.ext4:e2fsprogs"
@@ -82,5 +82,5 @@ if [ -z "$RC" ]; then
     die "no VMTEST-EXIT marker from the VM ($why; console in $W/console.log) after $(elapsed)"
 fi
 n=$(grep -c 'DEPLOY-CHECK [0-9]* PASS' "$W/console.log" || true)
-[ "$RC" = 0 ] && [ "$n" = 6 ] || die "$n of 6 checks passed (exit $RC; console in $W/console.log) after $(elapsed)"
-echo "DEPLOY: PASSED, 6 of 6 checks, in $(elapsed)"
+[ "$RC" = 0 ] && [ "$n" = 7 ] || die "$n of 7 checks passed (exit $RC; console in $W/console.log) after $(elapsed)"
+echo "DEPLOY: PASSED, 7 of 7 checks, in $(elapsed)"

@@ -2,7 +2,7 @@
 # The deploy test inside the VM (vmtest.service, after multi-user.target). firmloop was put in
 # with `make install DESTDIR=<rootfs>` and enabled as a user would; the only test additions are
 # a drop-in (WatchdogSec=3s), the config (the HIL board, the VM's mosquitto, debug logs) and the
-# gpio-sim harness. Boot 1 runs checks 1-4 and 6 and reboots; boot 2 runs check 5. Every check
+# gpio-sim harness. Boot 1 runs checks 1-4 and 6 and reboots; boot 2 runs checks 5 and 7. Every check
 # prints one verdict line: DEPLOY-CHECK <n> PASS|FAIL: <what>; the last line is VMTEST-EXIT=<rc>.
 export HIL_ROOT=/usr/local/lib/firmloop-vmtest HIL_WORK=/var/lib/firmloop-vmtest HIL_PORT=1883
 export HIL_BOARD=/usr/local/share/firmloop/boards/hil.json FIRMLOOP=/usr/local/bin/firmloop
@@ -116,6 +116,31 @@ check5() {
     say "came back by itself at $(up) s; '$line'; snapshots $before..$s all arrived across the broker's outage and the reboot"
 }
 
+damaged_snapshot() { snapshots | grep -q '"role":"outbox.damaged"'; }
+check7() {
+    f=/var/lib/firmloop/$DEV.outbox
+    [ -f "$f" ] || fail "no outbox at $f"
+    before=$(marker); n=$(prop NRestarts)
+    systemctl stop firmloop || fail "systemctl stop failed"
+    size=$(stat -c %s "$f")
+    truncate -s $((size * 37 / 100)) "$f"          # what a power cut or a worn card leaves: 37 % of it
+    systemctl start firmloop || fail "systemctl start on the damaged outbox failed"
+    wait_until 30 "firmloop active on the damaged outbox" active
+    wait_until 20 "a snapshot reporting outbox.damaged" damaged_snapshot
+    s=$(marker)
+    [ "$s" -gt "$before" ] || fail "numbering started again: snapshot $s after $before"
+    kept=$(ls "$f".damaged-* 2>/dev/null | head -n1)
+    [ -n "$kept" ] || fail "no $f.damaged-* copy kept"
+    [ "$(prop NRestarts)" = "$n" ] || fail "restarted $(( $(prop NRestarts) - n )) times since the start"
+    st=$(prop StatusText)
+    case "$st" in fault,*outbox.damaged*) ;; *) fail "StatusText '$st' does not report the damage";; esac
+    err=$(journalctl -u firmloop -p err..err -o cat | grep -m1 '^fault: outbox.damaged: ') || fail "the damage is not in the journal at err"
+    id=$(new_id clear)
+    cmd_ok "$id" "{\"id\":\"$id\",\"clear_fault\":\"outbox.damaged\"}" >/dev/null
+    wait_until 10 "StatusText without the fault" sh -c "systemctl show -p StatusText --value firmloop | grep -vq outbox.damaged"
+    say "truncated to $((size * 37 / 100)) of $size bytes: active with no restart, snapshot $s after $before, kept as $kept; err: '${err%%; *}…'; acknowledged: '$(prop StatusText)'"
+}
+
 MQ=$HIL_WORK/mqtt.log
 wait_until 30 "the VM's mosquitto" broker_up
 if [ ! -f $HIL_WORK/boot1-done ]; then
@@ -143,6 +168,7 @@ else
     echo "VMTEST-BEGIN boot 2 at $(up) s"
     start_sub
     check 5 "reboot: back by itself, outbox in /var/lib/firmloop intact, numbering continues" check5
+    check 7 "a damaged outbox: put aside, the service stays up, numbering continues, the fault reported until acknowledged" check7
 fi
 echo "failed units: $(systemctl list-units --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
 echo "VMTEST-EXIT=$RC uptime=$(up)"
