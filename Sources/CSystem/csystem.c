@@ -18,13 +18,34 @@ int fl_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag) { return ctl(e
 int fl_epoll_mod(int epfd, int fd, uint32_t events, uint64_t tag) { return ctl(epfd, EPOLL_CTL_MOD, fd, events, tag); }
 int fl_epoll_del(int epfd, int fd) { return ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0); }
 
+/* Set once epoll_pwait2 said ENOSYS (kernels before 5.11, qemu-user before 11): from then on
+   epoll_wait, its timeout rounded up to whole milliseconds (a timer may fire up to 1 ms late,
+   never early). Only the kernel thread waits, so a plain int. */
+static int pwait2_missing = 0;
+
+int fl_epoll_uses_pwait2(void) { return !pwait2_missing; }
+
+static int wait_once(int epfd, struct epoll_event *evs, int max, int64_t timeout_ns) {
+    if (!pwait2_missing) {
+        struct timespec ts, *tp = NULL;
+        if (timeout_ns >= 0) { ts.tv_sec = timeout_ns / 1000000000; ts.tv_nsec = timeout_ns % 1000000000; tp = &ts; }
+        int n = epoll_pwait2(epfd, evs, max, tp, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        pwait2_missing = 1;
+    }
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t up = (timeout_ns + 999999) / 1000000;
+        ms = up > 0x7fffffff ? 0x7fffffff : (int)up;
+    }
+    return epoll_wait(epfd, evs, max, ms);
+}
+
 int fl_epoll_wait(int epfd, uint32_t *events, uint64_t *tags, int max, int64_t timeout_ns, int retry_eintr) {
     struct epoll_event evs[64];
     if (max > 64) max = 64;
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) { ts.tv_sec = timeout_ns / 1000000000; ts.tv_nsec = timeout_ns % 1000000000; tp = &ts; }
     int n;
-    do { n = epoll_pwait2(epfd, evs, max, tp, NULL); } while (n < 0 && errno == EINTR && retry_eintr);
+    do { n = wait_once(epfd, evs, max, timeout_ns); } while (n < 0 && errno == EINTR && retry_eintr);
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) { events[i] = evs[i].events; tags[i] = evs[i].data.u64; }
     return n;

@@ -4,10 +4,6 @@ import Glibc
 import KernelTestSupport
 import Testing
 
-let gpsdDir = "\(repositoryRoot)/../shared/fixtures/gpsd"
-
-var gpsdLogs: [String] { directoryEntries(gpsdDir).filter { $0.hasSuffix(".log") } }
-
 /// A number field of a gpsd JSON report line ("lat", "altMSL", ...).
 
 func jsonNumber(_ line: Substring, _ key: String) -> Double? {
@@ -36,7 +32,7 @@ func timeOfDay(_ s: Substring) -> Substring {
 @Suite struct GpsdFixtureTests {
     @Test(arguments: gpsdLogs)
     func fixesMatchGpsd(_ name: String) throws {
-        let chk = try #require(readFile("\(gpsdDir)/\(name).chk"))
+        let chk = try #require(readFile("\(repositoryRoot)/\(name).chk"))
         var p = NMEAParser()
         var compared = 0, published = 0, mismatches: [String] = []
         for line in chk.split(whereSeparator: \.isNewline) {

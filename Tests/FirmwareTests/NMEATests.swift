@@ -93,7 +93,7 @@ func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.ut
     /// Each of gpsd's own fixes in neo-m8n.log.chk (TPV lat/lon) is matched by the fix after the
     /// sentence it followed (the whole-fixture comparison belongs to the firmware issue).
     @Test func neoM8NMatchesGpsd() throws {
-        let chk = try #require(readFile("\(repositoryRoot)/../shared/fixtures/gpsd/neo-m8n.log.chk"))
+        let chk = try #require(readFile("\(repositoryRoot)/boards/nmea/neo-m8n.log.chk"))
         var p = NMEAParser()
         var compared = 0
         for line in chk.split(whereSeparator: \.isNewline) {

@@ -7,8 +7,6 @@ import MQTT
 import SimBoard
 import Testing
 
-let fixtures = "\(repositoryRoot)/../shared/fixtures/gpsd"
-
 func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") throws -> BoardDescription {
     try BoardDescription.parse(json, file: file)
 }
@@ -72,21 +70,19 @@ func board(_ json: String, file: String = "\(repositoryRoot)/boards/test.json") 
 }
 
 @Suite struct SimUARTTests {
-    static var logs: [String] { directoryEntries(fixtures).filter { $0.hasSuffix(".log") } }
-
     @Test func theFixturesAreThere() {
-        #expect(Self.logs.count >= 10, "gpsd logs expected in \(fixtures)")
+        #expect(gpsdLogs.count >= 20, "gpsd logs expected in \(repositoryRoot)/Tests/Fixtures/gpsd: \(gpsdLogs)")
     }
 
     /// Every gpsd log replayed at 9600 8N1: the bytes read are exactly the log's (without its
     /// `#` lines), and no byte is read before its stop bit has passed at 9600 baud.
-    @Test(arguments: logs)
+    @Test(arguments: gpsdLogs)
     func replayDeliversExactlyTheLogsBytesAtTheBaudsPace(_ name: String) throws {
         let d = try board("""
             {"board": "t", "roles": {"gps": {"type": "serial", "device": "sim:gps", "settings": "9600 8N1"}},
-             "sim": {"uarts": {"gps": {"nmea": "\(fixtures)/\(name)", "loop": false}}}}
+             "sim": {"uarts": {"gps": {"nmea": "\(repositoryRoot)/\(name)", "loop": false}}}}
             """)
-        let file = readFile("\(fixtures)/\(name)")!
+        let file = readFile("\(repositoryRoot)/\(name)")!
         // The log's lines (LF or CRLF) minus the `#` ones, byte for byte.
         let expected = Array(Array(file.utf8).split(separator: 0x0A, omittingEmptySubsequences: false)
             .filter { $0.first != UInt8(ascii: "#") }.joined(separator: [0x0A]))

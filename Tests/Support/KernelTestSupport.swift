@@ -46,7 +46,7 @@ public func readFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// The repository's root (for boards/ and ../shared/fixtures), from this file's path.
+/// The repository's root (for boards/ and Tests/Fixtures), from this file's path.
 public let repositoryRoot: String = {
     let f = "\(#filePath)"
     var parts = f.split(separator: "/", omittingEmptySubsequences: false)
@@ -54,15 +54,35 @@ public let repositoryRoot: String = {
     return parts.joined(separator: "/")
 }()
 
+/// Names in `dir` that start with `prefix`, sorted.
+public func files(in dir: String, prefix: String) -> [String] {
+    guard let d = opendir(dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name.hasPrefix(prefix) { out.append(name) }
+    }
+    return out.sorted()
+}
+
+/// gpsd's NMEA regression logs, relative to `repositoryRoot`, each beside its `.chk` (gpsd's own
+/// decoding of it): the set in `Tests/Fixtures/gpsd` (from the gpsd project's test suite,
+/// BSD-2-Clause: its COPYING) and the one the simulated board replays, `boards/nmea/neo-m8n.log`.
+public let gpsdLogs: [String] = (files(in: "\(repositoryRoot)/Tests/Fixtures/gpsd", prefix: "").filter { $0.hasSuffix(".log") }
+    .map { "Tests/Fixtures/gpsd/\($0)" } + ["boards/nmea/neo-m8n.log"]).sorted()
+
 /// A program the tests start (mosquitto, mosquitto_sub): stdout and stderr go to `output`.
 /// Starting one takes the kernel turn, so not from inside `kernelTest`.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?
 
-    /// `environment` is added to (or overrides) the test process's own.
+    /// `environment` is added to (or overrides) the test process's own. `withoutEpollPwait2`:
+    /// under a seccomp filter that answers epoll_pwait2 with ENOSYS, as a kernel before 5.11
+    /// (or qemu-user before 11) does.
     public init(_ path: String, _ args: [String], output: String, append: Bool = false,
-                environment: [String: String] = [:]) throws {
+                environment: [String: String] = [:], withoutEpollPwait2: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -94,7 +114,16 @@ public final class ChildProcess: @unchecked Sendable {
         var pid: pid_t = 0
         // In the kernel turn: between fork and exec the child holds copies of this process's
         // descriptors, which must not overlap a serial test opening and closing ports.
-        let r = withKernelTurn { posix_spawn(&pid, path, &actions, &attr, argv, env) }
+        let r: Int32
+        if withoutEpollPwait2 {
+            let fd = open(output, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+            guard fd >= 0 else { throw SpawnError(message: "cannot open \(output): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            let child = withKernelTurn { fl_spawn_without_epoll_pwait2(path, argv, env, fd) }
+            (r, pid) = child < 0 ? (-child, 0) : (0, child)
+        } else {
+            r = withKernelTurn { posix_spawn(&pid, path, &actions, &attr, argv, env) }
+        }
         guard r == 0 else { throw SpawnError(message: "cannot start \(path): \(String(cString: strerror(r)))") }
         self.pid = pid
     }

@@ -66,15 +66,3 @@ public func fileBytes(_ path: String) -> [UInt8]? {
         out += buf[0..<n]
     }
 }
-
-/// Names in `dir` that start with `prefix`, sorted.
-public func files(in dir: String, prefix: String) -> [String] {
-    guard let d = opendir(dir) else { return [] }
-    defer { closedir(d) }
-    var out: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name.hasPrefix(prefix) { out.append(name) }
-    }
-    return out.sorted()
-}

@@ -21,8 +21,11 @@ int fl_epoll_add(int epfd, int fd, uint32_t events, uint64_t tag);
 int fl_epoll_mod(int epfd, int fd, uint32_t events, uint64_t tag);
 int fl_epoll_del(int epfd, int fd);
 /// epoll_pwait2 with a nanosecond timeout (< 0: block forever). Retries EINTR when retry_eintr != 0.
-/// Fills events/tags arrays; returns the count or -errno.
+/// Fills events/tags arrays; returns the count or -errno. Where epoll_pwait2 is missing (ENOSYS:
+/// kernels before 5.11, qemu-user before 11), epoll_wait with the timeout rounded up to 1 ms.
 int fl_epoll_wait(int epfd, uint32_t *events, uint64_t *tags, int max, int64_t timeout_ns, int retry_eintr);
+/// 1 while epoll_pwait2 is used, 0 once it was found missing.
+int fl_epoll_uses_pwait2(void);
 
 /// eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK); returns fd or -errno.
 int fl_eventfd_create(void);

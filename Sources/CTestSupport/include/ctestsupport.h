@@ -12,5 +12,10 @@ int fl_gettid(void);
 /// close-on-exec) and writes the slave's path into `name`; the slave fd itself is closed.
 /// -errno on failure.
 int fl_openpty(char *name, unsigned long len);
+/// Starts `path` with stdout and stderr on `out_fd`, under a seccomp filter that answers
+/// epoll_pwait2 with ENOSYS, as a kernel before 5.11 (or qemu-user before 11) does. Returns
+/// the child's pid or -errno; the child exits 126 if the filter could not be installed, 125 if
+/// epoll_pwait2 still answers as the real one does.
+int fl_spawn_without_epoll_pwait2(const char *path, char *const argv[], char *const envp[], int out_fd);
 
 #endif

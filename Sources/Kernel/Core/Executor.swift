@@ -248,7 +248,7 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     private func poll(_ timeout: Int64) {
         let n = fl_epoll_wait(epfd, eventBuffer, tagBuffer, 64, timeout, 1)
-        precondition(n >= 0, "firmloop kernel: epoll_pwait2 failed (errno \(-n))")
+        precondition(n >= 0, "firmloop kernel: \(fl_epoll_uses_pwait2() != 0 ? "epoll_pwait2" : "epoll_wait") failed (errno \(-n))")
         for i in 0..<Int(n) {
             if tagBuffer[i] == KernelExecutor.wakeTag { continue }   // drained with the inbox
             fdReady(Int32(truncatingIfNeeded: tagBuffer[i]), eventBuffer[i])
