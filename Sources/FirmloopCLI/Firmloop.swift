@@ -44,9 +44,18 @@ public struct FirmloopCommand: ParsableCommand {
     }
 }
 
+/// The CPU this binary is for, as `uname -m` says it.
+#if arch(x86_64)
+let architecture = "x86_64"
+#elseif arch(arm64)
+let architecture = "aarch64"
+#else
+let architecture = "an unnamed architecture"
+#endif
+
 /// `firmloop --version`: what was built (git describe at build time), with what, for what.
 let version = """
-    firmloop \(String(cString: firmloop_build_version()))
+    firmloop \(String(cString: firmloop_build_version())) for \(architecture) Linux
     GPIO through \(GPIOChip.backend)
     kernel tasks on the \(Kernel.kernelExecutorMode)
     \(String(cString: firmloop_build_swift()).isEmpty ? "Swift version unknown" : String(cString: firmloop_build_swift()))

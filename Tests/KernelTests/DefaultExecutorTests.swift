@@ -1,5 +1,6 @@
-import Testing
+import Glibc
 import KernelTestSupport
+import Testing
 
 /// The kernel as the process's default executor (Kernel/Core/DefaultExecutor.swift). The test
 /// runner cannot switch executors (its harness needs a thread pool; every other kernel test
@@ -14,7 +15,12 @@ import KernelTestSupport
     }
 
     @Test func theBinaryRunsOnTheKernelAsDefaultExecutorAndTheFallbackGivesTheSameDay() throws {
-        #expect(try firmloop(["--version"]).contains("kernel tasks on the process default executor"))
+        let version = try firmloop(["--version"])
+        #expect(version.contains("kernel tasks on the process default executor"), "\(version)")
+        var u = utsname()
+        uname(&u)
+        let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        #expect(version.hasPrefix("firmloop ") && version.split(separator: "\n").first?.hasSuffix(" for \(machine) Linux") == true, "\(version)")
         let fallback = ["FIRMLOOP_EXECUTOR": "preference"]
         #expect(try firmloop(["--version"], environment: fallback).contains("kernel tasks on the task executor preference"))
 

@@ -10,7 +10,8 @@
 // the default executor, which is the kernel, so everything still runs on the one kernel thread.
 //
 // The switch is `kernelIsDefaultExecutor` in Package.swift (the define FIRMLOOP_DEFAULT_EXECUTOR);
-// without it, or when the process never calls `makeKernelDefaultExecutor()` (the test runner,
+// without it, with a compiler before 6.3 (which has no such hook: Debian's 6.2.3, which the
+// aarch64 cross build uses), or when the process never calls `makeKernelDefaultExecutor()` (the test runner,
 // whose harness needs a thread pool), or with FIRMLOOP_EXECUTOR=preference in the environment,
 // tasks prefer the kernel as before.
 //
@@ -19,7 +20,7 @@
 // first task exists, and it is process-wide: global-executor work that other code starts
 // runs only while a kernel runs (`enqueue` warns once if one arrives while none does).
 
-#if FIRMLOOP_DEFAULT_EXECUTOR
+#if FIRMLOOP_DEFAULT_EXECUTOR && compiler(>=6.3)
 @_spi(ExperimentalCustomExecutors) import _Concurrency
 import Glibc
 
@@ -32,10 +33,11 @@ struct KernelExecutorFactory: ExecutorFactory {
 /// Makes the kernel the process's default executor, so kernel tasks need no executor
 /// preference (a faster switch). Call it first thing in `main`, before any task exists; the
 /// firmloop command line does (`FirmloopCommand.main`). False, and nothing changed, when the
-/// package was built without the switch or FIRMLOOP_EXECUTOR=preference is set.
+/// package was built without the switch or by a compiler before 6.3, or FIRMLOOP_EXECUTOR=preference
+/// is set.
 @discardableResult
 public func makeKernelDefaultExecutor() -> Bool {
-    #if FIRMLOOP_DEFAULT_EXECUTOR
+    #if FIRMLOOP_DEFAULT_EXECUTOR && compiler(>=6.3)
     if let e = getenv("FIRMLOOP_EXECUTOR"), String(cString: e) == "preference" { return false }
     let k = KernelExecutor.shared
     if !k.isDefault {
