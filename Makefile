@@ -9,7 +9,7 @@ BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
 .PHONY: run test test-example test-gpiod-v2 test-nonsending-park hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
-        buildinfo build-static install uninstall test-install deploy-test
+        buildinfo build-static build-arm64 test-arm64 install uninstall test-install deploy-test
 PREFIX     ?= /usr/local
 # The binary `make install` puts on a board: release, with Swift's standard library linked in,
 # so it needs no Swift toolchain at run time and survives toolchain upgrades (and the VMs boot it).
@@ -33,6 +33,7 @@ test: deps buildinfo
 	$(MAKE) --no-print-directory test-gpiod-v2
 	$(MAKE) --no-print-directory test-install
 	$(MAKE) --no-print-directory test-nonsending-park
+	scripts/test-arm64.sh --if-possible
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
 	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
 	.build/release/firmloop-fuzz json fuzz/corpus/json/*
@@ -53,6 +54,18 @@ test-example: deps
 ## nonisolated(nonsending) park (its README): fails if a resumed job is ever lost.
 test-nonsending-park: deps
 	SWIFT=$(SWIFT) bench/nonsending-park/run.sh
+
+## make build-arm64: the static firmware for aarch64 (64-bit Raspberry Pi OS, bookworm or
+## trixie), cross-built here with Debian's Swift 6.2.3 and a bookworm arm64 sysroot, all from
+## Debian's archive, cached in ~/.cache/firmloop-arm64 (scripts/arm64-sdk.sh; needs root).
+build-arm64: deps
+	scripts/build-arm64.sh
+
+## make test-arm64: the aarch64 build under qemu-user: the same 24 h simulated day as x86_64,
+## digest for digest, and the nonsending-park stress on the aarch64 runtime (scripts/test-arm64.sh).
+test-arm64: deps buildinfo
+	$(SWIFT) build $(TESTFLAGS) --product firmloop
+	scripts/test-arm64.sh
 
 ## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
 ## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.

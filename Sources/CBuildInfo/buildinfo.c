@@ -2,7 +2,9 @@
 // only when it changes, so only this file recompiles). A plain `swift build` has no stamp.
 #include "buildinfo.h"
 
-#if __has_include("generated/buildinfo.h")
+#if defined(FIRMLOOP_CROSS_SDK) && __has_include("generated/buildinfo-cross.h")
+#include "generated/buildinfo-cross.h"   // the aarch64 cross build (scripts/arm64-sdk.sh's SDK)
+#elif __has_include("generated/buildinfo.h")
 #include "generated/buildinfo.h"
 #endif
 

@@ -30,10 +30,13 @@ final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 }
 
+// Swift 6.3's hook; a 6.2 compiler (Debian's, for aarch64) has only the preference path.
+#if compiler(>=6.3)
 struct LoopFactory: ExecutorFactory {
     static var mainExecutor: any MainExecutor { PlatformExecutorFactory.mainExecutor }
     static var defaultExecutor: any TaskExecutor { Loop.shared }
 }
+#endif
 
 @globalActor actor LoopActor {
     static let shared = LoopActor()
@@ -46,7 +49,11 @@ let inherit = args.count > 2 && args[2] == "inherit"
 let handler = args.count > 3 && args[3] == "handler"
 let taskCount = args.count > 4 ? Int(args[4])! : 200
 let parksPerTask = args.count > 5 ? Int(args[5])! : 2000
+#if compiler(>=6.3)
 if useDefault { _createExecutors(factory: LoopFactory.self) }
+#else
+precondition(!useDefault, "default: needs Swift 6.3's ExecutorFactory; this compiler is older")
+#endif
 
 // The loop's state: touched only on the main thread (the loop's one thread). A stress, not a
 // product: plain globals, with the loop's thread as their owner.
