@@ -5,12 +5,15 @@
 # v1 (Debian 12):
 #     PKG_CONFIG_PATH=$(scripts/libgpiod-v2.sh) swift build --scratch-path .build-gpiod2
 # Nothing of that source is kept in the repository; the cache is
-# ${FIRMLOOP_GPIOD_CACHE:-~/.cache/firmloop-libgpiod}/gpiod-<pypi version>/.
+# ${FIRMLOOP_GPIOD_CACHE:-~/.cache/firmloop-libgpiod}/gpiod-<pypi version>[-<GPIOD_TARGET>]/.
+# For another architecture: GPIOD_TARGET (a name for the cache, aarch64), CC and AR (a cross
+# compiler and archiver, as make build-arm64 passes them).
 set -euo pipefail
 ver=${GPIOD_PYPI_VERSION:-2.5.0}
-cache=${FIRMLOOP_GPIOD_CACHE:-$HOME/.cache/firmloop-libgpiod}/gpiod-$ver
+cache=${FIRMLOOP_GPIOD_CACHE:-$HOME/.cache/firmloop-libgpiod}/gpiod-$ver${GPIOD_TARGET:+-$GPIOD_TARGET}
 if [ ! -f "$cache/lib/libgpiod-v2-firmloop.a" ] || [ ! -f "$cache/lib/pkgconfig/libgpiod.pc" ]; then
-  tmp=$(mktemp -d)
+  mkdir -p "${cache%/*}"
+  tmp=$(mktemp -d "${cache%/*}/.build.XXXXXX")   # beside the cache: a cross compiler in a chroot sees it
   trap 'rm -rf "$tmp"' EXIT
   # pip from the system's python, or from a throw-away venv where the system refuses it.
   if python3 -m pip --version >/dev/null 2>&1; then pip=(python3 -m pip); else
@@ -21,9 +24,9 @@ if [ ! -f "$cache/lib/libgpiod-v2-firmloop.a" ] || [ ! -f "$cache/lib/pkgconfig/
   api=$(cat "$src/libgpiod-version.txt")
   mkdir -p "$tmp/obj" "$cache.new/lib/pkgconfig" "$cache.new/include"
   for f in "$src"/lib/*.c; do
-    cc -O2 -fPIC -D_GNU_SOURCE "-DGPIOD_API_VERSION_STR=\"$api\"" -I"$src/include" -I"$src/lib" -c "$f" -o "$tmp/obj/$(basename "$f" .c).o"
+    ${CC:-cc} -O2 -fPIC -D_GNU_SOURCE "-DGPIOD_API_VERSION_STR=\"$api\"" -I"$src/include" -I"$src/lib" -c "$f" -o "$tmp/obj/$(basename "$f" .c).o"
   done
-  ar rcs "$cache.new/lib/libgpiod-v2-firmloop.a" "$tmp"/obj/*.o   # a name no system library has
+  ${AR:-ar} rcs "$cache.new/lib/libgpiod-v2-firmloop.a" "$tmp"/obj/*.o   # a name no system library has
   cp "$src/include/gpiod.h" "$cache.new/include/"
   cat > "$cache.new/lib/pkgconfig/libgpiod.pc" <<EOF
 prefix=$cache
