@@ -22,44 +22,7 @@ MIRROR=${FIRMLOOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$CACHE"
 log() { echo "arm64-sdk: $*" >&2; }
 
-# apt_get SUITE ARCH ARGS...: apt-get with a private state for that suite and architecture.
-apt_get() {
-    local suite=$1 arch=$2 d=$CACHE/apt/$1-$2
-    shift 2
-    if [ ! -f "$d/apt.conf" ]; then
-        mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/parts" "$d/prefs"
-        : > "$d/status"
-        echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $suite main" > "$d/sources.list"
-        cat > "$d/apt.conf" <<EOF
-APT::Architecture "$arch";
-APT::Architectures { "$arch"; };
-APT::Install-Recommends "false";
-Dir::State "$d";
-Dir::State::lists "$d/lists";
-Dir::State::status "$d/status";
-Dir::Cache "$d/cache";
-Dir::Etc::sourcelist "$d/sources.list";
-Dir::Etc::sourceparts "$d/parts";
-Dir::Etc::preferencesparts "$d/prefs";
-Debug::NoLocking "true";
-APT::Sandbox::User "root";
-EOF
-    fi
-    APT_CONFIG=$d/apt.conf apt-get -qq -o=Dpkg::Use-Pty=0 "$@"
-}
-
-# fetch SUITE ARCH DEST PACKAGES...: the packages and what they depend on (downloaded into
-# debs/<DEST's name>), unpacked into DEST.
-fetch() {
-    local suite=$1 arch=$2 dest=$3 debs=$CACHE/debs/$(basename "$3")
-    shift 3
-    mkdir -p "$debs/partial" "$dest"
-    apt_get "$suite" "$arch" update || { log "cannot reach $MIRROR ($suite, $arch)"; exit 3; }
-    apt_get "$suite" "$arch" -o Dir::Cache::archives="$debs" install --download-only -y "$@" >/dev/null \
-        || { log "cannot download $* ($suite, $arch)"; exit 3; }
-    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$dest"; done
-    rm -rf "$debs"   # unpacked: the part's .ready keeps it
-}
+. "$ROOT/scripts/arm64/apt.sh"
 
 # usr_merge DIR: lib, bin, sbin and lib64 under usr/ as Debian 12 has them, absolute symbolic
 # links made relative (bookworm's libm.so -> /lib/... would otherwise resolve on the host, and
@@ -83,7 +46,7 @@ usr_merge() {
 
 # ---- the target's sysroot ----------------------------------------------------------------------
 S=$CACHE/sysroot
-if [ ! -f "$S/.ready" ]; then
+if [ ! -f "$S/.ready-2" ]; then   # 2: with bookworm-updates and -security
     log "sysroot: bookworm arm64 -dev packages and sid's aarch64 Swift 6.2.3 runtime into $S"
     rm -rf "$S" "$CACHE/swift-arm64"
     fetch bookworm arm64 "$S" libc6-dev libgcc-12-dev libstdc++-12-dev libgpiod-dev libsqlite3-dev libssl-dev zlib1g-dev
@@ -97,7 +60,7 @@ if [ ! -f "$S/.ready" ]; then
     rm -rf "$CACHE/swift-arm64"
     # Their clang headers: the compiler's own, as the root it runs in has them.
     for d in swift swift_static; do ln -sfn /usr/libexec/swift/lib/clang/17 "$S/usr/lib/$d/clang"; done
-    touch "$S/.ready"
+    touch "$S/.ready-2"
 fi
 
 # ---- the compiler: Debian's 6.2.3 in a root of sid's ---------------------------------------------

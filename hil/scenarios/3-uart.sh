@@ -13,15 +13,20 @@ s=$(marker)
 # week-rollover guess; the time of day is the key). The firmware publishes whole epochs, as
 # gpsd reports them, so every fix it publishes must be one of these, up to gpsd's last (the
 # log's final epoch is cut short, and neither reports it).
+# The log's first epoch has a position but no date yet (a GLL before the first RMC): gpsd gives
+# that TPV no time, the firmware the time of day only; both are "undated" here.
 grep '"class":"TPV"' "$NMEA/$LOG.chk" | grep '"lat"' | while read -r tpv; do
-    echo "$(echo "$tpv" | field time | cut -c13-20) $(echo "$tpv" | field lat) $(echo "$tpv" | field lon) $(echo "$tpv" | field alt)"
+    t=$(echo "$tpv" | field time | cut -c13-20)
+    echo "${t:-undated} $(echo "$tpv" | field lat) $(echo "$tpv" | field lon) $(echo "$tpv" | field alt)"
 done > "$HIL_WORK/gpsd.fixes"
 [ -s "$HIL_WORK/gpsd.fixes" ] || fail "no TPV with a position in $LOG.chk"
 log_end=$(tail -n1 "$HIL_WORK/gpsd.fixes" | cut -d' ' -f1)
 
-# A snapshot's fix as "hh:mm:ss lat lon alt seq" (one sed over all the lines given).
+# A snapshot's fix as "hh:mm:ss lat lon alt seq", or "undated ..." for a time of day with no
+# date (one sed over all the lines given).
 fixes_of() {
-    sed -n 's/^{"device":"[^"]*","seq":\([0-9]*\),.*"gps":{"mode":[0-9]*,"lat":\([-0-9.e]*\),"lon":\([-0-9.e]*\),"alt":\([-0-9.enul]*\),[^}]*"time":"...........\(........\)[^}]*}.*/\5 \2 \3 \4 \1/p'
+    sed -n -e 's/^{"device":"[^"]*","seq":\([0-9]*\),.*"gps":{"mode":[0-9]*,"lat":\([-0-9.e]*\),"lon":\([-0-9.e]*\),"alt":\([-0-9.enul]*\),[^}]*"time":"....-..-..T\(..:..:..\)[^}]*}.*/\5 \2 \3 \4 \1/p' \
+           -e 's/^{"device":"[^"]*","seq":\([0-9]*\),.*"gps":{"mode":[0-9]*,"lat":\([-0-9.e]*\),"lon":\([-0-9.e]*\),"alt":\([-0-9.enul]*\),[^}]*"time":"..:..:..\.[0-9]*"[^}]*}.*/undated \2 \3 \4 \1/p'
 }
 # A snapshot now (besides the periodic ones): has gpsd's last fix reached the published one?
 reached_end() {

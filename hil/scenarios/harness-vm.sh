@@ -7,6 +7,7 @@
 # an output, and `pull` sets what an input reads (gpio-sim turns a change into an edge).
 
 GPIOSIM_CFG=/sys/kernel/config/gpio-sim/hil
+HIL_UART=${HIL_UART:-ttyS1}   # the UART whose far end is the host: ttyS1 (x86_64's 16550), ttyS0 (aarch64's PCI 16550)
 GPIOSIM_LINES=28
 
 # Once per run: the chip, the button released, /dev/serial0.
@@ -25,8 +26,8 @@ harness_setup() {
     harness_init
     [ -f "$RELAY_SIM/value" ] && [ -f "$BUTTON_SIM/pull" ] || fail "gpio-sim has no line for relay or button ($RELAY_SIM, $BUTTON_SIM)"
     echo pull-up > "$BUTTON_SIM/pull"                  # the button is not pressed (active low)
-    ln -sf ttyS1 /dev/serial0                           # the Pi's name for the header UART
-    say "gpio-sim: $(cat $GPIOSIM_CFG/bank0/chip_name) [hil-header] GPIO0..GPIO$((GPIOSIM_LINES - 1)); relay -> $RELAY_SIM/value, button <- $BUTTON_SIM/pull; /dev/serial0 -> ttyS1"
+    ln -sf "$HIL_UART" /dev/serial0                     # the Pi's name for the header UART
+    say "gpio-sim: $(cat $GPIOSIM_CFG/bank0/chip_name) [hil-header] GPIO0..GPIO$((GPIOSIM_LINES - 1)); relay -> $RELAY_SIM/value, button <- $BUTTON_SIM/pull; /dev/serial0 -> $HIL_UART"
 }
 
 # In every scenario's shell: where the wires' far ends are (no side effects).
@@ -47,4 +48,4 @@ button_release() { echo pull-up > "$BUTTON_SIM/pull"; }
 
 # feed_nmea NAME PACE_MS: asks the host, on the UART's TX, to write boards/nmea/NAME into the RX
 # one epoch every PACE_MS (it returns at once; the host goes on writing).
-feed_nmea() { printf 'HIL-FEED %s %s\n' "$1" "$2" > /dev/ttyS1; }
+feed_nmea() { printf 'HIL-FEED %s %s\n' "$1" "$2" > "/dev/$HIL_UART"; }

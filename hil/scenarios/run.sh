@@ -49,7 +49,7 @@ if ( . "$HERE/harness-$HIL_BACKEND.sh" && harness_setup ) > "$HIL_WORK/setup.log
         ( set -u; . "$HERE/harness-$HIL_BACKEND.sh"; harness_init; . "$s" ); rc=$?
         t=$(( $(now_ms) - t0 ))
         verdict=PASS; [ $rc = 0 ] || { verdict=FAIL; failed=$((failed + 1)); }
-        echo "HIL-SCENARIO ${n%%-*} ${n#*-} [$GPIOLIB] $verdict $((t / 1000)).$(( (t % 1000) / 100 )) s"
+        echo "HIL-SCENARIO ${n%%-*} ${n#*-} [$GPIOLIB, $(uname -m)] $verdict $((t / 1000)).$(( (t % 1000) / 100 )) s"
     done
 else
     cat "$HIL_WORK/setup.log"

@@ -5,7 +5,8 @@
 # START and elapsed().
 #   vm_host_packages   qemu, busybox (static), mosquitto, ... from apt when missing
 #   vm_kernel_cache    Debian's amd64 kernel with gpio-sim and the HIL's base initramfs, cached
-#                      per kernel version: sets KPKG, KVER, CACHE
+#                      per kernel version: sets KPKG, KVER, CACHE (HIL_ARCH=arm64: bookworm's
+#                      arm64 kernel and guest programs, hil/vm/prepare-arm64.sh)
 #   vm_accel           KVM where it is usable, else TCG: sets ACCEL
 
 ROOT=$PWD
@@ -31,8 +32,9 @@ die() { echo "$TAG: FAILED: $*" >&2; exit 1; }
 vm_host_packages() {
     [ "${FIRMLOOP_HIL:-1}" != 0 ] || cannot "FIRMLOOP_HIL=0 is set"
     [ "$(uname -m)" = x86_64 ] || cannot "the VM is Debian's amd64 kernel under qemu-system-x86_64 and this machine is $(uname -m); on a Raspberry Pi run the same scenarios with hil/pi.sh (hil/README.md)"
-    local need=() x
-    for x in qemu-system-x86_64:qemu-system-x86 cpio:cpio python3:python3 /usr/sbin/mosquitto:mosquitto \
+    local need=() x qemu=qemu-system-x86_64:qemu-system-x86
+    [ "${HIL_ARCH:-amd64}" = arm64 ] && qemu="qemu-system-aarch64:qemu-system-arm aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+    for x in $qemu cpio:cpio python3:python3 /usr/sbin/mosquitto:mosquitto \
              mosquitto_sub:mosquitto-clients xz:xz-utils make:make gcc:gcc ${EXTRA_PACKAGES:-}; do
         command -v "${x%%:*}" >/dev/null 2>&1 || need+=("${x#*:}")
     done
@@ -49,6 +51,25 @@ vm_host_packages() {
 }
 
 vm_kernel_cache() {
+    if [ "${HIL_ARCH:-amd64}" = arm64 ]; then
+        local ac=${FIRMLOOP_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-arm64}
+        # The arm64 kernel of the same line as the amd64 one (its ABI number from bookworm's arm64 lists).
+        [ -f "$ac/apt/bookworm-arm64/apt.conf" ] || cannot "no arm64 package lists yet (make build-arm64 makes them)"
+        KPKG=$(APT_CONFIG=$ac/apt/bookworm-arm64/apt.conf apt-cache depends linux-image-arm64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+        [ -n "$KPKG" ] || cannot "bookworm's arm64 lists know no linux-image-arm64"
+        KVER=${KPKG#linux-image-}
+        CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
+        if [ -f "$CACHE/ready" ]; then
+            echo "$TAG: arm64 kernel $KVER with gpio-sim from the cache ($CACHE)"
+        else
+            echo "$TAG: preparing arm64 kernel $KVER, gpio-sim, the base initramfs and the guest's programs into $CACHE"
+            hil/vm/prepare-arm64.sh "$KVER" "$CACHE" || case $? in
+                3) cannot "could not download Debian's arm64 packages for $KVER (see above)";;
+                *) die "preparing the arm64 kernel and gpio-sim failed (see above)";;
+            esac
+        fi
+        return
+    fi
     KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
     [ -n "$KPKG" ] || cannot "apt knows no linux-image-amd64 (not a Debian amd64 package source?)"
     KVER=${KPKG#linux-image-}
@@ -65,6 +86,10 @@ vm_kernel_cache() {
 }
 
 vm_accel() {
+    if [ "${HIL_ARCH:-amd64}" = arm64 ]; then
+        ACCEL=(-accel tcg,thread=multi -cpu cortex-a72); echo "$TAG: TCG (aarch64 on x86_64: software emulation, x86's memory order)"
+        return
+    fi
     if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
         ACCEL=(-accel kvm -cpu host); echo "$TAG: KVM"
     else
