@@ -3,6 +3,8 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Each target installs what it needs on a fresh Debian 12 / Raspberry Pi OS machine.
 
 SWIFT      ?= swift
+# make hil ARCH=arm64: the HIL suite in an aarch64 VM on the cross-built firmware.
+ARCH       ?= amd64
 # Tests run on a release build: the allocation and speed properties they check are release ones.
 TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
@@ -23,9 +25,10 @@ run: deps buildinfo
 
 ## make test: every test, release build; the fuzz seed corpus replayed; the short forms of
 ## the fuzzing (one minute) and the soak (10 broker + 10 firmware kills); the suite under
-## ASan+LSan (FIRMLOOP_SANITIZE=0 skips it; TSan is `make sanitize`, see its note); then the
-## hardware-in-loop suite in a VM when this machine can have its prerequisites (x86_64, apt,
-## root or password-less sudo), else it says why it skipped (FIRMLOOP_HIL=0 skips it).
+## ASan+LSan (FIRMLOOP_SANITIZE=0 skips it; TSan is `make sanitize`, see its note); the aarch64
+## build under qemu-user (make test-arm64; FIRMLOOP_ARM64=0 skips it); then the hardware-in-loop
+## suite in an x86_64 VM and in an aarch64 VM, and the deploy VM, when this machine can have
+## their prerequisites (x86_64, apt, root), else each says why it skipped (FIRMLOOP_HIL=0 skips them).
 test: deps buildinfo
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
@@ -42,6 +45,7 @@ test: deps buildinfo
 	python3 soak/soak.py --firmloop .build/release/firmloop --broker-kills 10 --firmware-kills 10 --stops 2 --stop-seconds 5
 	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize-address; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
+	HIL_ARCH=arm64 SWIFT=$(SWIFT) hil/hil.sh --if-possible
 	SWIFT=$(SWIFT) deploy/vm/test.sh --if-possible
 
 ## make test-example: Examples/custom-sensor (your own firmware in your own package: the stock
@@ -126,8 +130,9 @@ deploy-test: deps
 	SWIFT=$(SWIFT) deploy/vm/test.sh
 
 ## make hil: the hardware-in-loop suite alone (hil/README.md); fails where it cannot run.
+## ARCH=arm64: in the aarch64 VM, on the cross-built firmware (make build-arm64).
 hil: deps buildinfo
-	SWIFT=$(SWIFT) hil/hil.sh
+	HIL_ARCH=$(ARCH) SWIFT=$(SWIFT) hil/hil.sh
 
 ## make bench: release build, our benchmarks and the peers' (CPython asyncio, uvloop) side by side.
 bench: deps bench-deps $(SHIM)
