@@ -10,6 +10,8 @@
 #   compiler/    a root unpacked from sid's amd64 packages: Debian's Swift 6.2.3 compiler (the
 #                only one that reads that runtime's binary modules) with git and its glibc 2.42,
 #                where `swift build` runs (scripts/arm64-swift.sh: unshare + chroot);
+#   runtime/     sid's arm64 glibc (2.42) and libraries: the root the aarch64 tests run on under
+#                qemu-user (their Swift runtime is sid's shared one);
 #   qemu/        sid's static qemu-aarch64 (11.x), which make test-arm64 runs the binary under;
 #   sdk/         firmloop-aarch64.artifactbundle, the Swift SDK over sysroot/.
 #
@@ -79,6 +81,29 @@ G=$S/usr/lib/aarch64-linux-gnu/firmloop-glibc238.o
 if [ ! -f "$G" ] || [ "$ROOT/scripts/arm64/glibc238.c" -nt "$G" ]; then
     cp "$ROOT/scripts/arm64/glibc238.c" "$S/glibc238.c"
     ARM64_CACHE=$CACHE "$ROOT/scripts/arm64-chroot.sh" clang --target=aarch64-linux-gnu --sysroot="$S" -O2 -fPIC -c "$S/glibc238.c" -o "$G"
+fi
+
+# Debian ships _Testing_Foundation's module without its library: a test build links once an
+# empty one of that name is there.
+TF=$S/usr/lib/swift/linux/lib_Testing_Foundation.so
+if [ ! -f "$TF" ]; then
+    echo 'void firmloop_no_testing_foundation(void) {}' > "$S/testing-foundation.c"
+    ARM64_CACHE=$CACHE "$ROOT/scripts/arm64-chroot.sh" clang --target=aarch64-linux-gnu --sysroot="$S" -fuse-ld=lld -shared -fPIC -nostdlib \
+        -o "$TF" "$S/testing-foundation.c"
+fi
+
+# ---- the tests' runtime root ---------------------------------------------------------------------
+# The test build links Swift's runtime dynamically (Swift Testing exists only as a shared
+# library), and sid's libswiftCore.so needs glibc 2.38 or later: under qemu-user the tests run
+# on sid's arm64 libc (qemu-aarch64 -L runtime), with bookworm's libgpiod v1 beside it.
+RT=$CACHE/runtime
+if [ ! -f "$RT/.ready" ]; then
+    log "runtime: sid's arm64 glibc, libstdc++, SQLite, OpenSSL for the tests into $RT"
+    rm -rf "$RT"
+    fetch sid arm64 "$RT" libc6 libstdc++6 libgcc-s1 libsqlite3-0 libssl3t64 zlib1g
+    cp -a "$S"/usr/lib/aarch64-linux-gnu/libgpiod.so.2* "$RT/usr/lib/aarch64-linux-gnu/"
+    [ -e "$RT/lib" ] || ln -s usr/lib "$RT/lib"
+    touch "$RT/.ready"
 fi
 
 # ---- qemu-user ----------------------------------------------------------------------------------

@@ -347,7 +347,14 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Like `park`, but deaf to cancellation: for clean-up waits of a task already cancelled.
     @KernelActor func parkIgnoringCancellation(_ s: Int32) async {
         defer { slots.release(s) }
-        try? await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+        try? await parkUntilWoken(s)
+    }
+
+    /// The continuation of a park nothing cancels. Its own function: Debian's Swift 6.2.3 (the
+    /// aarch64 cross build's) asserts emitting IR for it inlined into a non-throwing async caller
+    /// in a release build with testing on.
+    @KernelActor private func parkUntilWoken(_ s: Int32) async throws {
+        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
             self.slots[s].cont = c
         }
     }
