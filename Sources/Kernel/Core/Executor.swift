@@ -351,8 +351,10 @@ final class KernelExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// The continuation of a park nothing cancels. Its own function: Debian's Swift 6.2.3 (the
-    /// aarch64 cross build's) asserts emitting IR for it inlined into a non-throwing async caller
-    /// in a release build with testing on.
+    /// aarch64 cross build's compiler, built with assertions) asserts in IRGen ("Cannot
+    /// dereference a null Type") on a global-actor async method whose `defer` surrounds a
+    /// throwing continuation it swallows (`try?` or `catch`), at -O; 6.3 does not
+    /// (scripts/arm64/README.md has the ten-line reproduction).
     @KernelActor private func parkUntilWoken(_ s: Int32) async throws {
         try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
             self.slots[s].cont = c
