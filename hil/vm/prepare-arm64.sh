@@ -14,6 +14,7 @@ CACHE=${FIRMLOOP_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-arm64}   
 MIRROR=${FIRMLOOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "HIL: prepare: $*" >&2; }
 . "$ROOT/scripts/arm64/apt.sh"
+. "$ROOT/hil/vm/kernel-parts.sh"
 KSER=$(echo "$KVER" | cut -d. -f1,2)                         # 6.1
 W=$OUT.work
 rm -rf "$W" "$OUT"; mkdir -p "$W"
@@ -34,41 +35,11 @@ for want in CONFIG_GPIO_CDEV=y CONFIG_SERIAL_AMBA_PL011=y CONFIG_SERIAL_8250_PCI
 done
 
 log "building gpio-sim.ko for arm64 (with irq_sim.c, which this kernel does not build in)"
-for d in linux-headers-*.deb linux-kbuild-*.deb; do dpkg -x "$d" hdr; done
-sed -i "s#^include /usr/src/#include $W/hdr/usr/src/#" "hdr/usr/src/linux-headers-$KVER/Makefile"
-dpkg -x "linux-source-${KSER}"_*.deb src
-S=linux-source-$KSER
-tar -xaf "src/usr/src/$S.tar.xz" -C src "$S/drivers/gpio/gpio-sim.c" "$S/drivers/gpio/gpiolib.h" "$S/kernel/irq/irq_sim.c"
-mkdir gpiosim
-cp "src/$S/drivers/gpio/gpio-sim.c" gpiosim/gpio-sim-core.c
-cp "src/$S/drivers/gpio/gpiolib.h" "src/$S/kernel/irq/irq_sim.c" gpiosim/
-sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_domain_irq(work_ctx->domain, offset);/' gpiosim/irq_sim.c
-grep -q generic_handle_domain_irq gpiosim/irq_sim.c || { echo "irq_sim.c: the irq_to_desc patch did not apply to this kernel's source" >&2; exit 1; }
-printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-core.o irq_sim.o\n' > gpiosim/Kbuild
-make -s -C "hdr/usr/src/linux-headers-$KVER" M="$W/gpiosim" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules
-[ -f gpiosim/gpio-sim.ko ] || { echo "gpio-sim.ko was not built" >&2; exit 1; }
+build_gpiosim "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 
 log "packing the base initramfs"
-R=$W/rootfs
-mkdir -p $R/bin $R/sbin $R/usr/bin $R/usr/sbin $R/dev $R/proc $R/sys $R/tmp $R/mnt $R/etc $R/run
 dpkg -x busybox-static_*.deb bb
-cp bb/bin/busybox $R/bin/
-# The applets of the same busybox version, listed by the host's (the arm64 one cannot run here).
-for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
-M=kroot/lib/modules/$KVER
-/bin/busybox depmod -b kroot "$KVER"
-if ! grep -q 'kernel/fs/configfs/configfs.ko' "$M/modules.builtin"; then
-    for m in kernel/fs/configfs/configfs.ko; do
-        for f in $m $(grep "^$m:" "$M/modules.dep" | cut -d: -f2); do
-            install -D -m644 "$M/$f" "$R/lib/modules/$KVER/$f"
-        done
-    done
-fi
-cp "$M/modules.builtin" "$M/modules.order" "$R/lib/modules/$KVER/"
-install -D -m644 gpiosim/gpio-sim.ko "$R/lib/modules/$KVER/extra/gpio-sim.ko"
-aarch64-linux-gnu-strip --strip-debug "$R/lib/modules/$KVER/extra/gpio-sim.ko"
-/bin/busybox depmod -b "$R" "$KVER"
-(cd $R && find . | cpio -o -H newc -R 0:0 --quiet | gzip -9) > base.cpio.gz
+pack_base "$KVER" bb/bin/busybox aarch64-linux-gnu-strip
 
 log "the guest's programs and libraries (bookworm arm64)"
 fetch bookworm arm64 "$W/guest" mosquitto mosquitto-clients gpiod libgpiod2 libsqlite3-0 libssl3 libstdc++6 libgcc-s1
