@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(name: "firmloop-fuzz", dependencies: ["Kernel", "Board", "MQTT", "Firmware"], path: "fuzz/Sources/firmloop-fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         // Tests: one target per module; they share the one-kernel-at-a-time turn in Tests/Support.
-        .target(name: "KernelTestSupport", dependencies: ["Kernel", "CSystem", "CTestSupport"], path: "Tests/Support"),
+        .target(name: "KernelTestSupport", dependencies: ["Kernel", "Board", "CSystem", "CTestSupport"], path: "Tests/Support"),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),

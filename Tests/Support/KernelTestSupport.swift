@@ -34,16 +34,7 @@ public final class Locked<Value: Sendable>: Sendable {
 }
 
 public func readFile(_ path: String) -> String? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n <= 0 { break }
-        bytes += buf[0..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    fileBytes(path).map { String(decoding: $0, as: UTF8.self) }
 }
 
 /// The repository's root (for boards/ and Tests/Fixtures), from this file's path.

@@ -1,3 +1,4 @@
+import Board
 import Glibc
 import Testing
 
@@ -25,7 +26,7 @@ public enum OutboxDamage: String, CaseIterable, Sendable, CustomTestStringConver
         case .aPageZeroed:
             // One page among those holding pending rows (the second half of the file), picked
             // by a fixed seed so a failure replays.
-            var rng = SplitMix(seed: 30)
+            var rng = SeededRandom(seed: 30)
             let pages = size / Self.page
             let victim = pages / 2 + Int(rng.next() % UInt64(pages / 2 - 1))
             let zeros = [UInt8](repeating: 0, count: Self.page)
@@ -41,18 +42,6 @@ public enum OutboxDamage: String, CaseIterable, Sendable, CustomTestStringConver
     /// (`seqFound`), or nothing is readable.
     public var metaReadable: Bool { ![.headerOverwritten, .notADatabase].contains(self) }
     public var seqFound: Bool { self != .notADatabase }
-}
-
-public struct SplitMix {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 public func fileBytes(_ path: String) -> [UInt8]? {
