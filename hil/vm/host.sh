@@ -51,36 +51,28 @@ vm_host_packages() {
 }
 
 vm_kernel_cache() {
+    # The kernel's package from the host's lists (amd64), or from bookworm's arm64 lists (the
+    # private apt state make build-arm64 made); then prepared once per kernel version.
+    local apt=(apt-cache) prepare=(hil/vm/prepare.sh) what=kernel
     if [ "${HIL_ARCH:-amd64}" = arm64 ]; then
-        local ac=${FIRMLOOP_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-arm64}
-        # The arm64 kernel of the same line as the amd64 one (its ABI number from bookworm's arm64 lists).
-        [ -f "$ac/apt/bookworm-arm64/apt.conf" ] || cannot "no arm64 package lists yet (make build-arm64 makes them)"
-        KPKG=$(APT_CONFIG=$ac/apt/bookworm-arm64/apt.conf apt-cache depends linux-image-arm64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-        [ -n "$KPKG" ] || cannot "bookworm's arm64 lists know no linux-image-arm64"
-        KVER=${KPKG#linux-image-}
-        CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
-        if [ -f "$CACHE/ready" ]; then
-            echo "$TAG: arm64 kernel $KVER with gpio-sim from the cache ($CACHE)"
-        else
-            echo "$TAG: preparing arm64 kernel $KVER, gpio-sim, the base initramfs and the guest's programs into $CACHE"
-            hil/vm/prepare-arm64.sh "$KVER" "$CACHE" || case $? in
-                3) cannot "could not download Debian's arm64 packages for $KVER (see above)";;
-                *) die "preparing the arm64 kernel and gpio-sim failed (see above)";;
-            esac
-        fi
-        return
+        local conf=${FIRMLOOP_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-arm64}/apt/bookworm-arm64/apt.conf
+        [ -f "$conf" ] || cannot "no arm64 package lists yet (make build-arm64 makes them)"
+        apt=(env APT_CONFIG="$conf" apt-cache) prepare=(hil/vm/prepare-arm64.sh) what="arm64 kernel"
     fi
-    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-    [ -n "$KPKG" ] || cannot "apt knows no linux-image-amd64 (not a Debian amd64 package source?)"
+    local arch=${HIL_ARCH:-amd64}
+    KPKG=$("${apt[@]}" depends "linux-image-$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    [ -n "$KPKG" ] || cannot "apt knows no linux-image-$arch (not a Debian package source for $arch?)"
     KVER=${KPKG#linux-image-}
     CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
     if [ -f "$CACHE/ready" ]; then
-        echo "$TAG: kernel $KVER with gpio-sim from the cache ($CACHE)"
+        echo "$TAG: $what $KVER with gpio-sim from the cache ($CACHE)"
     else
-        echo "$TAG: preparing kernel $KVER, gpio-sim and the base initramfs into $CACHE"
-        hil/vm/prepare.sh "$KPKG" "$CACHE" || case $? in
-            3) cannot "could not download Debian's kernel packages for $KVER (see above)";;
-            *) die "preparing the kernel and gpio-sim failed (see above)";;
+        echo "$TAG: preparing $what $KVER, gpio-sim and the base initramfs into $CACHE"
+        # prepare.sh takes the package, prepare-arm64.sh the version.
+        if [ "$arch" = arm64 ]; then set -- "$KVER"; else set -- "$KPKG"; fi
+        "${prepare[@]}" "$1" "$CACHE" || case $? in
+            3) cannot "could not download Debian's packages for $what $KVER (see above)";;
+            *) die "preparing the $what and gpio-sim failed (see above)";;
         esac
     fi
 }
