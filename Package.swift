@@ -51,6 +51,7 @@ let package = Package(
         .library(name: "TLS", targets: ["TLS"]),
         .library(name: "LinuxBoard", targets: ["LinuxBoard"]),
         .library(name: "SimBoard", targets: ["SimBoard"]),
+        .library(name: "SimWorld", targets: ["SimWorld"]),
         .library(name: "Firmware", targets: ["Firmware"]),
         .library(name: "FirmwareSim", targets: ["FirmwareSim"]),
         .library(name: "FirmloopCLI", targets: ["FirmloopCLI"]),
@@ -65,11 +66,14 @@ let package = Package(
         .target(name: "CBuildInfo"),
         .target(name: "Kernel", dependencies: ["CSystem"], exclude: ["Core/README.md"], swiftSettings: kernelSettings),
         .target(name: "Board", dependencies: ["Kernel"]),
-        .target(name: "MQTT"),
+        .target(name: "MQTT", dependencies: ["Kernel", "Board"]),
         // The simulated board drops them too, in release: its hot paths (a UART read per 16
         // bytes, an event-log entry per event) spent ~6% of a simulated day in them (callgrind).
         // Debug builds (the example package's tests) keep them.
-        .target(name: "SimBoard", dependencies: ["Kernel", "Board", "MQTT", "TLS"], swiftSettings: simBoardSettings),
+        .target(name: "SimBoard", dependencies: ["Kernel", "Board"], swiftSettings: simBoardSettings),
+        // The world around a simulated board: the in-process MQTT broker on its network,
+        // scenarios, and simulated runs.
+        .target(name: "SimWorld", dependencies: ["Kernel", "Board", "MQTT", "TLS", "SimBoard"], swiftSettings: simBoardSettings),
         // SQLite 3 (Debian's libsqlite3-dev): the firmware's durable outbox.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // OpenSSL (Debian's libssl-dev): TLS over any Connection, through memory BIOs (mqtts://).
@@ -77,14 +81,14 @@ let package = Package(
         .target(name: "TLS", dependencies: ["Kernel", "Board", "COpenSSL"]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
-        .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "Firmware", "TLS"]),
+        .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "SimWorld", "Firmware", "TLS"]),
         // libgpiod (Debian's libgpiod-dev; `make` installs it): v1.6 on Debian 12, v2 on Debian 13.
         // Used only by LinuxBoard/GPIOD.swift (v1) or GPIOD2.swift (v2), chosen above.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
         // The command line as a library: `FirmloopCommand.main(firmware:)` for any firmware.
         .target(name: "FirmloopCLI", dependencies: [
-            "Kernel", "Board", "SimBoard", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS",
+            "Kernel", "Board", "SimBoard", "SimWorld", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "firmloop", dependencies: ["Firmware", "FirmloopCLI"]),
@@ -92,7 +96,7 @@ let package = Package(
         // helpers only tests and benchmarks use (openpty, gettid, process CPU time).
         .target(name: "CAllocCount"),
         .target(name: "CTestSupport"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "Board", "SimBoard", "Firmware", "FirmwareSim", "LinuxBoard", "TLS"],
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "Board", "SimBoard", "SimWorld", "Firmware", "FirmwareSim", "LinuxBoard", "TLS", "MQTT"],
                           path: "bench/Sources/firmloop-bench"),
         // Fuzz targets (fuzz/README.md): `make fuzz` builds them with libFuzzer; built plainly
         // they replay the seed corpus (`make test`). One executable, the target by name.
@@ -102,13 +106,16 @@ let package = Package(
         .target(name: "KernelTestSupport", dependencies: ["Kernel", "Board", "CSystem", "CTestSupport"], path: "Tests/Support"),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Board", "Kernel", "SimBoard", "SimWorld", "LinuxBoard", "KernelTestSupport"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Board", "Kernel", "LinuxBoard", "MQTT", "KernelTestSupport"], exclude: ["make-certs.sh"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CTestSupport", "CGPIOD", "KernelTestSupport"],
                     swiftSettings: gpiodSettings),
-        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "LinuxBoard", "KernelTestSupport"]),
-        .testTarget(name: "FirmwareSimTests", dependencies: ["FirmwareSim", "Firmware", "SimBoard", "Board", "Kernel", "MQTT", "KernelTestSupport"]),
-        .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
+        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Board", "Kernel", "MQTT", "SimBoard", "SimWorld", "LinuxBoard", "KernelTestSupport"]),
+        .testTarget(name: "FirmwareSimTests", dependencies: ["FirmwareSim", "Firmware", "SimBoard", "SimWorld", "Board", "Kernel", "MQTT", "KernelTestSupport"]),
+        .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "Firmware", "KernelTestSupport"]),
+        // The package as a whole: its layers (no import back up).
+        .testTarget(name: "PackageTests", dependencies: ["KernelTestSupport"]),
+        .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -167,6 +167,7 @@ struct Run: ParsableCommand {
             let b: any Hardware
             do {
                 if SimHardware.isSimulated(desc) {
+                    // The board alone: the broker is real (below), not the simulated world's.
                     let s = try SimHardware(board, seed: seed, world: world)
                     s.start()
                     b = s

@@ -5,6 +5,7 @@ import FirmwareSim
 import Glibc
 import Kernel
 import SimBoard
+import SimWorld
 
 /// `firmloop simulate`: the firmware on the simulated board in virtual time.
 struct Simulate: ParsableCommand {

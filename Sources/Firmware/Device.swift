@@ -84,9 +84,6 @@ public final class Device {
     public var commands = CommandTable()
     /// Topics handled by components (the first whose filter matches gets a message).
     private var handlers: [(filter: String, handle: (Publish) -> Void)] = []
-    /// Messages sent straight to the client, not through the outbox (acks, states, discovery):
-    /// numbered from `MessageID.direct` up, so an ack tells them from snapshots.
-    private var directCount: UInt64 = 0
 
     /// Largest command accepted (the MQTT client's packet limit): a bigger one is read past
     /// without being buffered, acknowledged to the broker and answered with an error.
@@ -276,8 +273,7 @@ public final class Device {
     /// configs are published again after every connect.
     public func publishDirect(_ topic: String, _ payload: String, retain: Bool) {
         guard let client else { return }
-        directCount += 1
-        client.enqueue(id: MessageID.direct + directCount, topic: topic, payload: Array(payload.utf8), retain: retain, droppable: true)
+        client.enqueue(topic: topic, payload: Array(payload.utf8), retain: retain, droppable: true)
     }
 
     /// A command's answer on `…/ack`: `{"id":"c1","ok":true,"seq":N}` or

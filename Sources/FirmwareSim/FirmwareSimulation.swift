@@ -4,6 +4,7 @@ import Glibc
 import Kernel
 import MQTT
 import SimBoard
+import SimWorld
 import TLS
 
 /// The real firmware on the simulated board in virtual time, against the in-process broker and
@@ -121,12 +122,13 @@ public struct FirmwareSimulation: Sendable {
         // As `firmloop run` does: outputs with "restore": true start at their kept value.
         var simulation = self.simulation
         simulation.board = simulation.board.restoring(try outbox.savedOutputsNow())
-        let report = try simulation.run { board in
+        let report = try simulation.run { world in
+            let board = world.board
             let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network
             let fw = Device(board: board, config: config, outbox: outbox, network: network, firmware: composition)
             defer { shared.capture(fw) }
             let topic = fw.topics.snapshot
-            board.broker.onPublish.append { m in
+            world.broker.onPublish.append { m in
                 guard m.publish.topic == topic, let seq = Snapshot.seq(in: m.publish.payload), seq > 0, seq < 1 << 40,
                       !forget.contains(seq) else { return }
                 let i = Int(seq)

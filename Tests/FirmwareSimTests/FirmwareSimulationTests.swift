@@ -5,6 +5,7 @@ import FirmwareSim
 import Kernel
 import KernelTestSupport
 import SimBoard
+import SimWorld
 import Testing
 
 /// The firmware on `board` (a path, or JSON text) in virtual time.

@@ -4,6 +4,7 @@ import FirmwareSim
 import Glibc
 import KernelTestSupport
 import SimBoard
+import SimWorld
 import Testing
 
 /// Issue 30 on the whole firmware: a device whose outbox an SD card damaged while it was off

@@ -4,6 +4,7 @@ import Kernel
 import KernelTestSupport
 import MQTT
 import SimBoard
+import SimWorld
 import Testing
 
 /// A component of one's own beside the stock ones: its field in every snapshot, its command
@@ -61,14 +62,15 @@ final class Counter: Component {
         let sim = Simulation(board: d, seed: 1, durationNanoseconds: Int64(seconds) * 1_000_000_000)
         let seen = Locked(Seen())
         _ = try withKernelTurn {
-            try sim.run { board in
+            try sim.run { world in
+                let board = world.board
                 var config = FirmwareConfig(deviceID: "c1")
                 config.broker = BrokerAddress(host: "127.0.0.1")
                 config.snapshotIntervalMilliseconds = 1000
                 config.taskTimes = false
                 let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: board.network,
                                 firmware: .stock.adding { Counter() })
-                board.broker.onPublish.append { m in
+                world.broker.onPublish.append { m in
                     let text = String(decoding: m.publish.payload, as: UTF8.self)
                     if m.publish.topic == "firmloop/c1/snapshot" { seen.set(seen.get().with { $0.snapshots.append(text) }) }
                     if m.publish.topic == "firmloop/c1/ack" { seen.set(seen.get().with { $0.acks.append(text) }) }
@@ -78,7 +80,7 @@ final class Counter: Component {
                     g.spawn("commands") {
                         try await sleep(ms: 3000)
                         for c in commands {
-                            board.broker.inject(Publish(topic: "firmloop/c1/cmd", payload: Array(c.utf8), qos: 1))
+                            world.broker.inject(Publish(topic: "firmloop/c1/cmd", payload: Array(c.utf8), qos: 1))
                             try await sleep(ms: 1000)
                         }
                         let counter = fw.component(Counter.self)!

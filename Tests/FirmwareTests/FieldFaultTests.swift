@@ -5,6 +5,7 @@ import Kernel
 import KernelTestSupport
 import LinuxBoard
 import SimBoard
+import SimWorld
 import Testing
 
 /// Faults a device left in a field meets, on real parts: a USB GPS unplugged and plugged back

@@ -1,5 +1,6 @@
 import Board
 import Kernel
+import MQTT
 
 /// Outbox → broker: stored snapshots are handed to the MQTT client a window at a time
 /// (`FirmwareConfig.feedWindow`) and removed from the outbox once the broker acknowledged them
@@ -165,7 +166,6 @@ public final class OutboxForwarding: Component {
     }
 
     private func acknowledged(_ id: UInt64) {
-        guard id < MessageID.direct else { return }   // an ack, a state, a discovery config
         if acked.isEmpty { ackWake.notifyAll() }   // (not while a removal is due anyway)
         acked.append(Int64(id))
         wake.notifyAll()   // the window has room again

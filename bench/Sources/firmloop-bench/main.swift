@@ -13,6 +13,7 @@ import FirmwareSim
 import Kernel
 import LinuxBoard
 import SimBoard
+import SimWorld
 
 // As the firmloop command line does (FIRMLOOP_EXECUTOR=preference measures the fallback).
 Kernel.makeKernelDefaultExecutor()
@@ -274,7 +275,7 @@ if selected("sim_24h") {
     for _ in 0..<3 {
         let sim = Simulation(board: desc, seed: 1, durationNanoseconds: 86_400_000_000_000)
         let m0 = alloccount_calls()
-        last = try sim.run { board in try await DemoFirmware(board: board).run() }
+        last = try sim.run { world in try await DemoFirmware(board: world.board).run() }
         mallocs.append(Double(alloccount_calls() - m0))
         if let f = last.failure { fatalError("sim_24h failed: \(f)") }
         walls.append(Double(last.realNanoseconds) / 1e6)

@@ -1,8 +1,7 @@
 import Board
 import Kernel
-import MQTT
 
-/// The firmware's MQTT 3.1.1 client, written on the kernel (no Swift MQTT client fits a
+/// An MQTT 3.1.1 client, written on the kernel (no Swift MQTT client fits a
 /// single-thread poll loop). It keeps one connection up: CONNECT with keep alive, credentials
 /// and a last will; an `online` message once connected; SUBSCRIBE; QoS 1 PUBLISH with an
 /// in-flight window and PUBACK tracking; un-acknowledged messages re-sent with DUP after a
@@ -15,12 +14,13 @@ import MQTT
 /// would otherwise re-send it on every reconnect) and handed on with `discardedBytes` set.
 ///
 /// Every queue has a bound: `window` in flight; `droppableCapacity` messages queued with
-/// `droppable: true` (the oldest dropped, counted); the caller bounds the rest (the firmware
-/// feeds at most its feed window); encoded packets waiting for the socket, `outputLimit`
+/// `droppable: true` (the oldest dropped, counted); the caller bounds the rest (the firmware's
+/// outbox feeds at most its feed window); encoded packets waiting for the socket, `outputLimit`
 /// (the reader stops taking packets from the broker while they wait).
 ///
-/// Messages come from `enqueue` (the outbox) and leave through `onAck` once the broker has
-/// acknowledged them; what the broker sends on subscribed topics goes to `onMessage`.
+/// Messages come from `enqueue` (the caller's: a firmware's outbox, say) and leave through
+/// `onAck` once the broker has acknowledged them; what the broker sends on subscribed topics
+/// goes to `onMessage`. The client knows nothing of what they mean.
 @KernelActor
 public final class MQTTClient {
     public struct Config: Sendable {
@@ -77,8 +77,15 @@ public final class MQTTClient {
         public init() {}
     }
 
+    /// Whose a message is: the caller's, reported through `onAck` when it has an id, or the
+    /// client's own (`online`, the final message of `close`), neither reported nor counted.
+    enum Owner: Equatable {
+        case caller(id: UInt64?)
+        case client
+    }
+
     struct Outgoing {
-        var id: UInt64
+        var owner: Owner
         var publish: Publish
         var droppable = false
     }
@@ -140,11 +147,12 @@ public final class MQTTClient {
     /// Adds a subscription, made with the next connect (and every one after it).
     public func subscribe(_ s: Subscription) { config.subscriptions.append(s) }
 
-    /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged. A `droppable` one (a
+    /// Queues a QoS 1 message; `onAck(id)` reports it acknowledged when it has an `id` (the
+    /// caller's own numbering: a store's key, say; without one, it is not reported). A `droppable` one (a
     /// command's ack, say) may be dropped, counted in `stats.dropped`, when more than
     /// `droppableCapacity` of them wait: a broker that stops acknowledging, or a flood of
     /// commands, costs bounded memory.
-    public func enqueue(id: UInt64, topic: String, payload: [UInt8], retain: Bool = false, droppable: Bool = false) {
+    public func enqueue(id: UInt64? = nil, topic: String, payload: [UInt8], retain: Bool = false, droppable: Bool = false) {
         if queueHead > 64 && queueHead * 2 > queue.count {
             queue.removeFirst(queueHead)
             queueHead = 0
@@ -157,7 +165,7 @@ public final class MQTTClient {
                 droppableQueued += 1
             }
         }
-        queue.append(Outgoing(id: id, publish: Publish(topic: topic, payload: payload, qos: 1, retain: retain), droppable: droppable))
+        queue.append(Outgoing(owner: .caller(id: id), publish: Publish(topic: topic, payload: payload, qos: 1, retain: retain), droppable: droppable))
         wake.notifyAll()
     }
 
@@ -188,7 +196,7 @@ public final class MQTTClient {
         }
         guard await waitFor({ inflight.isEmpty }) else { return }
         if let f = final {
-            send(Outgoing(id: MessageID.final, publish: Publish(topic: f.topic, payload: f.payload, qos: 1, retain: true)), dup: false)
+            send(Outgoing(owner: .client, publish: Publish(topic: f.topic, payload: f.payload, qos: 1, retain: true)), dup: false)
             wake.notifyAll()
             guard await waitFor({ inflight.isEmpty }) else { return }
         }
@@ -274,7 +282,7 @@ public final class MQTTClient {
         let leftover = inflightOrder   // un-acknowledged from the last connection
         if let o = config.online {
             // Retained, ahead of everything else; not reported through onAck.
-            send(Outgoing(id: MessageID.online, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false)
+            send(Outgoing(owner: .client, publish: Publish(topic: o.topic, payload: o.payload, qos: 1, retain: true)), dup: false)
         }
         if !config.subscriptions.isEmpty {
             Packet.subscribe(id: takePacketID(), filters: config.subscriptions).encode(into: &out)
@@ -302,7 +310,7 @@ public final class MQTTClient {
         inflight[id] = o
         inflightOrder.append(id)
         Packet.publish(p).encode(into: &out)
-        if o.id < MessageID.final { stats.published += 1 }
+        if o.owner != .client { stats.published += 1 }
     }
 
     /// The one task that writes (packets must not interleave on the stream).
@@ -354,9 +362,9 @@ public final class MQTTClient {
             case .puback(let id):
                 guard let o = inflight.removeValue(forKey: id) else { continue }   // a late duplicate ack
                 if let i = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: i) }
-                if o.id < MessageID.final {
+                if case .caller(let id) = o.owner {
                     stats.acked += 1
-                    onAck(o.id)
+                    if let id { onAck(id) }
                 }
                 wake.notifyAll()
                 progress.notifyAll()
@@ -399,14 +407,4 @@ public final class MQTTClient {
             }
         }
     }
-}
-
-/// The ids of messages handed to the client, in ranges: a snapshot's is its sequence number
-/// (below `direct`), so the broker's acknowledgement removes it from the outbox; acks, states
-/// and discovery configs the device sends are numbered from `direct` up and are not stored;
-/// the client's own retained `online` and the final `offline` of a clean stop are the last two.
-public enum MessageID {
-    public static let direct: UInt64 = 1 << 62
-    public static let final: UInt64 = .max - 1
-    public static let online: UInt64 = .max
 }

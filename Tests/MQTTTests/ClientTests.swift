@@ -1,9 +1,9 @@
 import Board
-import Firmware
 import Kernel
 import KernelTestSupport
 import MQTT
 import SimBoard
+import SimWorld
 import Testing
 
 /// A sim board whose network has the given faults, and the in-process broker on 127.0.0.1:1883.
@@ -43,18 +43,18 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func everyMessageIsAcknowledgedOnceInOrderWithinTheWindow() throws {
         let d = try simBoard()
         let (acks, topics, maxInFlight) = try kernelTest { () async throws -> ([UInt64], [String], Int) in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
             let c = MQTTClient(config())
             var acks: [UInt64] = []
             var maxInFlight = 0
             c.onAck = { acks.append($0) }
-            b.broker.onPublish.append { _ in maxInFlight = max(maxInFlight, c.inFlight) }
+            w.broker.onPublish.append { _ in maxInFlight = max(maxInFlight, c.inFlight) }
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             for i in 1...100 { c.enqueue(id: UInt64(i), topic: "firmloop/dev-1/snapshot", payload: Array("{\"seq\":\(i)}".utf8)) }
             while acks.count < 100 { try await sleep(ms: 100) }
             run.cancel()
-            return (acks, b.broker.recent.map(\.publish.topic), maxInFlight)
+            return (acks, w.broker.recent.map(\.publish.topic), maxInFlight)
         }
         #expect(acks == Array(1...100))
         #expect(topics.first == "firmloop/dev-1/status")              // online, before the backlog
@@ -66,14 +66,14 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func resetsAndOutagesLoseNothingAndResendWithDUP() throws {
         let d = try simBoard(network: #""latency": "20ms", "loss": 0.01, "resets_per_hour": 120, "outages": [{"at": "30s", "for": "45s"}]"#)
         let (acked, seen, dups, stats) = try kernelTest { () async throws -> (Set<UInt64>, Set<String>, Int, MQTTClient.Stats) in
-            let b = try SimHardware(d, seed: 3)
-            b.start()
+            let w = try SimWorld(d, seed: 3), b = w.board
+            w.start()
             let c = MQTTClient(config())
             var acked = Set<UInt64>()
             c.onAck = { acked.insert($0) }
             var seen = Set<String>()
             var dups = 0
-            b.broker.onPublish.append { m in
+            w.broker.onPublish.append { m in
                 if m.publish.topic.hasSuffix("/snapshot") { seen.insert(String(decoding: m.publish.payload, as: UTF8.self)) }
                 if m.publish.dup { dups += 1 }
             }
@@ -97,16 +97,16 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func commandsArriveAndAreAcknowledged() throws {
         let d = try simBoard()
         let got = try kernelTest { () async throws -> [String] in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
             let c = MQTTClient(config())
             var got: [String] = []
             c.onMessage = { got.append("\($0.topic) \(String(decoding: $0.payload, as: UTF8.self))") }
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             while c.state != .online { try await sleep(ms: 10) }
             try await sleep(ms: 100)   // SUBSCRIBE has reached the broker
-            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(#"{"id":"c1","set":{"relay":true}}"#.utf8), qos: 1))
-            b.broker.inject(Publish(topic: "firmloop/other/cmd", payload: Array("not for us".utf8), qos: 1))
+            w.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(#"{"id":"c1","set":{"relay":true}}"#.utf8), qos: 1))
+            w.broker.inject(Publish(topic: "firmloop/other/cmd", payload: Array("not for us".utf8), qos: 1))
             try await sleep(ms: 200)
             run.cancel()
             return got
@@ -117,13 +117,13 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func pingsKeepAnIdleConnectionUp() throws {
         let d = try simBoard()
         let (stats, brokerConnects) = try kernelTest { () async throws -> (MQTTClient.Stats, Int) in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
             let c = MQTTClient(config())
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             try await sleep(ms: 10 * 60 * 1000)   // ten idle minutes, keep alive 10 s
             run.cancel()
-            return (c.stats, b.broker.connects)
+            return (c.stats, w.broker.connects)
         }
         #expect(stats.connects == 1 && brokerConnects == 1)
         #expect(stats.pings >= 100 && stats.pings <= 121, "\(stats)")   // one per 5 s of silence
@@ -174,20 +174,20 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func anOversizedMessageIsSkippedAcknowledgedAndTheConnectionStaysUp() throws {
         let d = try simBoard()
         let (got, stats) = try kernelTest { () async throws -> ([Publish], MQTTClient.Stats) in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
             let c = MQTTClient(config())
             var got: [Publish] = []
             c.onMessage = { got.append($0) }
             let run = spawn("mqtt") { try await c.run(network: b.network) }
             while c.state != .online { try await sleep(ms: 10) }
             try await sleep(ms: 100)
-            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(repeating: 0x7B, count: 300_000), qos: 1))
-            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("{}".utf8), qos: 1))
+            w.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array(repeating: 0x7B, count: 300_000), qos: 1))
+            w.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("{}".utf8), qos: 1))
             try await sleep(ms: 5000)
             b.simNetwork.resetAll()   // an unacknowledged message would come again now
             try await sleep(ms: 5000)
-            b.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("[]".utf8), qos: 1))
+            w.broker.inject(Publish(topic: "firmloop/dev-1/cmd", payload: Array("[]".utf8), qos: 1))
             try await sleep(ms: 1000)
             run.cancel()
             return (got, c.stats)
@@ -237,8 +237,8 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
     @Test func droppableMessagesAreBoundedAndTheOldestGo() throws {
         let d = try simBoard()
         let (pending, stats, acked) = try kernelTest { () async throws -> (Int, MQTTClient.Stats, [UInt64]) in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
             let c = MQTTClient(config())
             var acked: [UInt64] = []
             c.onAck = { acked.append($0) }
@@ -285,31 +285,5 @@ func config(_ id: String = "dev-1") -> MQTTClient.Config {
         #expect(stats.outputStalls >= 1, "\(stats)")
         #expect(most <= 16 * 1024 + 4 + 65_536, "\(most) bytes waiting")   // the limit, one PUBACK, one socket buffer's worth in the writer
         #expect(received < 60_000, "\(received): it kept taking messages it could not acknowledge")
-    }
-
-    /// 16.5: `client.onState` captured the client: a retain cycle that LeakSanitizer flagged.
-    @Test func aFirmwareAndItsClientAreFreedAfterARun() throws {
-        let d = try simBoard()
-        let gone = try kernelTest { () async throws -> Bool in
-            let b = try SimHardware(d, seed: 1)
-            b.start()
-            weak var client: MQTTClient?
-            weak var firmware: Device?
-            do {
-                var fc = FirmwareConfig(deviceID: "leak")
-                fc.broker = BrokerAddress(host: "127.0.0.1")
-                fc.taskTimes = false
-                let fw = Device(board: b, config: fc, outbox: try Outbox(path: ":memory:", offloaded: false), network: b.network)
-                client = fw.client
-                firmware = fw
-                let run = spawn("firmware") { try await fw.run() }
-                try await sleep(ms: 3000)
-                run.cancel()
-                await run.join()
-            }
-            b.close()
-            return client == nil && firmware == nil
-        }
-        #expect(gone)
     }
 }

@@ -1,6 +1,7 @@
 import Board
 import Glibc
 import Kernel
+import SimBoard
 
 /// One simulated run: a board file's world, a seed, a firmware, optionally a scenario and a
 /// trace file, on the kernel's virtual clock. `firmloop simulate`, the tests and `make bench`
@@ -53,8 +54,8 @@ public struct Simulation: Sendable {
     }
 
     /// Runs the simulation on a new virtual-clock kernel (so not from inside one) and reports.
-    /// `firmware` gets the board and runs until cancelled.
-    public func run(firmware: @escaping @Sendable @KernelActor (SimHardware) async throws -> Void) throws -> Report {
+    /// `firmware` gets the world (its board, its broker) and runs until cancelled.
+    public func run(firmware: @escaping @Sendable @KernelActor (SimWorld) async throws -> Void) throws -> Report {
         let shared = Shared()
         let sim = self
         var options = KernelOptions(clock: .virtual(start: 0), budgetMilliseconds: 1000)
@@ -68,7 +69,8 @@ public struct Simulation: Sendable {
             try Kernel.run(options) {
                 let log = EventLog()
                 if let path = sim.tracePath { shared.trace = try ChromeTrace(path: path); log.trace = shared.trace }
-                let board = try SimHardware(sim.board, seed: sim.seed, log: log)
+                let world = try SimWorld(sim.board, seed: sim.seed, log: log)
+                let board = world.board
                 defer {
                     var r = shared.report
                     r.digest = log.digest
@@ -77,18 +79,18 @@ public struct Simulation: Sendable {
                     r.uarts = board.uarts.sorted { $0.key < $1.key }.map { ($0.key, $0.value.delivered, $0.value.overruns) }
                     r.outputs = board.lines.sorted { $0.key < $1.key }.filter { $0.value.isOutput }.map { ($0.key, $0.value.value) }
                     r.network = board.simNetwork.stats
-                    r.broker = (board.broker.connects, board.broker.received, board.broker.protocolErrors, board.broker.dropped)
+                    r.broker = (world.broker.connects, world.broker.received, world.broker.protocolErrors, world.broker.dropped)
                     shared.report = r
                     shared.trace?.finish()
                     board.close()
                 }
-                board.start()
+                world.start()
                 do {
                     try await withGroup("simulation") { g in
-                        g.spawn("firmware") { try await firmware(board) }
+                        g.spawn("firmware") { try await firmware(world) }
                         if let sc = sim.scenario {
                             g.spawn("scenario") {
-                                try await sc.run(on: board)
+                                try await sc.run(in: world)
                                 shared.report.scenarioPassed = true
                                 throw Finished()
                             }
@@ -96,7 +98,7 @@ public struct Simulation: Sendable {
                         g.spawn("sim.clock") {
                             try await sleep(until: board.origin + sim.durationNanoseconds)
                             if let sc = sim.scenario {
-                                let step = board.scenarioStep
+                                let step = world.scenarioStep
                                 throw ScenarioFailure(scenario: sc.name, file: sc.file, step: step, line: sc.steps.first { $0.number == step }?.line ?? 0,
                                                       summary: sc.steps.first { $0.number == step }?.summary ?? "",
                                                       expected: "the scenario to finish within \(DurationText.format(sim.durationNanoseconds))",

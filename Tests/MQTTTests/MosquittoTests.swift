@@ -1,5 +1,4 @@
 import Board
-import Firmware
 import Glibc
 import Kernel
 import KernelTestSupport

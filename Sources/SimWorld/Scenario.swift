@@ -1,6 +1,7 @@
 import Board
 import Kernel
 import MQTT
+import SimBoard
 
 /// A scenario file: steps run in order against a simulated board while the firmware runs
 /// (like Wokwi's automation scenarios). Times are virtual.
@@ -165,12 +166,13 @@ public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
 }
 
 extension Scenario {
-    /// Runs the steps in order on `board` (as a task beside the firmware); throws
+    /// Runs the steps in order in `world` (as a task beside the firmware); throws
     /// `ScenarioFailure` at the first expectation that does not hold.
     @KernelActor
-    public func run(on board: SimHardware) async throws {
+    public func run(in world: SimWorld) async throws {
+        let board = world.board
         for step in steps {
-            board.scenarioStep = step.number
+            world.scenarioStep = step.number
             board.log.record(.step, "step \(step.number): \(step.summary)")
             let started = Kernel.now
             func fail(_ expected: String, _ seen: String) -> ScenarioFailure {
@@ -199,13 +201,13 @@ extension Scenario {
                 // match on this port and direction (or the start), and the next wait reads on from it.
                 let u = try board.uart(role)
                 let key = role + (received ? ".rx" : ".tx")
-                let since = board.serialCursors[key] ?? 0
+                let since = world.serialCursors[key] ?? 0
                 let deadline = started + timeout
                 let needle = Array(text.utf8)
                 while true {
                     let tail = received ? u.rxTail : u.txTail
                     if let end = tail.find(needle, since: since) {
-                        board.serialCursors[key] = end
+                        world.serialCursors[key] = end
                         break
                     }
                     if Kernel.now >= deadline {
@@ -227,18 +229,18 @@ extension Scenario {
             case .resetConnections:
                 board.simNetwork.resetAll()
             case .publish(let p):
-                board.broker.inject(p)
+                world.broker.inject(p)
             case .expectPublish(let filter, let contains, let within):
                 // Any message since the previous expect_publish's match (or the start) counts.
-                let b = board.broker
-                let first = board.publishCursor
+                let b = world.broker
+                let first = world.publishCursor
                 let deadline = started + within
                 let needle = contains.map { Array($0.utf8) }
                 func found() -> Bool {
                     let base = b.received - b.recent.count
                     for (i, m) in b.recent.enumerated() where base + i >= first && Topic.matches(filter: filter, topic: m.publish.topic) {
                         if let n = needle, !ByteTail.find(n, in: m.publish.payload) { continue }
-                        board.publishCursor = base + i + 1
+                        world.publishCursor = base + i + 1
                         return true
                     }
                     return false

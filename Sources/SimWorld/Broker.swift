@@ -1,6 +1,7 @@
 import Board
 import Kernel
 import MQTT
+import SimBoard
 
 /// A message the broker accepted from a client (or injected by a scenario).
 public struct BrokerMessage: Sendable {
