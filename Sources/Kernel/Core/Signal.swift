@@ -34,3 +34,15 @@ public final class Signal: @unchecked Sendable {
         try await k.park(s)
     }
 }
+
+extension KernelExecutor {
+    /// A signal was raised: on the kernel thread its waiter wakes now; from another thread,
+    /// through the inbox.
+    func signalRaised(_ s: Signal) {
+        if onKernelThread {
+            if s.waiter >= 0 && s.flag.exchange(false, ordering: .acquiringAndReleasing) { wake(s.waiter) }
+        } else {
+            inbox.post { $0.signals.append(s) }
+        }
+    }
+}

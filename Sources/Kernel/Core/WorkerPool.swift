@@ -57,7 +57,7 @@ final class OffloadBox<T: Sendable>: KernelCompletion {
         }
         guard first else { return }
         let k = KernelExecutor.shared
-        if k.onKernelThread { complete() } else { k.post { $0.completions.append(self) } }
+        if k.onKernelThread { complete() } else { k.inbox.post { $0.completions.append(self) } }
     }
 
     func complete() {

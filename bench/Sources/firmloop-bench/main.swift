@@ -8,6 +8,7 @@ import CTestSupport
 import Glibc
 import Board
 import Firmware
+import BoardDemo
 import TLS
 import FirmwareSim
 import Kernel
@@ -17,7 +18,10 @@ import SimWorld
 
 // As the firmloop command line does (FIRMLOOP_EXECUTOR=preference measures the fallback).
 Kernel.makeKernelDefaultExecutor()
-let repeats = 5
+/// FIRMLOOP_BENCH_REPEATS=1 (and FIRMLOOP_BENCH_TASKS=100 for the yield row) make a run small
+/// enough for callgrind's instruction counts.
+let repeats = getenv("FIRMLOOP_BENCH_REPEATS").flatMap { Int(String(cString: $0)) } ?? 5
+let yieldTasks = getenv("FIRMLOOP_BENCH_TASKS").map { String(cString: $0).split(separator: ",").compactMap { Int($0) } } ?? [1, 100, 10_000]
 /// FIRMLOOP_BENCH=yield,fd_pingpong runs only those (for profiling).
 let only: Set<String>? = getenv("FIRMLOOP_BENCH").map { Set(String(cString: $0).split(separator: ",").map(String.init)) }
 func selected(_ name: String) -> Bool { only?.contains(name) ?? true }
@@ -97,7 +101,7 @@ func measure(_ name: String, extra: [(String, String)] = [], ops: Int,
 // ---------------------------------------------------------------------------------------------
 // yield: N tasks each yielding until the total reaches `total`.
 
-for tasks in [1, 100, 10_000] where selected("yield") {
+for tasks in yieldTasks where selected("yield") {
     // At least 1,000 yields per task: a task's first switches after waking can take ~2 mallocs
     // once (measured at 10,000 tasks), which is start-up, not switching.
     let perTask = max(1000, 2_000_000 / tasks)

@@ -1,0 +1,147 @@
+// ⚠️ Unsafe core: kernel thread only (see README.md in this folder).
+//
+// The selector: one epoll set, edge-triggered, and the fd table. It knows no tasks: a waiter
+// is a token (the executor's wait slot), as a mio `Token` is, and readiness is handed back as
+// tokens to wake. In the style of mio's `sys/unix/selector/epoll.rs`.
+//
+// An fd joins the epoll set on its first wait and stays, edge-triggered, until `forget` or the
+// end of the run: no epoll_ctl per wait (a one-shot re-arm would cost two extra syscalls per
+// ping-pong round trip). An edge that comes while nobody waits is kept as a ready flag, so the
+// next wait returns at once and no edge is lost; at worst a wait returns on readiness already
+// consumed and the caller's read says EAGAIN.
+
+import CSystem
+import Glibc
+
+struct Selector {
+    /// The token of "no waiter".
+    static let none: Int32 = -1
+
+    struct Entry {
+        var reader: Int32 = Selector.none
+        var writer: Int32 = Selector.none
+        var registered = false
+        var readReady = false
+        var writeReady = false
+    }
+
+    /// Why a wait on an fd cannot be registered.
+    enum Refusal: Error {
+        /// Not an open descriptor.
+        case badDescriptor
+        /// Another waiter holds that direction (its token).
+        case busy(Int32)
+        /// epoll refuses it (a regular file).
+        case notPollable
+        case system(errno: Int32)
+    }
+
+    private let epfd: Int32
+    /// The one fd that is not in the table: its readiness is reported as `wakerReady`.
+    private let waker: Int32
+    private static let wakerTag = UInt64.max
+    private var fds: [Entry] = []
+    private let eventBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+    private let tagBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+
+    /// A selector watching `waker` (the inbox's eventfd), level by level, for the life of the
+    /// process (the kernel's executor is never freed).
+    init(waker: Int32) {
+        let e = fl_epoll_create()
+        precondition(e >= 0, "firmloop kernel: cannot create epoll (errno \(-e))")
+        epfd = e
+        self.waker = waker
+        precondition(fl_epoll_add(epfd, waker, fl_EPOLLIN, Selector.wakerTag) == 0)
+        fds.reserveCapacity(64)
+    }
+
+    /// Arms a wait for one direction of `fd`: true if it is ready already (an edge came while
+    /// nobody waited: consumed, the caller need not wait), false if the caller should wait and
+    /// then `setWaiter`.
+    @inline(__always)
+    mutating func arm(_ fd: Int32, write: Bool) throws(Refusal) -> Bool {
+        // The table is indexed by fd: check a new number is open before growing it that far.
+        guard fd >= 0, Int(fd) < fds.count || fcntl(fd, F_GETFD) >= 0 else { throw .badDescriptor }
+        let i = Int(fd)
+        while fds.count <= i { fds.append(Entry()) }
+        let busy = write ? fds[i].writer : fds[i].reader
+        if busy != Selector.none { throw .busy(busy) }
+        if !fds[i].registered { try register(fd) }
+        if write ? fds[i].writeReady : fds[i].readReady {
+            if write { fds[i].writeReady = false } else { fds[i].readReady = false }
+            return true
+        }
+        return false
+    }
+
+    /// `token` waits for `fd` (after `arm` said it is not ready).
+    @inline(__always)
+    mutating func setWaiter(_ fd: Int32, write: Bool, _ token: Int32) {
+        if write { fds[Int(fd)].writer = token } else { fds[Int(fd)].reader = token }
+    }
+
+    /// `token` no longer waits for `fd` (woken, cancelled, timed out).
+    mutating func clearWaiter(_ fd: Int32, _ token: Int32) {
+        let i = Int(fd)
+        guard i >= 0 && i < fds.count else { return }
+        if fds[i].reader == token { fds[i].reader = Selector.none }
+        if fds[i].writer == token { fds[i].writer = Selector.none }
+    }
+
+    private mutating func register(_ fd: Int32) throws(Refusal) {
+        let events = fl_EPOLLIN | fl_EPOLLOUT | fl_EPOLLRDHUP | fl_EPOLLET
+        var r = fl_epoll_add(epfd, fd, events, UInt64(fd))
+        if r == -EEXIST { r = fl_epoll_mod(epfd, fd, events, UInt64(fd)) }
+        switch -r {
+        case 0: fds[Int(fd)].registered = true
+        case EBADF: throw .badDescriptor
+        case EPERM: throw .notPollable
+        default: throw .system(errno: -r)
+        }
+    }
+
+    /// Waits up to `timeout` ns (-1: for ever; 0: not at all) for readiness, and hands the
+    /// token of every waiter whose fd became ready to `wake`. Returns whether the waker fired.
+    @inline(__always)
+    mutating func poll(_ timeout: Int64, wake: (Int32) -> Void) -> Bool {
+        let n = fl_epoll_wait(epfd, eventBuffer, tagBuffer, 64, timeout, 1)
+        precondition(n >= 0, "firmloop kernel: \(fl_epoll_uses_pwait2() != 0 ? "epoll_pwait2" : "epoll_wait") failed (errno \(-n))")
+        var woken = false
+        for i in 0..<Int(n) {
+            if tagBuffer[i] == Selector.wakerTag { woken = true; continue }
+            ready(Int32(truncatingIfNeeded: tagBuffer[i]), eventBuffer[i], wake: wake)
+        }
+        return woken
+    }
+
+    @inline(__always)
+    private mutating func ready(_ fd: Int32, _ events: UInt32, wake: (Int32) -> Void) {
+        let i = Int(fd)
+        guard fd >= 0, i < fds.count, fds[i].registered else { return }
+        if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 {
+            let r = fds[i].reader
+            if r != Selector.none { wake(r) } else { fds[i].readReady = true }
+        }
+        if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 {
+            let w = fds[i].writer
+            if w != Selector.none { wake(w) } else { fds[i].writeReady = true }
+        }
+    }
+
+    /// Removes `fd` from the epoll set and the table; returns its waiters (to wake with an
+    /// error: the caller's business).
+    mutating func forget(_ fd: Int32) -> (reader: Int32, writer: Int32) {
+        let i = Int(fd)
+        guard fd >= 0 && i < fds.count else { return (Selector.none, Selector.none) }
+        let e = fds[i]
+        if e.registered { _ = fl_epoll_del(epfd, fd) }
+        fds[i] = Entry()
+        return (e.reader, e.writer)
+    }
+
+    /// Drops every registration (the run is over; its fds may be closed and their numbers reused).
+    mutating func forgetAll() {
+        for fd in fds.indices where fds[fd].registered { _ = fl_epoll_del(epfd, Int32(fd)) }
+        fds.removeAll(keepingCapacity: true)
+    }
+}
