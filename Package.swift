@@ -96,7 +96,10 @@ let package = Package(
         // helpers only tests and benchmarks use (openpty, gettid, process CPU time).
         .target(name: "CAllocCount"),
         .target(name: "CTestSupport"),
-        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "Board", "SimBoard", "SimWorld", "Firmware", "FirmwareSim", "LinuxBoard", "TLS", "MQTT"],
+        // The board-layer demo firmware (every role kind, Board protocols only): a simulated
+        // run's load in SimWorldTests and `make bench`, not in the product.
+        .target(name: "BoardDemo", dependencies: ["Kernel", "Board"], path: "Tests/Demo"),
+        .executableTarget(name: "firmloop-bench", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "BoardDemo", "Board", "SimBoard", "SimWorld", "Firmware", "FirmwareSim", "LinuxBoard", "TLS", "MQTT"],
                           path: "bench/Sources/firmloop-bench"),
         // Fuzz targets (fuzz/README.md): `make fuzz` builds them with libFuzzer; built plainly
         // they replay the seed corpus (`make test`). One executable, the target by name.
@@ -115,7 +118,7 @@ let package = Package(
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "Firmware", "KernelTestSupport"]),
         // The package as a whole: its layers (no import back up).
         .testTarget(name: "PackageTests", dependencies: ["KernelTestSupport"]),
-        .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "SimBoard", "Board", "Kernel", "MQTT", "Firmware", "KernelTestSupport"]),
+        .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "SimBoard", "Board", "Kernel", "MQTT", "BoardDemo", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -61,7 +61,8 @@ let version = """
     \(String(cString: firmloop_build_swift()).isEmpty ? "Swift version unknown" : String(cString: firmloop_build_swift()))
     """
 
-/// `firmloop demo`: the kernel at work until the firmware exists (make run).
+/// `firmloop demo`: the kernel alone at work (no board, no firmware): named tasks, a channel,
+/// their stats.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A few named tasks blink a simulated LED, sample a sensor and report, then print their stats.")

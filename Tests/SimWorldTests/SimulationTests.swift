@@ -1,5 +1,5 @@
 import Board
-import Firmware
+import BoardDemo
 import Kernel
 import KernelTestSupport
 import SimBoard

@@ -137,8 +137,9 @@ public final class OutboxForwarding: Component {
     private func forward(_ client: MQTTClient) async throws {
         let device = self.device!
         while true {
-            // Topped up from `readAhead` whenever the window has room; read from the outbox
-            // when half of it is free (a read per half window at least, not per message).
+            // Topped up from `readAhead` whenever the window has room; once that is used up,
+            // the outbox is read again (up to `readAheadLimit`) when half the window is free:
+            // one read per half window at most, never one per message.
             let backlog = client.pending + client.inFlight
             let buffered = readAheadNext < readAhead.count
             if !device.stopping && fedThrough < device.lastSeq
