@@ -163,5 +163,7 @@ $(SHIM): Sources/CAllocCount/alloccount.c Sources/CAllocCount/include/alloccount
 	mkdir -p .build
 	cc -O2 -shared -fPIC -ISources/CAllocCount/include -o $@ $<
 
+## make clean: every build folder (the main one, each configuration's .build-*, the example's)
+## and the stamped version; caches in ~/.cache (VM images, the aarch64 SDK) stay.
 clean:
-	rm -rf .build
+	rm -rf .build .build-* Examples/*/.build Sources/CBuildInfo/generated

@@ -125,7 +125,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         // Outputs with "restore": true start at their last commanded value, before any task runs.
-        let saved = (try? box.savedOutputsNow()) ?? [:]
+        let saved = (try? box.outputs.valuesNow()) ?? [:]
         let board = desc.restoring(saved)
         let restored = board.roles.filter { $0.line?.restore == true && saved[$0.name] != nil }
         let stop = StopSignal.install()

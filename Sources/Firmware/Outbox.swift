@@ -110,8 +110,8 @@ public final class Outbox: @unchecked Sendable {
     /// outbox closes: an append is a dozen statements, and parsing each one every time was
     /// most of the outbox's cost (`statement`).
     var statements: [String: OpaquePointer] = [:]
-    /// Held (flock) while open: one process per outbox, or sequence numbers would collide.
-    var lockFD: Int32
+    /// Held while open: one process per outbox, or sequence numbers would collide (nil in memory).
+    var processLock: ProcessLock?
     private let offloaded: Bool
 
     /// Opens (creating if needed) the outbox at `path` (":memory:" for one that lives only as
@@ -131,14 +131,9 @@ public final class Outbox: @unchecked Sendable {
         self.offloaded = offloaded
         self.clock = clock
         self.seqMarker = seqMarker
-        let fd = path == ":memory:" ? -1 : try Self.lockFile(path)
-        let h: OpaquePointer
-        do { h = try Self.connect(path) } catch {
-            if fd >= 0 { close(fd) }
-            throw error
-        }
-        lockFD = fd
-        db = h
+        let held = path == ":memory:" ? nil : try ProcessLock(path)
+        db = try Self.connect(path)
+        processLock = held
         // From here a throw runs deinit, which closes both.
         do { try setUp() } catch let e as OutboxError where e.isDamage && path != ":memory:" {
             try lock.withLock { _ in try remake(after: e, known: nil) }
@@ -150,17 +145,6 @@ public final class Outbox: @unchecked Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-
-    /// Opens and locks (flock) the file at `path` for this process.
-    static func lockFile(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw OutboxError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw OutboxError(path: path, message: "in use by another process (one firmware per outbox)")
-        }
-        return fd
     }
 
     static func connect(_ path: String, flags: Int32 = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) throws -> OpaquePointer {
@@ -206,12 +190,9 @@ public final class Outbox: @unchecked Sendable {
         db = nil
     }
 
-    // The lock's descriptor closes after SQLite's own (closing another descriptor of the same
-    // file first would drop SQLite's POSIX locks).
-    deinit {
-        disconnect()
-        if lockFD >= 0 { close(lockFD) }
-    }
+    // The process lock is freed after SQLite's descriptor closes (stored properties go after
+    // deinit's body), as ProcessLock requires.
+    deinit { disconnect() }
 
     // MARK: kernel-facing (each is one offloaded transaction)
 
@@ -246,12 +227,6 @@ public final class Outbox: @unchecked Sendable {
 
     public func counts() async throws -> Counts {
         try await io { try self.countsNow() }
-    }
-
-    /// Keeps an output's last commanded value (board files' `"restore": true`), on disk when
-    /// this returns.
-    public func saveOutputs(_ values: [(role: String, value: Bool)]) async throws {
-        try await io { try self.saveOutputsNow(values) }
     }
 
     @KernelActor
@@ -406,26 +381,6 @@ public final class Outbox: @unchecked Sendable {
         return Int(sqlite3_changes(db))
     }
 
-    public func saveOutputsNow(_ values: [(role: String, value: Bool)]) throws {
-        guard !values.isEmpty else { return }
-        try locked { try transaction("keeping the value of \(values.map(\.role).joined(separator: ", "))") {
-            for v in values { try run("INSERT OR REPLACE INTO outputs VALUES (?, ?)", v.role, Int64(v.value ? 1 : 0)) }
-        } }
-    }
-
-    /// Every output value kept by `saveOutputs`, by role (read at start, before the board is made).
-    public func savedOutputsNow() throws -> [String: Bool] {
-        try locked {
-            let st = try statement("SELECT role, value FROM outputs")
-            defer { sqlite3_reset(st) }
-            var out: [String: Bool] = [:]
-            while sqlite3_step(st) == SQLITE_ROW {
-                out[String(cString: sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1) != 0
-            }
-            return out
-        }
-    }
-
     /// The counts as on disk (kept in memory: read at open, set after each commit).
     public func countsNow() throws -> Counts {
         try locked { known }
@@ -473,104 +428,7 @@ public final class Outbox: @unchecked Sendable {
             }
         }
     }
-
-    // MARK: SQLite plumbing
-
-    /// The error of every call after a damaged file could not be replaced.
-    private var closed: OutboxError { OutboxError(path: path, message: "closed: the damaged file could not be replaced (see the error before)") }
-
-    func error(_ what: String) -> OutboxError {
-        OutboxError(path: path, message: "\(what): \(String(cString: sqlite3_errmsg(db)))", code: sqlite3_extended_errcode(db))
-    }
-
-    /// Runs `sql`; a failure says what was being done (`what`) and SQLite's reason.
-    func exec(_ sql: String, _ what: String) throws {
-        guard db != nil else { throw closed }
-        if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error(what) }
-    }
-
-    /// The prepared statement for `sql` (cached; the caller resets it after use). Inside `lock`.
-    func statement(_ sql: String) throws -> OpaquePointer {
-        if let st = statements[sql] { return st }
-        guard db != nil else { throw closed }
-        var st: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &st, nil) == SQLITE_OK, let st else { throw error("preparing \(sql)") }
-        statements[sql] = st
-        return st
-    }
-
-    /// Runs a cached statement that returns no rows; a failure says what was being done.
-    private func run(cached sql: String, _ what: String) throws {
-        try execute(try statement(sql), [], what: what)
-    }
-
-    // safety: SQLITE_TRANSIENT is the C macro ((sqlite3_destructor_type)-1), which Swift does
-    // not import: SQLite compares the pointer and never calls it.
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
-    func run(_ sql: String, _ args: Any...) throws {
-        try execute(try statement(sql), args)
-    }
-
-    /// Binds `args` to a prepared statement, runs it and resets it for the next use.
-    private func step(_ st: OpaquePointer, _ args: Any...) throws { try execute(st, args) }
-
-    /// `what`: the failure's description (default: the statement's SQL).
-    private func execute(_ st: OpaquePointer, _ args: [Any], what: String? = nil) throws {
-        defer { sqlite3_reset(st) }
-        for (i, a) in args.enumerated() {
-            let k = Int32(i + 1)
-            switch a {
-            case let v as Int64: sqlite3_bind_int64(st, k, v)
-            case let v as String: sqlite3_bind_text(st, k, v, -1, Self.transient)
-            case is SQLNull: sqlite3_bind_null(st, k)
-            case let v as [UInt8]: v.withUnsafeBytes { _ = sqlite3_bind_blob(st, k, $0.baseAddress, Int32($0.count), Self.transient) }
-            default: preconditionFailure("unsupported bind \(type(of: a))")
-            }
-        }
-        guard sqlite3_step(st) == SQLITE_DONE else { throw error(what ?? "running \(String(cString: sqlite3_sql(st)))") }
-    }
-
-    func scalar(_ sql: String, _ args: Int64...) throws -> Int64 {
-        guard let v = try optionalScalar(sql, args) else { throw OutboxError(path: path, message: "reading \(sql): no value") }
-        return v
-    }
-
-    /// The first column of the first row, nil if there is no row or it is NULL.
-    private func optionalScalar(_ sql: String, _ args: Int64...) throws -> Int64? { try optionalScalar(sql, args) }
-
-    private func optionalScalar(_ sql: String, _ args: [Int64]) throws -> Int64? {
-        let st = try statement(sql)
-        defer { sqlite3_reset(st) }
-        for (i, a) in args.enumerated() { sqlite3_bind_int64(st, Int32(i + 1), a) }
-        switch sqlite3_step(st) {
-        case SQLITE_ROW: return sqlite3_column_type(st, 0) == SQLITE_NULL ? nil : sqlite3_column_int64(st, 0)
-        case SQLITE_DONE: return nil
-        default: throw error("reading \(sql)")
-        }
-    }
-
-    /// Runs `body` as one transaction; a failure names the operation (`what`: "storing a
-    /// message"), the step and SQLite's reason, and rolls it all back.
-    func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        do {
-            try run(cached: "BEGIN IMMEDIATE", "beginning the transaction")
-            do {
-                let r = try body()
-                try run(cached: "COMMIT", "committing")
-                return r
-            } catch {
-                _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
-                throw error
-            }
-        } catch let e as OutboxError {
-            throw OutboxError(path: path, message: "\(what): \(e.message)", code: e.code)
-        }
-    }
 }
-
-/// A NULL to bind (`run`'s arguments are `Any`).
-struct SQLNull {}
 
 extension Outbox.Counts {
     /// Read from `meta` (a key missing: 0, the numbering from 1).

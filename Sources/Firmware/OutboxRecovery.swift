@@ -128,9 +128,7 @@ extension Outbox {
         }
         let carried = prior == nil ? found.damage : damage
 
-        let fd = try Self.lockFile(path)
-        if lockFD >= 0 { close(lockFD) }
-        lockFD = fd
+        processLock = try ProcessLock(path)   // the new file's (the old one's is freed)
         db = try Self.connect(path)
         try setUp()
 
@@ -159,7 +157,7 @@ extension Outbox {
             for (role, value) in found.outputs { try run("INSERT OR REPLACE INTO outputs VALUES (?, ?)", role, value) }
             for d in carried + [record] {
                 try run("INSERT INTO damage (at, kept_as, error, check_result, lost, next_seq, restarted, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        d.at, d.keptAs, d.error, d.check ?? SQLNull() as Any, d.lost ?? SQLNull() as Any, d.nextSeq, Int64(d.restarted ? 1 : 0), d.epoch)
+                        d.at, d.keptAs, d.error, d.check, d.lost, d.nextSeq, d.restarted, d.epoch)
             }
             try run("DELETE FROM damage WHERE rowid <= (SELECT max(rowid) FROM damage) - ?", Int64(Self.keptDamageRecords))
         }

@@ -121,7 +121,7 @@ public struct FirmwareSimulation: Sendable {
         let composition = self.composition
         // As `firmloop run` does: outputs with "restore": true start at their kept value.
         var simulation = self.simulation
-        simulation.board = simulation.board.restoring(try outbox.savedOutputsNow())
+        simulation.board = simulation.board.restoring(try outbox.outputs.valuesNow())
         let report = try simulation.run { world in
             let board = world.board
             let network: any Network = tls.map { TLSNetwork(over: board.network, context: $0) } ?? board.network

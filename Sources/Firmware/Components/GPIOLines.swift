@@ -136,7 +136,7 @@ public final class GPIOLines: Component {
         _ = spawn("restore") {
             defer { self.keeping -= 1 }
             do {
-                try await box.saveOutputs(kept)
+                try await box.outputs.save(kept)
                 done()
             } catch {
                 self.device.setFault("outbox", "\(error)")

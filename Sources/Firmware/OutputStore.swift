@@ -1,0 +1,41 @@
+import CSQLite
+import Kernel
+
+/// The last commanded value of every output whose board file says `"restore": true`, kept on
+/// disk so the next start sets it again (before the board is made, so the line never shows the
+/// default in between). It lives in the outbox's database file (table `outputs`), so one file
+/// holds a device's state, and a damaged file's values are salvaged with its numbering.
+public struct OutputStore: Sendable {
+    let outbox: Outbox
+
+    /// Keeps the values, on disk when this returns (offloaded, like the outbox's own writes).
+    public func save(_ values: [(role: String, value: Bool)]) async throws {
+        let outbox = self.outbox
+        try await outbox.io { try OutputStore(outbox: outbox).saveNow(values) }
+    }
+
+    public func saveNow(_ values: [(role: String, value: Bool)]) throws {
+        guard !values.isEmpty else { return }
+        try outbox.locked { try outbox.transaction("keeping the value of \(values.map(\.role).joined(separator: ", "))") {
+            for v in values { try outbox.run("INSERT OR REPLACE INTO outputs VALUES (?, ?)", v.role, v.value) }
+        } }
+    }
+
+    /// Every value kept, by role (read at start, before the board is made).
+    public func valuesNow() throws -> [String: Bool] {
+        try outbox.locked {
+            let st = try outbox.statement("SELECT role, value FROM outputs")
+            defer { sqlite3_reset(st) }
+            var out: [String: Bool] = [:]
+            while sqlite3_step(st) == SQLITE_ROW {
+                out[String(cString: sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1) != 0
+            }
+            return out
+        }
+    }
+}
+
+extension Outbox {
+    /// The restored outputs' store, in this outbox's file.
+    public var outputs: OutputStore { OutputStore(outbox: self) }
+}
