@@ -10,8 +10,7 @@ free_port() {
 # accepts. Sets mosquitto_pid; the caller stops it (kill "$mosquitto_pid").
 start_mosquitto() {
   local dir=$1 port=$2 extra=${3:-}
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n%s\n' "$port" "$extra" > "$dir/mosquitto.conf"
-  "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
+  scripts/mosquitto.sh "$dir" "$port" "$(printf 'max_queued_messages 0\n%s' "$extra")" > "$dir/mosquitto.log" 2>&1 &
   mosquitto_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 }

@@ -14,10 +14,8 @@ MPID=""
 if listening; then
     echo "make run: using the MQTT broker already on 127.0.0.1:$PORT"
 else
-    MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" > "$STATE/mosquitto.conf"
     # Its own session: Ctrl-C reaches the firmware only, which then still publishes "offline".
-    setsid "$MOSQUITTO" -c "$STATE/mosquitto.conf" > "$STATE/mosquitto.log" 2>&1 &
+    setsid scripts/mosquitto.sh "$STATE" "$PORT" > "$STATE/mosquitto.log" 2>&1 &
     MPID=$!
     for _ in $(seq 50); do listening && break; sleep 0.1; done
     if ! listening; then echo "make run: mosquitto did not start (see $STATE/mosquitto.log)"; cat "$STATE/mosquitto.log"; exit 1; fi

@@ -67,18 +67,17 @@ def listening(port):
 
 
 port = free_port()
-conf = os.path.join(work, "mosquitto.conf")
-with open(conf, "w") as f:
-    # Saved after every change, so a SIGKILL loses as little as mosquitto can.
-    f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {work}/\n"
-            "autosave_interval 1\nautosave_on_changes true\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+# The project's one mosquitto start-up; saved after every change, so a SIGKILL loses as little
+# as mosquitto can.
+broker_command = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "mosquitto.sh"), work, str(port),
+                  "--persistent", "autosave_interval 1\nautosave_on_changes true\nlog_type error\nlog_type warning"]
 broker_log = open(os.path.join(work, "mosquitto.log"), "ab")
 fw_log = open(os.path.join(work, "firmware.log"), "ab")
 procs = {}
 
 
 def start_broker():
-    procs["broker"] = subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf], stdout=broker_log, stderr=broker_log)
+    procs["broker"] = subprocess.Popen(broker_command, stdout=broker_log, stderr=broker_log)
     deadline = time.monotonic() + 10
     while not listening(port):
         if time.monotonic() > deadline:

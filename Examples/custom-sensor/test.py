@@ -55,10 +55,9 @@ try:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    procs.append(subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    # Firmloop's own mosquitto start-up (the example lives in its repository).
+    procs.append(subprocess.Popen([os.path.join(here, "..", "..", "scripts", "mosquitto.sh"), work, str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -208,19 +208,16 @@ public func freeLoopbackPort() -> Int {
     return Int(UInt16(bigEndian: a.sin_port))
 }
 
-/// A real mosquitto on 127.0.0.1 and a free port, started for a test (anonymous, logging to a
-/// file the test can watch). `restart()` starts it again on the same port; with `persistent`,
-/// sessions and queued messages survive that (saved on SIGTERM), as on a real server.
+/// A real mosquitto on 127.0.0.1 and a free port, started for a test by the project's one
+/// start-up (scripts/mosquitto.sh: anonymous, logging to a file the test can watch).
+/// `restart()` starts it again on the same port; with `persistent`, sessions and queued
+/// messages survive that (saved on SIGTERM), as on a real server.
 public final class Mosquitto: @unchecked Sendable {
     public let port: Int
     public let dir: String
     public let log: String
-    let conf: String
+    let arguments: [String]
     var process: ChildProcess
-
-    public static var path: String? {
-        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].first { access($0, X_OK) == 0 }
-    }
 
     /// `listener`: lines for the listener (e.g. TLS: cafile, certfile, keyfile, require_certificate).
     /// `more`: lines at the end of the configuration (another listener, say).
@@ -230,19 +227,14 @@ public final class Mosquitto: @unchecked Sendable {
         chmod(dir, 0o777)   // mosquitto drops root for its own user, and saves its database here
         // The log goes to stderr (unbuffered), a file opened before mosquitto drops root.
         log = dir + "/mosquitto.log"
-        conf = dir + "/mosquitto.conf"
-        let text = "listener \(port) 127.0.0.1\n\(listener)allow_anonymous true\n"
-            + (persistent ? "persistence true\npersistence_location \(dir)/\n" : "persistence false\n")
-            + "log_dest stderr\nlog_type all\nconnection_messages true\n" + more
-        let f = fopen(conf, "w")
-        fputs(text, f)
-        fclose(f)
-        process = try Mosquitto.start(conf: conf, port: port, log: log)
+        arguments = [dir, "\(port)"] + (persistent ? ["--persistent"] : [])
+            + [listener + "log_type all\nconnection_messages true\n" + more]
+        process = try Mosquitto.start(arguments, port: port, log: log)
     }
 
-    static func start(conf: String, port: Int, log: String) throws -> ChildProcess {
-        guard let exe = Mosquitto.path else { throw SpawnError(message: "mosquitto is not installed (make test installs it)") }
-        let p = try ChildProcess(exe, ["-c", conf], output: log, append: true)
+    static func start(_ arguments: [String], port: Int, log: String) throws -> ChildProcess {
+        // The script execs mosquitto: the child is mosquitto itself (terminate() reaches it).
+        let p = try ChildProcess("\(repositoryRoot)/scripts/mosquitto.sh", arguments, output: log, append: true)
         guard waitUntil(seconds: 10, { canConnect(port) }) else {
             p.terminate()
             throw SpawnError(message: "mosquitto did not listen on 127.0.0.1:\(port): \(readFile(log) ?? "")")
@@ -252,7 +244,7 @@ public final class Mosquitto: @unchecked Sendable {
 
     /// Starts it again (after `stop()`), same port, same configuration.
     public func restart() throws {
-        process = try Mosquitto.start(conf: conf, port: port, log: log)
+        process = try Mosquitto.start(arguments, port: port, log: log)
     }
 
     /// Whether the log has a line containing `text`.

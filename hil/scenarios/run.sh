@@ -24,12 +24,7 @@ rm -rf "$HIL_WORK"; mkdir -p "$HIL_WORK"
 . "$HERE/lib.sh"
 
 echo "HIL: $FIRMLOOP ($GPIOLIB) on $(uname -srm), board $HIL_BOARD, harness $HIL_BACKEND"
-cat > "$HIL_WORK/mosquitto.conf" <<CONF
-listener $HIL_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-CONF
-mosquitto -c "$HIL_WORK/mosquitto.conf" > "$HIL_WORK/mosquitto.log" 2>&1 &
+"$HIL_ROOT/scripts/mosquitto.sh" "$HIL_WORK" "$HIL_PORT" > "$HIL_WORK/mosquitto.log" 2>&1 &
 BROKER=$!
 broker_up() { mosquitto_pub -h 127.0.0.1 -p "$HIL_PORT" -t hil/up -m 1 2>/dev/null; }
 wait_until 20 "mosquitto on 127.0.0.1:$HIL_PORT ($(cat "$HIL_WORK/mosquitto.log"))" broker_up

@@ -13,6 +13,7 @@ rm -rf "$D"; mkdir -p "$D"
 install -m755 "$ROOT/hil/vm/init" "$D/init"
 mkdir -p "$D/firmloop/hil" "$D/firmloop/boards/nmea" "$D/usr/local/bin" "$D/etc"
 cp -r "$ROOT/hil/scenarios" "$D/firmloop/hil/"
+mkdir -p "$D/firmloop/scripts" && cp "$ROOT/scripts/mosquitto.sh" "$D/firmloop/scripts/"
 cp "$ROOT/boards/hil.json" "$D/firmloop/boards/"
 cp "$ROOT"/boards/nmea/* "$D/firmloop/boards/nmea/"
 GUEST=${GUEST:-}
