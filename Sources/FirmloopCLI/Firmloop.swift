@@ -24,7 +24,7 @@ public struct FirmloopCommand: ParsableCommand {
     public init() {}
 
     /// The firmware `run` and `simulate` run (set once by `main(firmware:)`, before parsing).
-    static let firmware = Mutex(Composition.stock)
+    static let firmware = ThreadMutex(Composition.stock)
 
     /// Parses the process's arguments and runs the command with `firmware`; exits.
     public static func main(firmware: Composition) {

@@ -8,10 +8,10 @@ import SimBoard
 import Synchronization
 import TLS
 
-/// A value behind a Mutex, handed out of the kernel.
+/// A value behind a lock, handed out of the kernel.
 final class Locked<Value: Sendable>: Sendable {
-    private let m: Mutex<Value>
-    init(_ v: Value) { m = Mutex(v) }
+    private let m: ThreadMutex<Value>
+    init(_ v: Value) { m = ThreadMutex(v) }
     func get() -> Value { m.withLock { $0 } }
     func set(_ v: Value) { m.withLock { $0 = v } }
 }

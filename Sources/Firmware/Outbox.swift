@@ -91,7 +91,7 @@ public final class Outbox: @unchecked Sendable {
     public static let keptDamageRecords = 8
     /// The connection (nil only while a damaged file is being replaced).
     var db: OpaquePointer?
-    let lock = Mutex<Void>(())
+    let lock = ThreadMutex(())
     /// The counts as on disk (read at open, set after each commit).
     var known = Counts(pending: 0, nextSeq: 1, dropped: 0)
     /// Damage not yet acknowledged (`acknowledgeDamage`), oldest first; the `damage` table's.

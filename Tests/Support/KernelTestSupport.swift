@@ -7,7 +7,7 @@ import Kernel
 import Testing
 import Synchronization
 
-private let kernelTurn = Mutex<Void>(())
+private let kernelTurn = ThreadMutex(())
 
 /// Runs `body` on a kernel (virtual clock unless told otherwise), waiting for any other test's
 /// kernel to finish first.
@@ -25,10 +25,10 @@ public func withKernelTurn<T>(_ body: () throws -> T) rethrows -> T {
     try kernelTurn.withLock { _ in try body() }
 }
 
-/// A value behind a Mutex, for results handed back from other threads and callbacks.
+/// A value behind a lock (ThreadSanitizer sees it), for results handed back from other threads and callbacks.
 public final class Locked<Value: Sendable>: Sendable {
-    private let m: Mutex<Value>
-    public init(_ v: Value) { m = Mutex(v) }
+    private let m: ThreadMutex<Value>
+    public init(_ v: Value) { m = ThreadMutex(v) }
     public func get() -> Value { m.withLock { $0 } }
     public func set(_ v: Value) { m.withLock { $0 = v } }
 }

@@ -33,7 +33,7 @@ final class Inbox: @unchecked Sendable {
         }
     }
 
-    private let box = Mutex(Mail())
+    private let box = ThreadMutex(Mail())
     private let pending = Atomic<Bool>(false)
     /// What the last `take` swapped out (kernel thread only).
     private var drained = Mail()

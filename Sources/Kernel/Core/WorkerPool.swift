@@ -1,6 +1,6 @@
 // The cross-thread half of `offload` (Offload.swift): the worker threads, and the box that
 // hands a result from a worker back to the kernel thread. Part of the unsafe core: the box and
-// the pool are shared between threads, and Swift's checking sees only what the Mutexes and
+// the pool are shared between threads, and Swift's checking sees only what the ThreadMutexes and
 // atomics below guarantee.
 
 import Glibc
@@ -25,7 +25,7 @@ final class OffloadBox<T: Sendable>: KernelCompletion {
         case ready(UnsafeContinuation<T, any Error>, Result<T, any Error>)
         case finished
     }
-    private let state = Mutex<State>(.idle)
+    private let state = ThreadMutex<State>(.idle)
 
     /// Stores the continuation; false (and resumed with the error) if cancelled before.
     func arm(_ c: UnsafeContinuation<T, any Error>) -> Bool {
@@ -72,13 +72,13 @@ final class OffloadBox<T: Sendable>: KernelCompletion {
 
 /// The worker threads behind `offload`: plain pthreads, started on first use, never the Swift
 /// global pool (so the kernel's one-thread rule holds for everything else).
-// safety: `size` and `sem` are set in init and never change; `queue` is a Mutex and `started`
+// safety: `size` and `sem` are set in init and never change; `queue` is a ThreadMutex and `started`
 // an atomic; sem_t is made for use from any thread. Nothing else is stored.
 public final class WorkerPool: @unchecked Sendable {
     public static let shared = WorkerPool(size: max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 
     public let size: Int
-    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let queue = ThreadMutex<[@Sendable () -> Void]>([])
     private let sem: UnsafeMutablePointer<sem_t>
     private let started = Atomic<Bool>(false)
 
