@@ -6,7 +6,8 @@ import Kernel
 /// between awaits. Garbage is counted, never fatal. A port that fails (a USB receiver
 /// unplugged) is a fault of its role while it lasts; the rest of the firmware goes on, and the
 /// port is reopened 0.5 s, 1, 2, ... up to 30 s apart, or as soon as its device node
-/// reappears. The position is published, retained, on `…/gps` when it moves.
+/// reappears. The position is published, retained, on `…/gps` when a fix moves it: at most
+/// once per `positionIntervalMilliseconds`, whatever the snapshot interval.
 @KernelActor
 public final class GPSReader: Component {
     private unowned var device: Device!
@@ -15,8 +16,13 @@ public final class GPSReader: Component {
     public private(set) var parser = NMEAParser()
     public private(set) var uartBytes = 0
     private var hadFix = false
-    /// The last GPS position published on `…/gps`.
+    /// The last GPS position published on `…/gps`, and when (kernel time).
     private var publishedFix: (Double, Double, Double?)?
+    private var publishedAt: Int64?
+
+    /// Least time between two publishes of `…/gps`: a receiver reports 1 to 10 times a second
+    /// (and a still one wanders in the last digits), a tracker on a map needs far fewer.
+    public nonisolated static let positionIntervalMilliseconds = 5000
 
     /// Longest wait between two attempts to reopen a serial port that went away.
     public nonisolated static let reopenMaxMilliseconds = 30_000
@@ -44,12 +50,12 @@ public final class GPSReader: Component {
             s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
             s.uart?.reopens = device.counters.gpsReopens
         }
-        publish()
     }
 
     public func online() {
         publishedFix = nil
-        publish()
+        publishedAt = nil
+        publishPosition()
     }
 
     private func read(_ port: any SerialPort) async {
@@ -67,6 +73,7 @@ public final class GPSReader: Component {
                         parser.parse(line)
                         if parser.fix.mode >= 2 { hadFix = true }
                     }
+                    publishPosition()
                 }
             } catch is CancellationError {
                 return
@@ -90,11 +97,15 @@ public final class GPSReader: Component {
         }
     }
 
-    /// `…/gps`: the position as Home Assistant's device tracker reads it, when it moved.
-    private func publish() {
+    /// `…/gps`: the position as Home Assistant's device tracker reads it, when it moved and
+    /// `positionIntervalMilliseconds` have passed since the last (a move inside the interval
+    /// goes out with the next read after it: the receiver keeps talking).
+    private func publishPosition() {
         guard device.client?.state == .online, let f = fix, let lat = f.lat, let lon = f.lon else { return }
         if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
+        if let t = publishedAt, Kernel.now - t < Int64(Self.positionIntervalMilliseconds) * 1_000_000 { return }
         publishedFix = (lat, lon, f.alt)
+        publishedAt = Kernel.now
         var w = JSONWriter(capacity: 128)
         w.object { w in
             w.key("latitude"); w.number(lat, digits: 7)
