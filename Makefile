@@ -25,7 +25,7 @@ run: deps buildinfo
 
 ## make test: every test, release build; the fuzz seed corpus replayed; the short forms of
 ## the fuzzing (one minute) and the soak (10 broker + 10 firmware kills); the suite under
-## ASan+LSan (FIRMLOOP_SANITIZE=0 skips it; TSan is `make sanitize`, see its note); the aarch64
+## ASan+LSan and under TSan (FIRMLOOP_SANITIZE=0 skips them); the aarch64
 ## build under qemu-user (make test-arm64; FIRMLOOP_ARM64=0 skips it); then the hardware-in-loop
 ## suite in an x86_64 VM and in an aarch64 VM, and the deploy VM, when this machine can have
 ## their prerequisites (x86_64, apt, root), else each says why it skipped (FIRMLOOP_HIL=0 skips them).
@@ -43,7 +43,7 @@ test: deps buildinfo
 	.build/release/firmloop-fuzz command fuzz/corpus/command/*
 	FUZZ_SECONDS=15 SWIFT=$(SWIFT) fuzz/run.sh
 	python3 soak/soak.py --firmloop .build/release/firmloop --broker-kills 10 --firmware-kills 10 --stops 2 --stop-seconds 5
-	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize-address; fi
+	@if [ "$${FIRMLOOP_SANITIZE:-1}" = 0 ]; then echo "sanitizers: SKIPPED (FIRMLOOP_SANITIZE=0)"; else $(MAKE) --no-print-directory sanitize; fi
 	SWIFT=$(SWIFT) hil/hil.sh --if-possible
 	HIL_ARCH=arm64 SWIFT=$(SWIFT) hil/hil.sh --if-possible
 	SWIFT=$(SWIFT) deploy/vm/test.sh --if-possible
@@ -88,9 +88,8 @@ soak: deps
 	python3 soak/soak.py --firmloop .build/release/firmloop
 
 ## make sanitize: the whole suite under AddressSanitizer (+ LeakSanitizer), then under
-## ThreadSanitizer, each in its own build folder. TSan is not in make test: under contention it
-## reports races on data a Synchronization.Mutex guards, whose slow path it cannot see (README,
-## "Sanitizers").
+## ThreadSanitizer, each in its own build folder (make test runs both). Nothing suppressed for
+## TSan: the locks where threads meet are Kernel.ThreadMutex, which it sees (README, "Sanitizers").
 sanitize: sanitize-address sanitize-thread
 sanitize-address: deps
 	$(SWIFT) build $(TESTFLAGS) --build-tests --sanitize=address --scratch-path .build-asan
