@@ -68,27 +68,50 @@ public final class GPIOLines: Component {
         device.publishDirect(device.topics.state(role), value ? "ON" : "OFF", retain: true)
     }
 
-    // MARK: commands
+    // MARK: setting outputs: one switch, two adapters
 
-    /// `"set": {...}`: each output set, its state published, restored ones kept on disk.
-    private func set(_ set: [Command.Set], _ run: CommandRun) {
-        if set.contains(where: { restored($0.role) }), let busy = keepingFull {
-            run.fail(busy)
-            return
-        }
-        for s in set {
-            guard let line = outputs.first(where: { $0.role == s.role })?.line else { continue }
-            do { try line.set(s.value) } catch {
-                run.fail("set.\(s.role): \(error)")
-                return
+    /// Why a set did not (wholly) happen; each adapter words it for its caller.
+    enum SetFailure {
+        /// `maxKeeping` sets are being written to disk: refused before anything changed.
+        case busy
+        /// The line refused the value (the earlier ones in the set were set).
+        case line(role: String, error: any Error)
+        /// Set, but the value could not be kept for the next start.
+        case notKept(String)
+
+        /// The words after the caller's own prefix.
+        func text(roleKey: (String) -> String) -> String {
+            switch self {
+            case .busy: "busy: \(GPIOLines.maxKeeping) commands' output values are being written; try again"
+            case .line(let role, let error): roleKey(role) + "\(error)"
+            case .notKept(let why): "set, but not kept for the next start: \(why)"
             }
-            publishState(s.role, s.value)
         }
-        keep(set.map { ($0.role, $0.value) }) { run.done() } failed: { why in run.fail(why) }
     }
 
-    /// `…/<role>/set`: ON, OFF or TOGGLE for an output. The retained state answers it; a
-    /// refusal is an error ack on `…/ack`.
+    /// The one way an output is set, whoever asks (a `"set"` command, `…/<role>/set`): refused
+    /// whole while `maxKeeping` writes are under way and one of them is restored; then each line
+    /// set and its retained state published; then the restored ones kept on disk, and
+    /// `answer` called (nil: done) once they are.
+    func apply(_ values: [(role: String, value: Bool)], answer: @escaping (SetFailure?) -> Void) {
+        if values.contains(where: { restored($0.role) }), keeping >= Self.maxKeeping { return answer(.busy) }
+        for v in values {
+            guard let line = outputs.first(where: { $0.role == v.role })?.line else { continue }
+            do { try line.set(v.value) } catch { return answer(.line(role: v.role, error: error)) }
+            publishState(v.role, v.value)
+        }
+        keep(values, answer: answer)
+    }
+
+    /// `"set": {...}` on `…/cmd`, answered on `…/ack` with the command's id.
+    private func set(_ set: [Command.Set], _ run: CommandRun) {
+        apply(set.map { ($0.role, $0.value) }) { failure in
+            if let failure { run.fail(failure.text { "set.\($0): " }) } else { run.done() }
+        }
+    }
+
+    /// `…/<role>/set`: ON, OFF or TOGGLE for an output (Home Assistant's switch). The retained
+    /// state answers it; a refusal is an error ack on `…/ack` naming the topic.
     private func setCommand(_ role: String, _ p: Publish) {
         let device = self.device!
         device.counters.commands += 1
@@ -107,40 +130,30 @@ public final class GPIOLines: Component {
             device.ack(nil, error: "\(topic): expected ON, OFF or TOGGLE, got \(String(decoding: p.payload.prefix(40), as: UTF8.self).debugDescription)")
             return
         }
-        if restored(role), let busy = keepingFull {
-            device.ack(nil, error: "\(topic): \(busy)")
-            return
+        apply([(role, value)]) { failure in
+            if let failure { device.ack(nil, error: "\(topic): " + failure.text { _ in "" }) }
         }
-        do { try line.set(value) } catch {
-            device.ack(nil, error: "\(topic): \(error)")
-            return
-        }
-        publishState(role, value)
-        keep([(role, value)]) {} failed: { why in device.ack(nil, error: "\(topic): \(why)") }
     }
 
     /// Outputs with `"restore": true` keep their commanded value on disk before the command is
-    /// answered (`done`); the write is offloaded, so the answer waits for it in a task of its
-    /// own. Nothing to keep: `done` at once.
+    /// answered.
     private func restored(_ role: String) -> Bool { device.board.description.role(role)?.line?.restore == true }
 
-    private var keepingFull: String? {
-        keeping >= Self.maxKeeping ? "busy: \(Self.maxKeeping) commands' output values are being written; try again" : nil
-    }
-
-    private func keep(_ values: [(role: String, value: Bool)], done: @escaping () -> Void, failed: @escaping (String) -> Void) {
+    /// Keeps the restored ones of `values` on disk (offloaded, in a task of its own, so the
+    /// answer waits for the write); nothing to keep: answered at once.
+    private func keep(_ values: [(role: String, value: Bool)], answer: @escaping (SetFailure?) -> Void) {
         let kept = values.filter { restored($0.role) }
-        guard !kept.isEmpty else { done(); return }
+        guard !kept.isEmpty else { return answer(nil) }
         let box = device.outbox
         keeping += 1
         _ = spawn("restore") {
             defer { self.keeping -= 1 }
             do {
                 try await box.outputs.save(kept)
-                done()
+                answer(nil)
             } catch {
                 self.device.setFault("outbox", "\(error)")
-                failed("set, but not kept for the next start: \(error)")
+                answer(.notKept("\(error)"))
             }
         }
     }
