@@ -41,7 +41,8 @@ extension KernelExecutor {
             }
             if timeout != 0 || slots.byKind.fd > 0 {
                 // The waker's readiness needs nothing here: the inbox is drained next, if posted to.
-                _ = selector.poll(timeout) { wake($0) }
+                let n = selector.poll(timeout)
+                for i in 0..<n { wake(selector.woken(i)) }
             }
             if inbox.hasMail { drainInbox() }
             if isVirtual, ready.isEmpty, offloadsInFlight == 0, let d = timers.nextDeadline, d > virtualNow {

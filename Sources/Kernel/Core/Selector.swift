@@ -2,7 +2,7 @@
 //
 // The selector: one epoll set, edge-triggered, and the fd table. It knows no tasks: a waiter
 // is a token (the executor's wait slot), as a mio `Token` is, and readiness is handed back as
-// tokens to wake. In the style of mio's `sys/unix/selector/epoll.rs`.
+// tokens to wake, after `poll` returns (as mio's `Events`). In the style of mio's `sys/unix/selector/epoll.rs`.
 //
 // An fd joins the epoll set on its first wait and stays, edge-triggered, until `forget` or the
 // end of the run: no epoll_ctl per wait (a one-shot re-arm would cost two extra syscalls per
@@ -43,6 +43,9 @@ struct Selector {
     private var fds: [Entry] = []
     private let eventBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
     private let tagBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+    /// The tokens the last `poll` found ready, in event order (a reader and a writer per event
+    /// at most).
+    private let wokenBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: 128)
 
     /// A selector watching `waker` (the inbox's eventfd), level by level, for the life of the
     /// process (the kernel's executor is never freed).
@@ -100,31 +103,35 @@ struct Selector {
         }
     }
 
-    /// Waits up to `timeout` ns (-1: for ever; 0: not at all) for readiness, and hands the
-    /// token of every waiter whose fd became ready to `wake`. Returns whether the waker fired.
+    /// Waits up to `timeout` ns (-1: for ever; 0: not at all) for readiness; returns how many
+    /// waiters' fds became ready, their tokens in `woken(0..<n)`, for the caller to wake once
+    /// this returns (waking detaches a waiter from the table: not while `poll` holds it). The
+    /// waker's readiness is not reported: the caller looks at its inbox anyway.
     @inline(__always)
-    mutating func poll(_ timeout: Int64, wake: (Int32) -> Void) -> Bool {
+    mutating func poll(_ timeout: Int64) -> Int {
         let n = fl_epoll_wait(epfd, eventBuffer, tagBuffer, 64, timeout, 1)
         precondition(n >= 0, "firmloop kernel: \(fl_epoll_uses_pwait2() != 0 ? "epoll_pwait2" : "epoll_wait") failed (errno \(-n))")
-        var woken = false
-        for i in 0..<Int(n) {
-            if tagBuffer[i] == Selector.wakerTag { woken = true; continue }
-            ready(Int32(truncatingIfNeeded: tagBuffer[i]), eventBuffer[i], wake: wake)
+        var count = 0
+        for i in 0..<Int(n) where tagBuffer[i] != Selector.wakerTag {
+            ready(Int32(truncatingIfNeeded: tagBuffer[i]), eventBuffer[i], &count)
         }
-        return woken
+        return count
     }
 
+    /// The `i`th token the last `poll` found ready.
+    @inline(__always) func woken(_ i: Int) -> Int32 { wokenBuffer[i] }
+
     @inline(__always)
-    private mutating func ready(_ fd: Int32, _ events: UInt32, wake: (Int32) -> Void) {
+    private mutating func ready(_ fd: Int32, _ events: UInt32, _ count: inout Int) {
         let i = Int(fd)
         guard fd >= 0, i < fds.count, fds[i].registered else { return }
         if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 {
             let r = fds[i].reader
-            if r != Selector.none { wake(r) } else { fds[i].readReady = true }
+            if r != Selector.none { wokenBuffer[count] = r; count += 1 } else { fds[i].readReady = true }
         }
         if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 {
             let w = fds[i].writer
-            if w != Selector.none { wake(w) } else { fds[i].writeReady = true }
+            if w != Selector.none { wokenBuffer[count] = w; count += 1 } else { fds[i].writeReady = true }
         }
     }
 
