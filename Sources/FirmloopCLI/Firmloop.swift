@@ -4,7 +4,6 @@ import Firmware
 import Glibc
 import Kernel
 import LinuxBoard
-import Synchronization
 
 /// The `firmloop` command line — `run`, `simulate`, `probe`, `uart`, `config`, `demo` — for a
 /// firmware: the `firmloop` binary is `FirmloopCommand.main()` with the stock firmware, and

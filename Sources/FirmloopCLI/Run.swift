@@ -5,7 +5,6 @@ import Glibc
 import Kernel
 import LinuxBoard
 import SimBoard
-import Synchronization
 import TLS
 
 /// A value behind a lock, handed out of the kernel.

@@ -1,7 +1,6 @@
 import CSQLite
 import Glibc
 import Kernel
-import Synchronization
 
 /// The durable store-and-forward queue between the snapshot task and the network: SQLite in
 /// WAL mode with `synchronous=FULL`, so an append has reached the disk when it returns and a

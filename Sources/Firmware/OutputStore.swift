@@ -10,8 +10,8 @@ public struct OutputStore: Sendable {
 
     /// Keeps the values, on disk when this returns (offloaded, like the outbox's own writes).
     public func save(_ values: [(role: String, value: Bool)]) async throws {
-        let outbox = self.outbox
-        try await outbox.io { try OutputStore(outbox: outbox).saveNow(values) }
+        let store = self
+        try await outbox.io { try store.saveNow(values) }
     }
 
     public func saveNow(_ values: [(role: String, value: Bool)]) throws {

@@ -6,12 +6,10 @@ import Glibc
 /// Free it after any other descriptor of the same file a library holds (SQLite's): closing
 /// another descriptor of a file first would drop that library's POSIX locks on it.
 final class ProcessLock: Sendable {
-    let path: String
     private let fd: Int32
 
-    /// Opens (creating if needed) and locks `path`; `what` names the file in errors.
+    /// Opens (creating if needed) and locks `path`; errors name it.
     init(_ path: String) throws(OutboxError) {
-        self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OutboxError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {

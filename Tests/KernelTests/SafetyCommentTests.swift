@@ -8,23 +8,10 @@ import Testing
 @Suite struct SafetyCommentTests {
     static let constructs = ["@unchecked Sendable", "unsafeBitCast(", "nonisolated(unsafe)", "Unmanaged.pass", "_unsafeInheritExecutor"]
 
-    static func swiftFiles(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            let path = dir + "/" + name
-            if e.pointee.d_type == UInt8(DT_DIR) { out += swiftFiles(path) } else if name.hasSuffix(".swift") { out.append(path) }
-        }
-        return out
-    }
-
     @Test func everyUnsafeConstructOutsideTheCoreSaysWhyItHolds() throws {
         var unexplained: [String] = []
         var found = 0
-        for path in Self.swiftFiles(repositoryRoot + "/Sources") where !path.contains("/Sources/Kernel/Core/") {
+        for path in swiftFiles(under: repositoryRoot + "/Sources") where !path.contains("/Sources/Kernel/Core/") {
             let text = try #require(ReadmeExampleTests.read(path))
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             for (i, line) in lines.enumerated() where !line.drop(while: { $0 == " " }).hasPrefix("//") {

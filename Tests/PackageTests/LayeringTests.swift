@@ -20,7 +20,7 @@ let layers: [[String]] = [
 /// The `import`s of every Swift file under `Sources/<module>`, as (module, file, imported).
 func sourceImports() -> [(module: String, file: String, imported: String)] {
     var found: [(String, String, String)] = []
-    for module in directoryEntries("\(repositoryRoot)/Sources") {
+    for module in sourceModules() {
         for file in swiftFiles(under: "\(repositoryRoot)/Sources/\(module)") {
             guard let text = readFile(file) else { continue }
             for line in text.split(separator: "\n") {
@@ -36,30 +36,13 @@ func sourceImports() -> [(module: String, file: String, imported: String)] {
     return found
 }
 
-func directoryEntries(_ path: String) -> [String] {
-    guard let d = opendir(path) else { return [] }
-    defer { closedir(d) }
-    var names: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if !name.hasPrefix(".") { names.append(name) }
-    }
-    return names.sorted()
-}
-
-func swiftFiles(under path: String) -> [String] {
-    var files: [String] = []
-    for name in directoryEntries(path) {
-        let full = path + "/" + name
-        if name.hasSuffix(".swift") { files.append(full) } else { files += swiftFiles(under: full) }
-    }
-    return files
-}
+/// The module folders under `Sources/`.
+func sourceModules() -> [String] { files(in: "\(repositoryRoot)/Sources", prefix: "").filter { !$0.hasPrefix(".") } }
 
 @Suite struct LayeringTests {
     @Test func everyModuleHasALayer() {
         let placed = Set(layers.joined())
-        let modules = directoryEntries("\(repositoryRoot)/Sources").filter { !["CAllocCount", "CTestSupport"].contains($0) }
+        let modules = sourceModules().filter { !["CAllocCount", "CTestSupport"].contains($0) }
         #expect(!modules.isEmpty)
         for m in modules { #expect(placed.contains(m), "Sources/\(m) has no layer in Tests/PackageTests/LayeringTests.swift") }
     }

@@ -5,7 +5,6 @@ import CTestSupport
 import Glibc
 import Kernel
 import Testing
-import Synchronization
 
 private let kernelTurn = ThreadMutex(())
 
@@ -53,6 +52,20 @@ public func files(in dir: String, prefix: String) -> [String] {
     while let e = readdir(d) {
         let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         if name.hasPrefix(prefix) { out.append(name) }
+    }
+    return out.sorted()
+}
+
+/// Every `.swift` file under `dir`, at any depth (hidden names skipped).
+public func swiftFiles(under dir: String) -> [String] {
+    guard let d = opendir(dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name.hasPrefix(".") { continue }
+        let path = dir + "/" + name
+        if e.pointee.d_type == UInt8(DT_DIR) { out += swiftFiles(under: path) } else if name.hasSuffix(".swift") { out.append(path) }
     }
     return out.sorted()
 }
