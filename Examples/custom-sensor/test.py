@@ -7,7 +7,9 @@
    client's bound) must hold, and the scenario checks the probe's field in the snapshots and
    its command (refused when out of range; acked and applied when not);
 3. runs it for a few seconds in real time against a real mosquitto on 127.0.0.1: the
-   snapshots carry "probe_c", and a probe_offset command is acked and changes the reading.
+   snapshots carry "probe_c" and the probe's counters, a probe_offset command is acked and
+   changes the reading, the status line has the probe's part, and Home Assistant discovery
+   announces the probe as a temperature sensor in °C.
 """
 import os, re, shutil, socket, subprocess, sys, tempfile, time
 
@@ -67,11 +69,12 @@ try:
     else:
         fail("mosquitto did not start")
     seen = open(os.path.join(work, "seen.txt"), "w+")
-    procs.append(subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-v", "-t", "firmloop/example/#"],
+    procs.append(subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-v", "-t", "firmloop/example/#", "-t", "homeassistant/#"],
                                   stdout=seen, stderr=subprocess.STDOUT))
     time.sleep(0.3)
     fw = subprocess.Popen([binary, "run", "--board", board, "--broker", f"127.0.0.1:{port}", "--device-id", "example",
-                           "--snapshot-interval", "500", "--outbox", os.path.join(work, "outbox.db"), "--duration", "6"],
+                           "--snapshot-interval", "500", "--outbox", os.path.join(work, "outbox.db"), "--duration", "6",
+                           "--ha-discovery"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     procs.append(fw)
     time.sleep(3)
@@ -94,7 +97,17 @@ try:
         fail("the probe_offset command was not acked")
     if not (readings[0] - readings[-1] > 4):
         fail(f"the offset did not change the reading ({readings[0]} -> {readings[-1]})")
-    say("PASS: its field in every snapshot, its command acked and applied, 24 h simulated with the invariants")
+    counters = [l for l in lines if l.startswith("firmloop/example/snapshot ") and re.search(r'"probe":\{"reads":[1-9][0-9]*,"failures":0\}', l)]
+    if not counters:
+        fail("no snapshot carried the probe's counters")
+    if not re.search(r"  probe -?[0-9.]+ C", out):
+        print(out)
+        fail("the status line has no probe part")
+    config = [l for l in lines if l.startswith("homeassistant/sensor/example/probe/config ")]
+    if not config or '"unit_of_measurement":"°C"' not in config[0] or '"value_template":"{{ value_json.probe_c }}"' not in config[0]:
+        fail(f"Home Assistant discovery did not announce the probe: {config}")
+    say("PASS: its field and counters in every snapshot, its command acked and applied, its status part, its"
+        " Home Assistant sensor, 24 h simulated with the invariants")
 finally:
     for p in procs:
         if p.poll() is None:

@@ -84,52 +84,80 @@ struct Run: ParsableCommand {
                           haPrefix: haDiscovery)
     }
 
-    func run() throws {
-        let desc: BoardDescription
-        let settings: RunSettings
+    /// What `run` starts from: the settings resolved, the board file and its world, the
+    /// firmware's config, systemd's socket and the TLS context.
+    struct Prepared: Sendable {
+        var settings: RunSettings
+        var desc: BoardDescription
         var config: FirmwareConfig
+        /// The simulated board's world (nil on a real board).
         var world: WorldConfig?
-        let notify: SystemdNotify?
-        let tls: TLSContext?
-        do {
-            if let p = snapshots.problem { throw ConfigError(p) }
-            settings = try RunSettings.resolve(flags)
-            desc = try BoardDescription.load(path: settings.board)
-            var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
-            config = try settings.firmwareConfig(seed: seed)
-            if SimHardware.isSimulated(desc) {
-                // Real time, real date: the world's "start" is for virtual-time simulations.
-                w.startUnixNanoseconds = RealtimeClock.now()
-                world = w
-            }
-            if let path = nmeaReplay {
-                guard SimHardware.isSimulated(desc) else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
-                guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
-                guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
-                let epochs = UARTSourceConfig.nmeaEpochs(bytes)
-                guard !epochs.isEmpty else { throw ConfigError("--nmea-replay \(path): no NMEA sentences in it") }
-                w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
-                world = w
-            }
-            notify = try SystemdNotify.fromEnvironment()
-            tls = settings.broker?.tls == true ? try TLSContext(settings.tls) : nil
-        } catch {
+        var notify: SystemdNotify?
+        var tls: TLSContext?
+    }
+
+    func run() throws {
+        let p: Prepared
+        do { p = try prepare() } catch {
             Logger(level: .error).error("firmloop run: \(error)")
             throw ExitCode(2)
         }
-        let log = Logger(level: settings.logLevel)
+        let log = Logger(level: p.settings.logLevel)
         let box: Outbox
-        do { box = try Outbox(path: settings.outbox, capacity: settings.outboxCapacity, seqMarker: Snapshot.seqMarker) } catch {
+        do { box = try Outbox(path: p.settings.outbox, capacity: p.settings.outboxCapacity, seqMarker: Snapshot.seqMarker) } catch {
             log.error("firmloop run: \(error)")
             throw ExitCode(1)
         }
         // Outputs with "restore": true start at their last commanded value, before any task runs.
         let saved = (try? box.outputs.valuesNow()) ?? [:]
-        let board = desc.restoring(saved)
-        let restored = board.roles.filter { $0.line?.restore == true && saved[$0.name] != nil }
+        let board = p.desc.restoring(saved)
         let stop = StopSignal.install()
-        let seconds = duration, seed = self.seed
-        let cfg = config
+        Self.logStart(p, box, restored: board.roles.filter { $0.line?.restore == true && saved[$0.name] != nil }.map { ($0.name, saved[$0.name]!) },
+                      seed: seed, seconds: duration, log)
+        let failed = Locked<String?>(nil)
+        let options = KernelOptions(onOverBudget: { log.warning("kernel: \($0)") },
+                                    onFinish: { stats in if failed.get() == nil { printStats(stats) { log.debug($0) } } })
+        let (seconds, seed) = (duration, self.seed)
+        do { try Kernel.run(options) {
+            try await Self.runFirmware(p, board: board, box, seed: seed, seconds: seconds, stop: stop, failed: failed, log)
+        } } catch is Stop {}
+        if let f = failed.get() {
+            log.error("firmloop run: \(f)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The flags and the config file resolved and checked; a problem is thrown (exit 2).
+    private func prepare() throws -> Prepared {
+        if let p = snapshots.problem { throw ConfigError(p) }
+        let settings = try RunSettings.resolve(flags)
+        let desc = try BoardDescription.load(path: settings.board)
+        var w = try WorldConfig.parse(desc)   // also checks a real board's "sim" section
+        let config = try settings.firmwareConfig(seed: seed)
+        var world: WorldConfig?
+        if SimHardware.isSimulated(desc) {
+            // Real time, real date: the world's "start" is for virtual-time simulations.
+            w.startUnixNanoseconds = RealtimeClock.now()
+            world = w
+        }
+        if let path = nmeaReplay {
+            guard SimHardware.isSimulated(desc) else { throw ConfigError("--nmea-replay is for the simulated board; \(desc.file) is a real one") }
+            guard desc.role(config.gpsRole)?.kind == .serial else { throw ConfigError("--nmea-replay \(path): \(desc.file) has no '\(config.gpsRole)' serial role") }
+            guard let bytes = readFileBytes(path) else { throw ConfigError("--nmea-replay \(path): cannot read it") }
+            let epochs = UARTSourceConfig.nmeaEpochs(bytes)
+            guard !epochs.isEmpty else { throw ConfigError("--nmea-replay \(path): no NMEA sentences in it") }
+            w.uarts[config.gpsRole, default: UARTSourceConfig()].epochs = epochs
+            world = w
+        }
+        return Prepared(settings: settings, desc: desc, config: config, world: world, notify: try SystemdNotify.fromEnvironment(),
+                        tls: settings.broker?.tls == true ? try TLSContext(settings.tls) : nil)
+    }
+
+    /// What the operator should know before the firmware starts: the board, what a restart
+    /// inherits from the outbox (and its damage), the broker and how to watch it, the restored
+    /// outputs, discovery, systemd.
+    private static func logStart(_ p: Prepared, _ box: Outbox, restored: [(String, Bool)], seed: UInt64, seconds: Int, _ log: Logger) {
+        let (desc, cfg, settings) = (p.desc, p.config, p.settings)
         log.info("firmloop run: \(desc.board) (\(desc.file)) " + (SimHardware.isSimulated(desc) ? "simulated in real time, seed \(seed)" : "on this machine")
             + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
         // What a restart inherits: snapshots still waiting for the broker, and where numbering goes on.
@@ -148,79 +176,79 @@ struct Run: ParsableCommand {
             log.info("no broker: snapshots are stored in the outbox and wait there")
         }
         if !restored.isEmpty {
-            log.info("restored from the outbox: " + restored.map { "\($0.name) \(saved[$0.name]! ? "on" : "off")" }.joined(separator: ", "))
+            log.info("restored from the outbox: " + restored.map { "\($0.0) \($0.1 ? "on" : "off")" }.joined(separator: ", "))
         }
         if let ha = cfg.homeAssistant {
             log.info("home assistant: discovery under \(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config")
         }
-        if let n = notify {
+        if let n = p.notify {
             log.info("systemd: notifying \(n.socket)" + (n.watchdogNanoseconds.map { ", watchdog ping every \($0 / 2_000_000) ms" } ?? ", no watchdog"))
         }
         log.info(seconds > 0 ? "running for \(seconds) s" : "Ctrl-C stops (or SIGTERM)")
-        let failed = Locked<String?>(nil)
+    }
+
+    /// On the kernel: the board opened (a failure is `failed`, exit 1), the firmware run with
+    /// its status line, systemd's notifications and the stop (a signal or `seconds`), then the
+    /// final status, the MQTT figures and the faults left.
+    @KernelActor
+    private static func runFirmware(_ p: Prepared, board: BoardDescription, _ box: Outbox, seed: UInt64, seconds: Int, stop: Signal,
+                                    failed: Locked<String?>, _ log: Logger) async throws {
+        let (cfg, notify) = (p.config, p.notify)
+        let b: any Hardware
+        do {
+            if SimHardware.isSimulated(p.desc) {
+                // The board alone: the broker is real (below), not the simulated world's.
+                let s = try SimHardware(board, seed: seed, world: p.world)
+                s.start()
+                b = s
+            } else {
+                b = try LinuxHardware(board)
+            }
+        } catch {
+            failed.set("\(p.desc.file): \(error)")
+            throw Stop()
+        }
+        defer { b.close() }
         // The status line: redrawn in place on a terminal, else a debug line every 10 s.
         let tty = isatty(1) != 0 && !log.format.priorityPrefix
-        let options = KernelOptions(onOverBudget: { log.warning("kernel: \($0)") },
-                                    onFinish: { stats in if failed.get() == nil { printStats(stats) { log.debug($0) } } })
-        do { try Kernel.run(options) {
-            let b: any Hardware
-            do {
-                if SimHardware.isSimulated(desc) {
-                    // The board alone: the broker is real (below), not the simulated world's.
-                    let s = try SimHardware(board, seed: seed, world: world)
-                    s.start()
-                    b = s
-                } else {
-                    b = try LinuxHardware(board)
-                }
-            } catch {
-                failed.set("\(desc.file): \(error)")
-                throw Stop()
-            }
-            defer { b.close() }
-            // The broker is real (TCP) on every board: the simulated one simulates devices.
-            let network: any Network = tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
-            let fw = Device(board: b, config: cfg, outbox: box, network: network, firmware: FirmloopCommand.firmware.withLock { $0 })
-            fw.onLog = { level, line in
-                if tty { say("\r\u{1B}[K", newline: false) }
-                log(level, line)
-            }
-            let t0 = Kernel.now
-            do {
-                try await withGroup("run") { g in
-                    g.spawn("firmware") { try await fw.run() }
-                    g.spawn("status") {
-                        let t = every(ms: 1000)
-                        while true {
-                            let n = try await t.tick()
-                            guard tty || n % 10 == 0 else { continue }
-                            let line = statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000)
-                            if tty { say("\r\u{1B}[K" + line, newline: false) } else { log.debug(line) }
-                        }
-                    }
-                    if let notify { Service.spawn(in: g, notify, fw, log) }
-                    g.spawn("stop") {
-                        do { try await stopOn(stop, after: seconds) } catch is Stop {}
-                        if tty { say("") }
-                        log.info("stopping: no more snapshots; waiting up to \(cfg.stopGraceMilliseconds) ms for what is in flight")
-                        if let notify { Service.send(notify, "STOPPING=1", log) }
-                        await fw.stop()
-                        throw Stop()
-                    }
-                }
-            } catch is Stop {}
-            if tty { say("") }
-            log.info(statusLine(fw, seconds: (Kernel.now - t0) / 1_000_000_000))
-            if let c = fw.client {
-                let s = c.stats
-                log.info("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
-            }
-            for (part, f) in fw.faults.sorted(by: { $0.key < $1.key }) { log.error("fault: \(part): \(f.error) (since \(iso8601(unixNanoseconds: f.since)))") }
-        } } catch is Stop {}
-        if let f = failed.get() {
-            log.error("firmloop run: \(f)")
-            throw ExitCode(1)
+        // The broker is real (TCP) on every board: the simulated one simulates devices.
+        let network: any Network = p.tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
+        let fw = Device(board: b, config: cfg, outbox: box, network: network, firmware: FirmloopCommand.firmware.withLock { $0 })
+        fw.onLog = { level, line in
+            if tty { say("\r\u{1B}[K", newline: false) }
+            log(level, line)
         }
+        let t0 = Kernel.now
+        do {
+            try await withGroup("run") { g in
+                g.spawn("firmware") { try await fw.run() }
+                g.spawn("status") {
+                    let t = every(ms: 1000)
+                    while true {
+                        let n = try await t.tick()
+                        guard tty || n % 10 == 0 else { continue }
+                        let line = fw.statusLine(seconds: (Kernel.now - t0) / 1_000_000_000)
+                        if tty { say("\r\u{1B}[K" + line, newline: false) } else { log.debug(line) }
+                    }
+                }
+                if let notify { Service.spawn(in: g, notify, fw, log) }
+                g.spawn("stop") {
+                    do { try await stopOn(stop, after: seconds) } catch is Stop {}
+                    if tty { say("") }
+                    log.info("stopping: no more snapshots; waiting up to \(cfg.stopGraceMilliseconds) ms for what is in flight")
+                    if let notify { Service.send(notify, "STOPPING=1", log) }
+                    await fw.stop()
+                    throw Stop()
+                }
+            }
+        } catch is Stop {}
+        if tty { say("") }
+        log.info(fw.statusLine(seconds: (Kernel.now - t0) / 1_000_000_000))
+        if let c = fw.client {
+            let s = c.stats
+            log.info("mqtt: \(s.connects) connects, \(s.connectFailures) failed, \(s.published) published, \(s.resent) re-sent, \(s.acked) acked, \(s.received) received, \(s.protocolErrors) protocol errors")
+        }
+        for (part, f) in fw.faults.sorted(by: { $0.key < $1.key }) { log.error("fault: \(part): \(f.error) (since \(iso8601(unixNanoseconds: f.since)))") }
     }
 }
 
@@ -241,23 +269,6 @@ struct SnapshotOptions: ParsableArguments {
     }
 }
 
-
-@KernelActor
-func statusLine(_ fw: Device, seconds: Int64) -> String {
-    var s = "t=\(seconds)s \(fw.health.rawValue)  seq \(fw.lastSeq)  taken \(fw.counters.taken) (+\(fw.counters.extra) extra)"
-    s += "  delivered \(fw.counters.delivered)  outbox \(fw.outboxCounts.pending) (dropped \(fw.outboxCounts.dropped))"
-    let unstored = fw.outboxCounts.unstored + Int64(fw.counters.unstoredSinceStored)
-    if unstored > 0 { s += "  NOT STORED \(unstored)" }
-    if let f = fw.fix, let lat = f.lat, let lon = f.lon {
-        s += "  fix \(f.mode)D \(Double(Int(lat * 1e5)) / 1e5),\(Double(Int(lon * 1e5)) / 1e5)"
-    } else if fw.board.description.role(fw.config.gpsRole) != nil {
-        s += "  no fix"
-    }
-    if let g = fw.gps, fw.board.description.role(fw.config.gpsRole) != nil { s += "  uart \(g.framer.lines) lines, \(g.parser.bad) bad" }
-    s += "  cmds \(fw.counters.commands)"
-    if !fw.faults.isEmpty { s += "  faults: " + fw.faults.keys.sorted().joined(separator: ", ") }
-    return s
-}
 
 func hostName() -> String {
     var buf = [CChar](repeating: 0, count: 256)

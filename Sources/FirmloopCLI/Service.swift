@@ -45,7 +45,7 @@ enum Service {
     static func status(_ fw: Device) -> (text: String, key: String) {
         let faults = fw.faults.keys.sorted()
         let key = fw.health.rawValue + (faults.isEmpty ? "" : "; faults: " + faults.joined(separator: ", "))
-        var text = fw.health.rawValue + ", seq \(fw.lastSeq), backlog \(fw.outboxCounts.pending)"
+        var text = fw.health.rawValue + ", seq \(fw.pipe.lastSeq), backlog \(fw.pipe.counts.pending)"
         if !faults.isEmpty { text += "; faults: " + faults.map { "\($0): \(fw.faults[$0]!.error)" }.joined(separator: "; ") }
         return (text, key)
     }

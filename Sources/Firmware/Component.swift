@@ -10,11 +10,16 @@ import MQTT
 ///    topics it subscribes to (`Device.subscribe`);
 /// 2. `start(in:)`: spawn its tasks in the firmware's task group (a task that fails stops the
 ///    firmware, as any task of a group does);
-/// 3. `sample(into:)` for every snapshot: add its values (the stock ones fill the stock
-///    fields; yours add fields with `Snapshot.add`);
+/// 3. `sample(into:)` for every snapshot: add its fields (`Snapshot.add`), after the
+///    device's own (seq, time, outbox, faults, tasks), in the firmware's order;
 /// 4. `online()` after every connect to the broker (publish retained state again);
-/// 5. `willStop()` then `finish(until:)` on a clean stop.
+/// 5. `status(into:)` for the status line (`firmloop run` prints it every few seconds), and
+///    `discover(into:)` for the Home Assistant entities it shows (when discovery is on);
+/// 6. `willStop()` then `finish(until:)` on a clean stop.
 ///
+/// So everything a component knows (its counters, its snapshot fields, its part of the status
+/// line, its entities, its retained topics) is in its own file; what components share is the
+/// `Device` (board, config, topics, client, faults, command table) and its `SnapshotPipe`.
 /// Everything but `attach` has a default that does nothing.
 @KernelActor
 public protocol Component: AnyObject {
@@ -22,6 +27,8 @@ public protocol Component: AnyObject {
     func start(in group: TaskGroupScope)
     func sample(into snapshot: inout Snapshot) async
     func online()
+    func status(into line: inout StatusLine)
+    func discover(into announcement: inout HomeAssistantDiscovery.Announcement)
     func willStop()
     func finish(until deadline: Int64) async
 }
@@ -30,6 +37,8 @@ extension Component {
     public func start(in group: TaskGroupScope) {}
     public func sample(into snapshot: inout Snapshot) async {}
     public func online() {}
+    public func status(into line: inout StatusLine) {}
+    public func discover(into announcement: inout HomeAssistantDiscovery.Announcement) {}
     public func willStop() {}
     public func finish(until deadline: Int64) async {}
 }
@@ -59,6 +68,7 @@ public struct Composition: Sendable {
     ///   commands and `…/<role>/set`, retained `…/<role>/state`, `"restore": true` kept on disk;
     /// - **gps** (`GPSReader`): the GPS UART through a bounded line framer into the NMEA parser;
     ///   garbage counted, never fatal; an unplugged receiver is a fault until it is back;
+    /// - **cpu temperature** (`CPUTemperature`): the board's, in every snapshot;
     /// - **status** (`StatusLED`): a short blink each second online, 500/500 ms offline,
     ///   100/100 ms on a fault;
     /// - **mqtt** (`MQTTLink`): the client's task, its state in logs and snapshots;
@@ -66,7 +76,7 @@ public struct Composition: Sendable {
     ///   time, removed once the broker acknowledged them;
     /// - **discovery** (`HomeAssistantAnnouncer`): Home Assistant MQTT discovery when configured.
     public static let stock = Composition([
-        { Commands() }, { Snapshots() }, { GPIOLines() }, { GPSReader() }, { StatusLED() }, { MQTTLink() },
+        { Commands() }, { Snapshots() }, { GPIOLines() }, { GPSReader() }, { CPUTemperature() }, { StatusLED() }, { MQTTLink() },
         { OutboxForwarding() }, { HomeAssistantAnnouncer() },
     ])
 }

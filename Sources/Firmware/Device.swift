@@ -3,9 +3,10 @@ import Kernel
 import MQTT
 
 /// A firmware running on a board: the components of a `Composition` and what they share —
-/// the board, the config and topics, the outbox, the MQTT client, the faults, the counters,
-/// the log, the command table and the snapshot requests. On any board (it sees only the
-/// Board protocols).
+/// the board, the config and topics, the outbox and its `SnapshotPipe`, the MQTT client, the
+/// faults, the log and the command table. What a component knows (its counters, its snapshot
+/// fields, its status and its entities) it keeps itself. On any board (it sees only the Board
+/// protocols).
 @KernelActor
 public final class Device {
     /// `local`: no broker is configured (snapshots stay in the outbox), nothing is wrong.
@@ -15,30 +16,6 @@ public final class Device {
     public struct Fault: Sendable, Equatable {
         public var error: String
         public var since: Int64
-    }
-
-    public struct Counters: Sendable, Equatable {
-        /// Snapshots stored (each got a sequence number), and those taken for a press or a command.
-        public var taken = 0
-        public var extra = 0
-        /// Snapshots that could not be stored (the outbox failed; a fault).
-        public var storeFailures = 0
-        /// Periods skipped because the task fell behind (a snapshot took longer than the interval).
-        public var missedPeriods = 0
-        /// Acknowledged by the broker and removed from the outbox.
-        public var delivered = 0
-        /// Removals from the outbox (a transaction each: at most one per
-        /// `OutboxForwarding.removeInterval`).
-        public var removals = 0
-        public var commands = 0
-        public var commandErrors = 0
-        /// Press or command requests dropped because `Snapshots.maxRequests` were already waiting.
-        public var requestsDropped = 0
-        /// Snapshots that could not be stored since the last one that was (added to the
-        /// outbox's on-disk `unstored` count by the next append that succeeds).
-        public var unstoredSinceStored = 0
-        /// Attempts to reopen the GPS port after it went away.
-        public var gpsReopens = 0
     }
 
     public let board: any Hardware
@@ -51,7 +28,6 @@ public final class Device {
     /// The components, in the firmware's order.
     public let components: [any Component]
 
-    public internal(set) var counters = Counters()
     /// What is wrong now, by part (a role such as "gps_uart", or "outbox", "broker"); empty
     /// when all is well. In every snapshot, in the status LED and in `onLog`.
     public private(set) var faults: [String: Fault] = [:]
@@ -59,21 +35,14 @@ public final class Device {
     /// broker's connection going up and down and why), with how much it matters; never per
     /// snapshot.
     public var onLog: (LogLevel, String) -> Void = { _, _ in }
-    /// The last stored snapshot's sequence number, and the outbox's counts (as the last append
-    /// left them, less what was removed since).
-    public internal(set) var lastSeq: Int64 = 0
-    public internal(set) var outboxCounts = Outbox.Counts(pending: 0, nextSeq: 1, dropped: 0) {
-        // At start (from 0) the first snapshot, taken at once, carries it.
-        didSet { if outboxCounts.damaged != oldValue.damaged { showDamage(snapshot: attached) } }
-    }
-    /// The most messages the MQTT client held at once (queued + in flight): bounded by the feed
-    /// window plus command acks, whatever the backlog on disk.
-    public private(set) var peakClientBacklog = 0
+    /// Snapshot requests, the outbox's numbering and counts as the kernel knows them, and the
+    /// hand-over from the snapshot task to the forwarder.
+    public private(set) var pipe: SnapshotPipe!
     /// Kernel time `run` started.
     public private(set) var started: Int64 = 0
     /// A clean stop has begun: no more snapshots or commands.
     public private(set) var stopping = false
-    /// Every component is attached (`run`): snapshots may be requested.
+    /// Every component is attached (`attach`).
     private var attached = false
 
     /// Set once `run` has opened every role it uses and started its tasks (a service manager's
@@ -111,19 +80,16 @@ public final class Device {
             client = nil
         }
         components = firmware.make()
+        pipe = SnapshotPipe(device: self, outbox: outbox)
     }
 
-    /// The component of type `T`, if the firmware has one.
+    /// The component of type `T`, if the firmware has one (for those outside the firmware
+    /// that report on it: the simulation's summary, a test; components talk through the device
+    /// and its pipe, not to each other).
     public func component<T: Component>(_ type: T.Type) -> T? {
         for c in components { if let t = c as? T { return t } }
         return nil
     }
-
-    /// The stock GPS reader, if the firmware has one.
-    public var gps: GPSReader? { component(GPSReader.self) }
-
-    /// The latest fix, nil before the receiver first reported a position (or without a GPS).
-    public var fix: Fix? { gps?.fix }
 
     public var health: Health {
         if !faults.isEmpty { return .fault }
@@ -133,14 +99,20 @@ public final class Device {
 
     // MARK: running
 
-    /// Attaches every component (opening the roles they use; the board's `close()` releases
-    /// them), then runs their tasks until cancelled (or `stop()` then cancelled).
-    public func run() async throws {
-        started = Kernel.now
-        outboxCounts = try await outbox.counts()
-        lastSeq = outboxCounts.nextSeq - 1
+    /// Reads the outbox's counts and attaches every component (opening the roles they use; the
+    /// board's `close()` releases them). `run` does it when it was not done before.
+    public func attach() async throws {
+        guard !attached else { return }
+        try await pipe.open()
         for c in components { try c.attach(to: self) }
         attached = true
+    }
+
+    /// Attaches (`attach`), then runs every component's tasks until cancelled (or `stop()`
+    /// then cancelled).
+    public func run() async throws {
+        started = Kernel.now
+        try await attach()
         if let client {
             // Unowned: the client is ours, and a closure holding it would keep it (and so this
             // device) alive for ever.
@@ -198,36 +170,6 @@ public final class Device {
 
     // MARK: faults and log
 
-    /// Faults that stay until acknowledged by `{"clear_fault": part}` (`clearFault`), not cleared by
-    /// the condition going away: the event is over, but someone should know it happened.
-    public nonisolated static let acknowledgedFaults = ["outbox.damaged"]
-
-    /// The outbox's unacknowledged damage as the `outbox.damaged` fault (the newest record's
-    /// text, and how many before it); at start and whenever the outbox was made again (then
-    /// with a snapshot to say so at once: `snapshot`).
-    private func showDamage(snapshot: Bool) {
-        let records = outbox.damageNow()
-        guard let last = records.last else { return setFault("outbox.damaged", nil) }
-        let earlier = records.count > 1 ? " (and \(records.count - 1) time\(records.count == 2 ? "" : "s") before, not acknowledged)" : ""
-        setFault("outbox.damaged", last.description + earlier, since: last.at)
-        if snapshot { requestSnapshot("fault") }
-    }
-
-    /// Acknowledges an `acknowledgedFaults` part (kept on disk for the outbox's damage), then
-    /// clears it; `run` is answered.
-    func clearFault(_ part: String, for run: CommandRun) {
-        guard faults[part] != nil else { return run.done() }   // nothing to clear: done already
-        _ = spawn("clear_fault") {
-            do {
-                try await self.outbox.acknowledgeDamage()
-                self.setFault(part, nil)
-                run.done()
-            } catch {
-                run.fail("\(part) not acknowledged: \(error)")
-            }
-        }
-    }
-
     /// Raises (`error` non-nil) or clears the fault of `part`; a fault keeps its `since` while
     /// it lasts. Each change is logged.
     public func setFault(_ part: String, _ error: String?, since at: Int64? = nil) {
@@ -241,29 +183,30 @@ public final class Device {
         }
     }
 
-    // MARK: snapshots
+    // MARK: snapshots and status
 
-    /// Asks the snapshot task for a snapshot now (a press, a command); `run` is answered with
-    /// its sequence number once it is stored. Without a snapshot task, `run` fails.
-    public func requestSnapshot(_ reason: String, for run: CommandRun? = nil) {
-        guard let s = component(Snapshots.self) else {
-            run?.fail("this firmware takes no snapshots")
-            return
-        }
-        s.request(reason, for: run)
-    }
-
-    /// Every component's values, as a snapshot's payload carries them.
+    /// The device's own fields, then every component's, as a snapshot's payload carries them.
     func sample(reason: String) async -> Snapshot {
         var s = Snapshot(device: config.deviceID, reason: reason)
         s.time = iso8601(unixNanoseconds: board.clock.unixNanoseconds())
         s.uptimeMilliseconds = (Kernel.now - started) / 1_000_000
         for c in components { await c.sample(into: &s) }
+        // After the components: a fault one raised while sampling is in the same snapshot.
         s.faults = faults.sorted { $0.key < $1.key }.map { Snapshot.FaultEntry(role: $0.key, error: $0.value.error, since: iso8601(unixNanoseconds: $0.value.since)) }
         s.tasks = Kernel.stats().filter { !board.ownsTask(named: $0.name) }
         s.taskTimes = config.taskTimes
-        s.cpuTemperature = await board.cpuTemperature()
         return s
+    }
+
+    /// `t=12s online  seq 3  ...  cmds 2  faults: gps_uart`: the health, each component's part,
+    /// the commands received (the command table's), the faults (`seconds`: since the run
+    /// started, as the caller counts).
+    public func statusLine(seconds: Int64) -> String {
+        var line = StatusLine("t=\(seconds)s \(health.rawValue)")
+        for c in components { c.status(into: &line) }
+        line.add("cmds \(commands.received)")
+        if !faults.isEmpty { line.add("faults: " + faults.keys.sorted().joined(separator: ", ")) }
+        return line.text
     }
 
     // MARK: publishing straight to the client (not through the outbox)
@@ -279,7 +222,7 @@ public final class Device {
     /// A command's answer on `…/ack`: `{"id":"c1","ok":true,"seq":N}` or
     /// `{"id":…,"ok":false,"error":…}`.
     public func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
-        if error != nil { counters.commandErrors += 1 }
+        if error != nil { commands.failed += 1 }
         guard client != nil else { return }
         var w = JSONWriter(capacity: 96)
         w.object { w in
@@ -291,9 +234,5 @@ public final class Device {
             if let error { w.key("error"); w.string(error) }
         }
         publishDirect(topics.ack, w.text, retain: false)
-    }
-
-    func notePeak(_ client: MQTTClient) {
-        peakClientBacklog = max(peakClientBacklog, client.pending + client.inFlight)
     }
 }

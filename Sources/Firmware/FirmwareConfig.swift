@@ -18,9 +18,9 @@ public struct FirmwareConfig: Sendable {
 
     /// The most messages the MQTT client may hold at once (queued + in flight) whatever the
     /// backlog on disk: the feed window, one command ack per snapshot request that may be
-    /// waiting (`Snapshots.maxRequests`), and the snapshot handed straight to the client as it
+    /// waiting (`SnapshotPipe.maxRequests`), and the snapshot handed straight to the client as it
     /// is stored. `firmloop simulate` checks it as an invariant.
-    public var clientBacklogBound: Int { feedWindow + Snapshots.maxRequests + 1 }
+    public var clientBacklogBound: Int { feedWindow + SnapshotPipe.maxRequests + 1 }
     /// How long a clean stop waits for messages in flight and the final `offline`.
     public var stopGraceMilliseconds = 3000
     public var gpsRole = "gps_uart"

@@ -5,16 +5,19 @@ import Board
 /// `<prefix>/<component>/<node_id>/<object_id>/config`, all sharing one `device` block and
 /// the device's availability topic (`firmloop/<id>/status`: online/offline).
 ///
-/// - each output (but the status LED, which is the firmware's own): a `switch` on
-///   `firmloop/<id>/<role>/state` (ON/OFF, retained), commanded on `…/<role>/set`;
-/// - each input: a `binary_sensor` on its state topic;
-/// - the CPU temperature: a `sensor` (device class temperature, °C) from the snapshot;
-/// - the GPS: a `device_tracker` whose JSON attributes (`latitude`, `longitude`,
-///   `gps_accuracy`, `altitude`) are on `firmloop/<id>/gps`;
-/// - the outbox backlog and the last seq: diagnostic sensors from the snapshot.
+/// Each component declares its own entities (`Component.discover(into:)`); the stock ones:
 ///
-/// Pure: the firmware publishes what this returns (on every connect, and when Home Assistant
-/// says `online` on `<prefix>/status`).
+/// - each output (but the status LED, which is the firmware's own): a `switch` on
+///   `firmloop/<id>/<role>/state` (ON/OFF, retained), commanded on `…/<role>/set` (`GPIOLines`);
+/// - each input: a `binary_sensor` on its state topic (`GPIOLines`);
+/// - the CPU temperature: a `sensor` (device class temperature, °C) from the snapshot
+///   (`CPUTemperature`);
+/// - the GPS: a `device_tracker` whose JSON attributes (`latitude`, `longitude`,
+///   `gps_accuracy`, `altitude`) are on `firmloop/<id>/gps` (`GPSReader`);
+/// - the outbox backlog and the last seq: diagnostic sensors from the snapshot (`Snapshots`).
+///
+/// `HomeAssistantAnnouncer` publishes them (on every connect, and when Home Assistant says
+/// `online` on `<prefix>/status`).
 public struct HomeAssistantDiscovery: Sendable, Equatable {
     public var prefix: String
     public static let defaultPrefix = "homeassistant"
@@ -47,14 +50,33 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
         })
     }
 
-    /// The entities of `board` for device `device` (the firmware's topics), in a stable order.
-    public func entities(device: String, board: BoardDescription, statusRole: String, gpsRole: String,
-                         softwareVersion: String) -> [Entity] {
-        let node = Self.sanitize(device)
-        let topics = Topics(device: device)
-        var out: [Entity] = []
-        func add(_ component: String, _ object: String, _ fill: (inout JSONWriter) -> Void) {
-            let objectID = Self.sanitize(object)
+    /// The entities of one device, as its components declare them
+    /// (`Component.discover(into:)`): each gets the shared part (unique and object ids, the
+    /// availability topic, the device block) and its config topic.
+    public struct Announcement: Sendable {
+        public let discovery: HomeAssistantDiscovery
+        /// The device's topics (a state topic, the snapshot topic for a value template).
+        public let topics: Topics
+        public let device: String
+        public let model: String
+        public let softwareVersion: String
+        public private(set) var entities: [Entity] = []
+        /// Config topics declared more than once (by two components): the first one stands.
+        public private(set) var duplicates: [String] = []
+
+        public init(_ discovery: HomeAssistantDiscovery, device: String, model: String, softwareVersion: String) {
+            self.discovery = discovery
+            self.device = device
+            self.model = model
+            self.softwareVersion = softwareVersion
+            topics = Topics(device: device)
+        }
+
+        /// Adds the entity `object` of Home Assistant platform `platform` (`switch`, `sensor`,
+        /// ...): `fill` writes its own keys (name, state topic, classes).
+        public mutating func add(_ platform: String, _ object: String, _ fill: (inout JSONWriter) -> Void) {
+            let node = HomeAssistantDiscovery.sanitize(device)
+            let objectID = HomeAssistantDiscovery.sanitize(object)
             var w = JSONWriter(capacity: 512)
             w.object { w in
                 fill(&w)
@@ -68,60 +90,13 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
                     w.key("identifiers"); w.array { w in w.string("firmloop_\(node)") }
                     w.key("name"); w.string(device)
                     w.key("manufacturer"); w.string("Firmloop")
-                    w.key("model"); w.string(board.board)
+                    w.key("model"); w.string(model)
                     w.key("sw_version"); w.string(softwareVersion)
                 }
             }
-            out.append(Entity(component: component, objectID: objectID, topic: "\(prefix)/\(component)/\(node)/\(objectID)/config", payload: w.text))
+            let topic = "\(discovery.prefix)/\(platform)/\(node)/\(objectID)/config"
+            guard !entities.contains(where: { $0.topic == topic }) else { return duplicates.append(topic) }
+            entities.append(Entity(component: platform, objectID: objectID, topic: topic, payload: w.text))
         }
-        for r in board.roles(of: .output) where r.name != statusRole {
-            add("switch", r.name) { w in
-                w.key("name"); w.string(r.name)
-                w.key("state_topic"); w.string(topics.state(r.name))
-                w.key("command_topic"); w.string(topics.set(r.name))
-                w.key("payload_on"); w.string("ON")
-                w.key("payload_off"); w.string("OFF")
-                w.key("state_on"); w.string("ON")
-                w.key("state_off"); w.string("OFF")
-                w.key("qos"); w.int(1)
-            }
-        }
-        for r in board.roles(of: .input) {
-            add("binary_sensor", r.name) { w in
-                w.key("name"); w.string(r.name)
-                w.key("state_topic"); w.string(topics.state(r.name))
-                w.key("payload_on"); w.string("ON")
-                w.key("payload_off"); w.string("OFF")
-            }
-        }
-        add("sensor", "cpu_temperature") { w in
-            w.key("name"); w.string("CPU temperature")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.cpu_temp_c }}")
-            w.key("device_class"); w.string("temperature")
-            w.key("unit_of_measurement"); w.string("°C")
-            w.key("state_class"); w.string("measurement")
-        }
-        if board.role(gpsRole)?.kind == .serial {
-            add("device_tracker", gpsRole) { w in
-                w.key("name"); w.string("GPS")
-                w.key("json_attributes_topic"); w.string(topics.gps)
-                w.key("source_type"); w.string("gps")
-            }
-        }
-        add("sensor", "outbox_backlog") { w in
-            w.key("name"); w.string("Outbox backlog")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.outbox.pending }}")
-            w.key("entity_category"); w.string("diagnostic")
-            w.key("state_class"); w.string("measurement")
-        }
-        add("sensor", "last_seq") { w in
-            w.key("name"); w.string("Last snapshot")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.seq }}")
-            w.key("entity_category"); w.string("diagnostic")
-        }
-        return out
     }
 }

@@ -92,17 +92,18 @@ public struct FirmwareSimulation: Sendable {
 
         /// The firmware's counters as the run ends (on the kernel, before it stops).
         @KernelActor func capture(_ fw: Device) {
-            summary.taken = fw.counters.taken
-            summary.extra = fw.counters.extra
-            summary.storeFailures = fw.counters.storeFailures
-            summary.acked = fw.counters.delivered
-            summary.commands = fw.counters.commands
-            summary.commandErrors = fw.counters.commandErrors
+            if let s = fw.component(Snapshots.self) {
+                (summary.taken, summary.extra, summary.storeFailures) = (s.taken, s.extra, s.storeFailures)
+            }
+            if let f = fw.component(OutboxForwarding.self) {
+                (summary.acked, summary.removals, summary.peakClientBacklog) = (f.delivered, f.removals, f.peakClientBacklog)
+            }
+            (summary.commands, summary.commandErrors) = (fw.commands.received, fw.commands.failed)
             summary.mqtt = fw.client?.stats ?? MQTTClient.Stats()
-            if let g = fw.gps { summary.uart = (g.uartBytes, g.framer.lines, g.parser.bad, g.framer.dropped, g.framer.noise) }
-            summary.lastFix = fw.fix
-            summary.peakClientBacklog = fw.peakClientBacklog
-            summary.removals = fw.counters.removals
+            if let g = fw.component(GPSReader.self) {
+                summary.uart = (g.uartBytes, g.framer.lines, g.parser.bad, g.framer.dropped, g.framer.noise)
+                summary.lastFix = g.fix
+            }
             summary.faults = fw.faults.mapValues(\.error)
         }
     }

@@ -129,7 +129,7 @@ final class Counter: Component {
         let stats: [Kernel.TaskStats] = []
         let kind: Board.RoleKind = .value
         let composition: Firmware.Composition = .stock
-        #expect(role?.kind == .output && stats.isEmpty && kind.phrase == "a value sensor" && composition.makers.count == 8)
+        #expect(role?.kind == .output && stats.isEmpty && kind.phrase == "a value sensor" && composition.makers.count == 9)
         #expect(String(describing: Firmware.Device.self) == "Device" && String(describing: SimBoard.SimHardware.self) == "SimHardware")
     }
 

@@ -36,4 +36,32 @@ import Testing
         }
         #expect(gone)
     }
+
+    /// The status line is the device's health, then each component's own part in the
+    /// firmware's order, then the commands and faults: on the simulated board, whose GPS talks,
+    /// with the world's broker, after 3 s.
+    @Test func theStatusLineIsEachComponentsPartInOrder() throws {
+        let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
+        let line = try kernelTest { () async throws -> String in
+            let w = try SimWorld(d, seed: 1), b = w.board
+            w.start()
+            defer { b.close() }
+            var fc = FirmwareConfig(deviceID: "status")
+            fc.broker = BrokerAddress(host: "127.0.0.1")
+            fc.snapshotIntervalMilliseconds = 1000
+            let fw = Device(board: b, config: fc, outbox: try Outbox(path: ":memory:", offloaded: false), network: b.network)
+            let run = spawn("firmware") { try await fw.run() }
+            try await sleep(ms: 3500)   // snapshots at 0, 1, 2 and 3 s
+            let line = fw.statusLine(seconds: 3)
+            run.cancel()
+            await run.join()
+            return line
+        }
+        let parts = line.split(separator: "  ", omittingEmptySubsequences: false).map(String.init)
+        #expect(parts.first == "t=3s online", "\(line)")
+        let names = parts.dropFirst().map { String($0.prefix { $0 != " " }) }
+        // Snapshots (seq, taken), GPSReader (fix, uart), OutboxForwarding (delivered, outbox), the device (cmds).
+        #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "cmds"], "\(line)")
+        #expect(line.contains("seq 4  taken 4 (+0 extra)") && line.contains("cmds 0"), "\(line)")
+    }
 }

@@ -60,9 +60,10 @@ import Testing
             fw.onLog = { level, line in log.append("\(level) \(line)") }
             let run = spawn("firmware") { try await fw.run() }
             defer { run.cancel() }
+            let gps = try #require(fw.component(GPSReader.self))
             for e in Self.epochs[0..<5] { try await writeAll(first, e) }
-            _ = try await Self.until(10) { fw.fix?.time != nil }
-            r.fixBefore = fw.fix?.time
+            _ = try await Self.until(10) { gps.fix?.time != nil }
+            r.fixBefore = gps.fix?.time
 
             // Unplugged: the device goes and udev removes its node. (Left in place, the link's
             // /dev/pts/N could be handed to a pty another test opens meanwhile, and "reopen" it.)
@@ -85,9 +86,9 @@ import Testing
             r.cleared = try await Self.until(5) { fw.faults["gps_uart"] == nil }
             r.clearedAfterMs = (Kernel.now - replugged) / 1_000_000
             for e in Self.epochs[5..<12] { try await writeAll(second, e) }
-            _ = try await Self.until(10) { fw.fix?.time != r.fixBefore }
-            r.fixAfter = fw.fix?.time
-            r.reopens = fw.counters.gpsReopens
+            _ = try await Self.until(10) { gps.fix?.time != r.fixBefore }
+            r.fixAfter = gps.fix?.time
+            r.reopens = gps.reopens
             r.log = log
             return r
         }
@@ -147,17 +148,18 @@ import Testing
             let fw = Device(board: b, config: fc, outbox: box, network: nil)
             let run = spawn("firmware") { try await fw.run() }
             defer { run.cancel() }
+            let snapshots = try #require(fw.component(Snapshots.self))
             // Bounded waits (virtual time): a broken run fails its expectations, never hangs.
             let deadline = Kernel.now + 600 * 1_000_000_000
-            while fw.counters.storeFailures < 5 && Kernel.now < deadline {
+            while snapshots.storeFailures < 5 && Kernel.now < deadline {
                 try await sleep(ms: 100)
                 r.walMost = max(r.walMost, fileSize(path + "-wal"))
             }
             r.fault = fw.faults["outbox"]?.error ?? ""
-            r.unstoredWhileFull = fw.counters.unstoredSinceStored
+            r.unstoredWhileFull = fw.pipe.unstoredSinceStored
             unlink(filler)   // room again
-            let taken = fw.counters.taken
-            while fw.counters.taken < taken + 3 && Kernel.now < deadline + 600 * 1_000_000_000 { try await sleep(ms: 100) }
+            let taken = snapshots.taken
+            while snapshots.taken < taken + 3 && Kernel.now < deadline + 600 * 1_000_000_000 { try await sleep(ms: 100) }
             r.storedAfter = fw.faults["outbox"] == nil
             r.countsAfter = try box.countsNow()
             let pending = try box.pendingNow(limit: Int.max)

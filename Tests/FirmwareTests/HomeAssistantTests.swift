@@ -1,29 +1,38 @@
 import Board
 import Firmware
+import Kernel
 import KernelTestSupport
+import SimBoard
 import Testing
 
 /// Discovery payloads checked against the keys and shapes Home Assistant's MQTT discovery
 /// documents: `<prefix>/<component>/<node_id>/<object_id>/config`, unique ids, availability,
-/// one device block; switch, binary_sensor, sensor, device_tracker.
+/// one device block; switch, binary_sensor, sensor, device_tracker. The entities are the stock
+/// components' own declarations, on the simulated board (boards/sim.json: the Pi's roles).
 @Suite struct HomeAssistantTests {
-    static let board = try! BoardDescription.load(path: "\(repositoryRoot)/boards/raspberrypi-4b.json")
-
     static func entities(device: String = "pi-7", prefix: String = "homeassistant") -> [HomeAssistantDiscovery.Entity] {
-        HomeAssistantDiscovery(prefix: prefix).entities(device: device, board: board, statusRole: "status_led", gpsRole: "gps_uart",
-                                                         softwareVersion: "firmloop v1.2")
+        try! kernelTest { () async throws -> [HomeAssistantDiscovery.Entity] in
+                let board = try SimHardware(try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json"), seed: 1)
+                defer { board.close() }
+                var config = FirmwareConfig(deviceID: device)
+                config.softwareVersion = "firmloop v1.2"
+                let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: nil)
+                try await fw.attach()
+                return HomeAssistantAnnouncer.announcement(of: fw, HomeAssistantDiscovery(prefix: prefix)).entities
+        }
     }
 
     @Test func oneConfigPerEntityAtTheDocumentedTopics() {
+        // In the firmware's order: Snapshots, GPIOLines, GPSReader, CPUTemperature.
         #expect(Self.entities().map(\.topic) == [
-            "homeassistant/switch/pi-7/relay/config",
-            "homeassistant/binary_sensor/pi-7/button/config",
-            "homeassistant/sensor/pi-7/cpu_temperature/config",
-            "homeassistant/device_tracker/pi-7/gps_uart/config",
             "homeassistant/sensor/pi-7/outbox_backlog/config",
             "homeassistant/sensor/pi-7/last_seq/config",
+            "homeassistant/switch/pi-7/relay/config",
+            "homeassistant/binary_sensor/pi-7/button/config",
+            "homeassistant/device_tracker/pi-7/gps_uart/config",
+            "homeassistant/sensor/pi-7/cpu_temperature/config",
         ])   // the status LED is the firmware's own: not a switch
-        #expect(Self.entities(device: "pi.7 lab", prefix: "ha").first?.topic == "ha/switch/pi_7_lab/relay/config")
+        #expect(Self.entities(device: "pi.7 lab", prefix: "ha").first?.topic == "ha/sensor/pi_7_lab/outbox_backlog/config")
         #expect(HomeAssistantDiscovery.sanitize("a.b/c+d#é-_Z9") == "a_b_c_d__-_Z9")
         #expect(HomeAssistantDiscovery().configFilter(device: "pi.7") == "homeassistant/+/pi_7/+/config")
     }
@@ -39,7 +48,7 @@ import Testing
             #expect(j["payload_available"]?.string == "online" && j["payload_not_available"]?.string == "offline")
             let d = try #require(j["device"])
             #expect(d["identifiers"]?.array?.first?.string == "firmloop_pi-7")
-            #expect(d["name"]?.string == "pi-7" && d["model"]?.string == "raspberrypi-4b" && d["sw_version"]?.string == "firmloop v1.2")
+            #expect(d["name"]?.string == "pi-7" && d["model"]?.string == "sim" && d["sw_version"]?.string == "firmloop v1.2")
             #expect(d["manufacturer"]?.string == "Firmloop")
             #expect(j["name"]?.string?.isEmpty == false)
         }

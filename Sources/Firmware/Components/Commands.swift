@@ -23,6 +23,10 @@ public struct CommandTable {
         var check: Check
     }
     private(set) var entries: [Entry] = []
+    /// Commands received (on `…/cmd` and a component's own topics such as `…/<role>/set`), and
+    /// answered with an error.
+    public internal(set) var received = 0
+    public internal(set) var failed = 0
 
     nonisolated public init() {}
 
@@ -94,18 +98,18 @@ public final class Commands: Component {
         device.subscribe(device.topics.cmd) { [unowned self] p in self.command(p) }
         // `{"clear_fault": "outbox.damaged"}`: the faults that stay until someone says they saw them.
         device.commands.register("clear_fault") { [unowned device] value in
-            guard let part = value.string, Device.acknowledgedFaults.contains(part) else {
-                return .failure(CommandError("clear_fault: expected one of \(Device.acknowledgedFaults.map { "\"\($0)\"" }.joined(separator: ", ")), got \(value.text)"
+            guard let part = value.string, SnapshotPipe.acknowledgedFaults.contains(part) else {
+                return .failure(CommandError("clear_fault: expected one of \(SnapshotPipe.acknowledgedFaults.map { "\"\($0)\"" }.joined(separator: ", ")), got \(value.text)"
                     + " (other faults clear themselves when their cause is gone)"))
             }
-            let action: CommandTable.Action = { run in device.clearFault(part, for: run) }
+            let action: CommandTable.Action = { run in device.pipe.clearFault(part, for: run) }
             return .success(action)
         }
     }
 
     private func command(_ p: Publish) {
         let device = self.device!
-        device.counters.commands += 1
+        device.commands.received += 1
         if p.discardedBytes > 0 {
             device.ack(nil, error: "command of \(p.discardedBytes) bytes is over the \(Device.maxCommandBytes)-byte limit: not read")
             return

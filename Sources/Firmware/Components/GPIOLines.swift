@@ -43,9 +43,36 @@ public final class GPIOLines: Component {
         }
     }
 
+    /// `"gpio": {"button": false, "relay": true}`: inputs, then outputs.
     public func sample(into s: inout Snapshot) async {
-        for (role, line) in inputs { s.gpio.append((role, (try? line.get()) ?? false)) }
-        for (role, line) in outputs { s.gpio.append((role, (try? line.get()) ?? false)) }
+        let values = (inputs.map { ($0.role, (try? $0.line.get()) ?? false) }) + outputs.map { ($0.role, (try? $0.line.get()) ?? false) }
+        s.add("gpio") { w in w.object { w in for (role, v) in values { w.key(role); w.bool(v) } } }
+    }
+
+    /// A `switch` per output (on `…/<role>/state`, commanded on `…/<role>/set`), a
+    /// `binary_sensor` per input.
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        let topics = a.topics
+        for (role, _) in outputs {
+            a.add("switch", role) { w in
+                w.key("name"); w.string(role)
+                w.key("state_topic"); w.string(topics.state(role))
+                w.key("command_topic"); w.string(topics.set(role))
+                w.key("payload_on"); w.string("ON")
+                w.key("payload_off"); w.string("OFF")
+                w.key("state_on"); w.string("ON")
+                w.key("state_off"); w.string("OFF")
+                w.key("qos"); w.int(1)
+            }
+        }
+        for (role, _) in inputs {
+            a.add("binary_sensor", role) { w in
+                w.key("name"); w.string(role)
+                w.key("state_topic"); w.string(topics.state(role))
+                w.key("payload_on"); w.string("ON")
+                w.key("payload_off"); w.string("OFF")
+            }
+        }
     }
 
     /// Every line's state again after a connect.
@@ -59,7 +86,7 @@ public final class GPIOLines: Component {
             // Rising is asserted: pressed (active-low is the board file's business).
             let e = try await line.edge(.both)
             publishState(role, e.rising)
-            if e.rising { device.requestSnapshot("input:" + role) }
+            if e.rising { device.pipe.request("input:" + role) }
         }
     }
 
@@ -114,7 +141,7 @@ public final class GPIOLines: Component {
     /// state answers it; a refusal is an error ack on `…/ack` naming the topic.
     private func setCommand(_ role: String, _ p: Publish) {
         let device = self.device!
-        device.counters.commands += 1
+        device.commands.received += 1
         let topic = device.topics.set(role)
         guard let line = outputs.first(where: { $0.role == role })?.line else {
             let why = Command.notSettable(role, board: device.board.description, outputs: outputs.map(\.role), statusRole: device.config.statusRole)

@@ -15,6 +15,8 @@ public final class GPSReader: Component {
     public private(set) var framer = LineFramer()
     public private(set) var parser = NMEAParser()
     public private(set) var uartBytes = 0
+    /// Attempts to reopen the port after it went away.
+    public private(set) var reopens = 0
     private var hadFix = false
     /// The last GPS position published on `…/gps`, and when (kernel time).
     private var publishedFix: (Double, Double, Double?)?
@@ -44,11 +46,44 @@ public final class GPSReader: Component {
         if let port { group.spawn("gps") { await self.read(port) } }
     }
 
+    /// `"gps"`: the fix as gpsd's TPV names it (null before the first); `"uart"`: the port's
+    /// byte and line counts, garbage by kind, reopens (null without a GPS port).
     public func sample(into s: inout Snapshot) async {
-        s.fix = fix
-        if port != nil {
-            s.uart = Snapshot.UART(bytes: uartBytes, lines: framer.lines, bad: parser.bad, overlong: framer.dropped, noise: framer.noise)
-            s.uart?.reopens = device.counters.gpsReopens
+        let fix = self.fix
+        s.add("gps") { w in if let fix { fix.write(to: &w) } else { w.null() } }
+        guard port != nil else { return s.add("uart") { $0.null() } }
+        let (bytes, lines, bad, overlong, noise, reopens) = (uartBytes, framer.lines, parser.bad, framer.dropped, framer.noise, reopens)
+        s.add("uart") { w in
+            w.object { w in
+                w.key("bytes"); w.int(bytes)
+                w.key("lines"); w.int(lines)
+                w.key("bad"); w.int(bad)
+                w.key("overlong"); w.int(overlong)
+                w.key("noise"); w.int(noise)
+                w.key("reopens"); w.int(reopens)
+            }
+        }
+    }
+
+    /// `fix 3D 52.1,4.3` (or `no fix`) and `uart 120 lines, 2 bad`, when the board has the port.
+    public func status(into line: inout StatusLine) {
+        guard port != nil else { return }
+        if let f = fix, let lat = f.lat, let lon = f.lon {
+            line.add("fix \(f.mode)D \(Double(Int(lat * 1e5)) / 1e5),\(Double(Int(lon * 1e5)) / 1e5)")
+        } else {
+            line.add("no fix")
+        }
+        line.add("uart \(framer.lines) lines, \(parser.bad) bad")
+    }
+
+    /// A `device_tracker` on `…/gps` (the attributes `publishPosition` writes).
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        guard port != nil else { return }
+        let topics = a.topics
+        a.add("device_tracker", device.config.gpsRole) { w in
+            w.key("name"); w.string("GPS")
+            w.key("json_attributes_topic"); w.string(topics.gps)
+            w.key("source_type"); w.string("gps")
         }
     }
 
@@ -84,7 +119,7 @@ public final class GPSReader: Component {
                 let ms = min(Self.reopenMaxMilliseconds, 500 << min(attempt, 16))
                 attempt += 1
                 do { try await port.waitForDevice(until: Kernel.now + Int64(ms) * 1_000_000) } catch { return }   // cancelled
-                device.counters.gpsReopens += 1
+                reopens += 1
                 do {
                     try port.reopen()
                     device.setFault(role, nil)
@@ -117,3 +152,22 @@ public final class GPSReader: Component {
         device.publishDirect(device.topics.gps, w.text, retain: true)
     }
 }
+
+extension Fix {
+    /// As gpsd's TPV names them: mode, lat, lon, alt, speed (m/s), track (°), time, sats, hdop;
+    /// position only with a fix (mode ≥ 2), altitude only in 3D.
+    public func write(to w: inout JSONWriter) {
+        w.object { w in
+            w.key("mode"); w.int(mode)
+            w.key("lat"); w.number(mode >= 2 ? lat : nil, digits: 9)
+            w.key("lon"); w.number(mode >= 2 ? lon : nil, digits: 9)
+            w.key("alt"); w.number(mode >= 3 ? alt : nil, digits: 3)
+            w.key("speed"); w.number(speed, digits: 3)
+            w.key("track"); w.number(track, digits: 2)
+            w.key("time"); if let time { w.string(time) } else { w.null() }
+            w.key("sats"); if let satellites { w.int(satellites) } else { w.null() }
+            w.key("hdop"); w.number(hdop, digits: 2)
+        }
+    }
+}
+

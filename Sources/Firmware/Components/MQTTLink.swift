@@ -18,10 +18,20 @@ public final class MQTTLink: Component {
         }
     }
 
+    /// `"mqtt"`: connects, failures (refused or dropped), protocol errors, oversized packets,
+    /// dropped droppable messages, the last error (no field without a broker).
     public func sample(into s: inout Snapshot) async {
         guard let client = device.client else { return }
-        s.mqtt = Snapshot.MQTT(connects: client.stats.connects, failures: client.stats.connectFailures + client.stats.disconnects,
-                               protocolErrors: client.stats.protocolErrors, oversized: client.stats.oversized,
-                               acksDropped: client.stats.dropped, lastError: client.lastError)
+        let (stats, lastError) = (client.stats, client.lastError)
+        s.add("mqtt") { w in
+            w.object { w in
+                w.key("connects"); w.int(stats.connects)
+                w.key("failures"); w.int(stats.connectFailures + stats.disconnects)
+                w.key("protocol_errors"); w.int(stats.protocolErrors)
+                w.key("oversized"); w.int(stats.oversized)
+                w.key("acks_dropped"); w.int(stats.dropped)
+                w.key("last_error"); if let lastError { w.string(lastError) } else { w.null() }
+            }
+        }
     }
 }

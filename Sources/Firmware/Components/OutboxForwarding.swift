@@ -2,10 +2,10 @@ import Board
 import Kernel
 import MQTT
 
-/// Outbox → broker: stored snapshots are handed to the MQTT client a window at a time
-/// (`FirmwareConfig.feedWindow`) and removed from the outbox once the broker acknowledged them
-/// (QoS 1 PUBACK) — on disk before offered, gone only when delivered. A clean stop waits, up to
-/// the grace period, for removals of what was acknowledged.
+/// Outbox → broker: stored snapshots (`SnapshotPipe.whenStored`) are handed to the MQTT
+/// client a window at a time (`FirmwareConfig.feedWindow`) and removed from the outbox once the
+/// broker acknowledged them (QoS 1 PUBACK) — on disk before offered, gone only when delivered.
+/// A clean stop waits, up to the grace period, for removals of what was acknowledged.
 @KernelActor
 public final class OutboxForwarding: Component {
     private unowned var device: Device!
@@ -13,7 +13,8 @@ public final class OutboxForwarding: Component {
     /// Wakes the removal task (`acknowledged`).
     private let ackWake = Notify()
     private let idle = Notify()
-    /// Highest seq handed to the client (the highest stored is `device.lastSeq`).
+    private var pipe: SnapshotPipe { device.pipe }
+    /// Highest seq handed to the client (the highest stored is `pipe.lastSeq`).
     private var fedThrough: Int64 = 0
     /// Acknowledged, not yet removed: at most the outbox's capacity (each stored seq once).
     private var acked: [Int64] = []
@@ -32,12 +33,28 @@ public final class OutboxForwarding: Component {
     /// wait and the client is idle: nothing queued or in flight, nothing stored left to feed.
     public nonisolated static let collectAt = 1024
 
+    /// Acknowledged by the broker (and removed from the outbox, or to be sent again after a
+    /// restart if the removal failed).
+    public private(set) var delivered = 0
+    /// Removals from the outbox (a transaction each: at most one per `removeInterval`).
+    public private(set) var removals = 0
+    /// The most messages the MQTT client held at once (queued + in flight) as this fed it:
+    /// bounded by the feed window plus command acks, whatever the backlog on disk.
+    public private(set) var peakClientBacklog = 0
+
     public init() {}
 
     public func attach(to device: Device) throws {
         self.device = device
         // Unowned: the client is the device's, and holding this would keep it alive for ever.
         device.client?.onAck = { [unowned self] id in self.acknowledged(id) }
+        device.pipe.whenStored { [unowned self] m in self.stored(m) }
+    }
+
+    /// `delivered 40  outbox 2 (dropped 0)`.
+    public func status(into line: inout StatusLine) {
+        line.add("delivered \(delivered)")
+        line.add("outbox \(pipe.counts.pending) (dropped \(pipe.counts.dropped))")
     }
 
     public func start(in group: TaskGroupScope) {
@@ -59,14 +76,14 @@ public final class OutboxForwarding: Component {
         }
     }
 
-    /// The snapshot task stored `m` (already `device.lastSeq`): caught up, it goes straight to the client; otherwise the
-    /// forwarding task reads it from disk.
-    func stored(_ m: Outbox.Message) {
+    /// `m` was stored (already `pipe.lastSeq`): caught up, it goes straight to the client;
+    /// otherwise the forwarding task reads it from disk.
+    private func stored(_ m: Outbox.Message) {
         guard let client = device.client else { return }
         if fedThrough == m.seq - 1 && client.pending + client.inFlight < device.config.feedWindow {
             client.enqueue(id: UInt64(m.seq), topic: m.topic, payload: m.payload)
             fedThrough = m.seq
-            device.notePeak(client)
+            notePeak(client)
         } else {
             wake.notifyAll()
         }
@@ -98,16 +115,16 @@ public final class OutboxForwarding: Component {
                 continue
             }
             lastRemoval = Kernel.now
-            device.counters.removals += 1
+            removals += 1
             let batch = acked
             acked.removeAll(keepingCapacity: true)
             let left = try await onDisk { try await device.outbox.remove(batch) }
             // Delivered either way: if the removal failed, still stored and sent again after a
             // restart (a duplicate, never a loss).
-            device.counters.delivered += batch.count
+            delivered += batch.count
             if let left {
                 removedOnDisk = left
-                device.outboxCounts.pending = max(0, device.outboxCounts.pending - batch.count)
+                pipe.removed(batch.count)
             }
         }
     }
@@ -131,7 +148,7 @@ public final class OutboxForwarding: Component {
     /// a drain is over (or never began), and the disk is free for a collection.
     private var clientIdle: Bool {
         guard let client = device.client else { return true }
-        return client.pending + client.inFlight == 0 && fedThrough >= device.lastSeq
+        return client.pending + client.inFlight == 0 && fedThrough >= pipe.lastSeq
     }
 
     private func forward(_ client: MQTTClient) async throws {
@@ -142,12 +159,12 @@ public final class OutboxForwarding: Component {
             // one read per half window at most, never one per message.
             let backlog = client.pending + client.inFlight
             let buffered = readAheadNext < readAhead.count
-            if !device.stopping && fedThrough < device.lastSeq
+            if !device.stopping && fedThrough < pipe.lastSeq
                 && (buffered ? backlog < device.config.feedWindow : backlog < device.config.feedWindow / 2) {
                 if !buffered {
                     readAhead = try await device.outbox.pending(after: fedThrough, limit: Self.readAheadLimit)
                     readAheadNext = 0
-                    if readAhead.isEmpty { fedThrough = device.lastSeq }   // dropped (outbox full) before we got to them
+                    if readAhead.isEmpty { fedThrough = pipe.lastSeq }   // dropped (outbox full) before we got to them
                 }
                 var room = device.config.feedWindow - (client.pending + client.inFlight)
                 while room > 0 && readAheadNext < readAhead.count {
@@ -159,11 +176,15 @@ public final class OutboxForwarding: Component {
                     room -= 1
                 }
                 if readAheadNext == readAhead.count { readAhead.removeAll(keepingCapacity: true); readAheadNext = 0 }
-                device.notePeak(client)
+                notePeak(client)
                 continue
             }
             try await wake.wait()
         }
+    }
+
+    private func notePeak(_ client: MQTTClient) {
+        peakClientBacklog = max(peakClientBacklog, client.pending + client.inFlight)
     }
 
     private func acknowledged(_ id: UInt64) {

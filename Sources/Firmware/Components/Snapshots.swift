@@ -2,37 +2,33 @@ import Board
 import Kernel
 
 /// The snapshot task: every interval on a drift-free schedule (the first at once), and at
-/// once for a press or a command (`Device.requestSnapshot`), samples every component into a
-/// `Snapshot` and stores it in the outbox, which gives it the next sequence number. Only this
-/// task appends, so numbers stay contiguous. Caught up, a stored snapshot goes straight to the
-/// MQTT client; otherwise `OutboxForwarding` reads it from disk. Answers `"snapshot": true`.
+/// once for a request on the pipe (a press, a command, a fault: `SnapshotPipe.request`),
+/// samples every component into a `Snapshot` and stores it (`SnapshotPipe.store`: the outbox
+/// gives it the next sequence number). Only this task stores, so numbers stay contiguous.
+/// Answers `"snapshot": true`.
 @KernelActor
 public final class Snapshots: Component {
-    struct Request {
-        var reason: String
-        var run: CommandRun?
-    }
-
-    /// Press and command requests waiting at most; one more is dropped (counted, a command
-    /// answered "busy").
-    public nonisolated static let maxRequests = 16
-
     private unowned var device: Device!
-    /// Where a stored snapshot goes next (nil in a firmware without it).
-    private weak var forwarding: OutboxForwarding?
-    private var requests: [Request] = []
     private let wake = Notify()
+
+    /// Snapshots stored (each got a sequence number), and those of them taken for a request.
+    public private(set) var taken = 0
+    public private(set) var extra = 0
+    /// Snapshots that could not be stored (the outbox failed: the `outbox` fault).
+    public private(set) var storeFailures = 0
+    /// Periods skipped because the task fell behind (a snapshot took longer than the interval).
+    public private(set) var missedPeriods = 0
 
     public init() {}
 
     public func attach(to device: Device) throws {
         self.device = device
-        forwarding = device.component(OutboxForwarding.self)
+        device.pipe.serve(wake: wake)
         // After every other key's action, so the snapshot shows what the command did.
-        device.commands.register("snapshot", order: .last) { [unowned self] value in
+        device.commands.register("snapshot", order: .last) { [unowned device] value in
             Command.parseSnapshot(value).map { wanted -> CommandTable.Action? in
                 guard wanted else { return nil }
-                let action: CommandTable.Action = { run in self.request("command", for: run) }
+                let action: CommandTable.Action = { run in device.pipe.request("command", for: run) }
                 return action
             }
         }
@@ -44,35 +40,52 @@ public final class Snapshots: Component {
 
     public func willStop() { wake.notifyAll() }
 
-    func request(_ reason: String, for run: CommandRun?) {
-        guard !device.stopping, requests.count < Self.maxRequests else {
-            device.counters.requestsDropped += 1
-            run?.fail(device.stopping ? "stopping: no more snapshots" : "busy: \(Self.maxRequests) snapshots already waiting")
-            return
+    /// `seq 12  taken 12 (+1 extra)`, and `NOT STORED n` while any could not be stored.
+    public func status(into line: inout StatusLine) {
+        let pipe = device.pipe!
+        line.add("seq \(pipe.lastSeq)")
+        line.add("taken \(taken) (+\(extra) extra)")
+        if pipe.unstored > 0 { line.add("NOT STORED \(pipe.unstored)") }
+    }
+
+    /// Diagnostic sensors from the snapshot: the outbox's backlog and the last sequence number.
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        let topics = a.topics
+        a.add("sensor", "outbox_backlog") { w in
+            w.key("name"); w.string("Outbox backlog")
+            w.key("state_topic"); w.string(topics.snapshot)
+            w.key("value_template"); w.string("{{ value_json.outbox.pending }}")
+            w.key("entity_category"); w.string("diagnostic")
+            w.key("state_class"); w.string("measurement")
         }
-        requests.append(Request(reason: reason, run: run))
-        wake.notifyAll()
+        a.add("sensor", "last_seq") { w in
+            w.key("name"); w.string("Last snapshot")
+            w.key("state_topic"); w.string(topics.snapshot)
+            w.key("value_template"); w.string("{{ value_json.seq }}")
+            w.key("entity_category"); w.string("diagnostic")
+        }
     }
 
     private func loop() async throws {
+        let pipe = device.pipe!
         let period = Int64(device.config.snapshotIntervalMilliseconds) * 1_000_000
         var next = Kernel.now   // the first at once
         var first = true
         while !device.stopping {
             let now = Kernel.now
-            let request: Request
+            let request: SnapshotPipe.Request
             if now >= next {
-                request = Request(reason: first ? "start" : "period")
+                request = SnapshotPipe.Request(reason: first ? "start" : "period")
                 first = false
                 next += period
                 if next <= now {   // fell behind: skip to the next slot of the schedule, counted
                     let missed = (now - next) / period + 1
-                    device.counters.missedPeriods += Int(missed)
+                    missedPeriods += Int(missed)
                     next += missed * period
                 }
-            } else if !requests.isEmpty {
-                request = requests.removeFirst()
-                device.counters.extra += 1
+            } else if let r = pipe.nextRequest() {
+                request = r
+                extra += 1
             } else {
                 try await wake.wait(until: next)
                 continue
@@ -80,30 +93,19 @@ public final class Snapshots: Component {
             try await take(request)
         }
         // Commands still waiting for a snapshot get an answer.
-        for r in requests { r.run?.fail("stopping: no more snapshots") }
-        requests.removeAll()
+        pipe.failRequests("stopping: no more snapshots")
     }
 
-    private func take(_ r: Request) async throws {
-        let device = self.device!
+    private func take(_ r: SnapshotPipe.Request) async throws {
         let snap = await device.sample(reason: r.reason)
         do {
-            let (m, counts) = try await device.outbox.append(topic: device.topics.snapshot, unstored: device.counters.unstoredSinceStored) { seq, counts in
-                snap.json(seq: seq, outbox: counts)
-            }
-            device.counters.unstoredSinceStored = 0
-            device.setFault("outbox", nil)
-            device.counters.taken += 1
-            device.lastSeq = m.seq
-            device.outboxCounts = counts
-            forwarding?.stored(m)
+            let m = try await device.pipe.store(snap)
+            taken += 1
             r.run?.done(seq: m.seq)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            device.counters.storeFailures += 1
-            device.counters.unstoredSinceStored += 1
-            device.setFault("outbox", "\(error)")
+            storeFailures += 1
             r.run?.fail("snapshot not stored: \(error)")
         }
     }

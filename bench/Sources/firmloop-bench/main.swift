@@ -331,14 +331,17 @@ func benchPayload(_ seq: Int64) -> [UInt8] {
     var s = Snapshot(device: "bench", reason: "period")
     s.time = iso8601(unixNanoseconds: 1_767_225_600_000_000_000 + seq * 1_000_000_000)
     s.uptimeMilliseconds = seq * 1000
-    s.gpio = [("button", seq % 7 == 0), ("relay", seq % 2 == 0)]
+    let gpio = [("button", seq % 7 == 0), ("relay", seq % 2 == 0)]
     var f = Fix()
     (f.mode, f.lat, f.lon, f.alt) = (3, 44.068983667 + Double(seq % 100) * 1e-7, -121.3142285, 1139.4)
     (f.speed, f.time, f.satellites, f.hdop) = (0.03, "2015-03-18T17:19:48.00", 12, 1.05)
-    s.fix = f
-    s.cpuTemperature = 52.3
+    let fix = f
     let n = Int(seq * 3 % 1000)
-    s.uart = Snapshot.UART(bytes: n, lines: n, bad: n, overlong: n, noise: n)
+    // The stock components' fields, as they add them.
+    s.add("gpio") { w in w.object { w in for (role, v) in gpio { w.key(role); w.bool(v) } } }
+    s.add("gps") { fix.write(to: &$0) }
+    s.add("uart") { w in w.object { w in for k in ["bytes", "lines", "bad", "overlong", "noise", "reopens"] { w.key(k); w.int(k == "reopens" ? 0 : n) } } }
+    s.add("cpu_temp_c", number: 52.3, digits: 1)
     s.tasks = ["gps", "input", "mqtt.rx", "mqtt.tx", "outbox", "snapshot", "status"].map { name in
         var t = TaskStats(name: name)
         (t.switches, t.runNanoseconds, t.longestNanoseconds) = (Int(seq) * 5, 12_345_000, 123_000)
@@ -346,6 +349,9 @@ func benchPayload(_ seq: Int64) -> [UInt8] {
     }
     return s.json(seq: seq, outbox: Outbox.Counts(pending: 1, nextSeq: seq + 1, dropped: 0))
 }
+
+/// What the firmware has delivered so far (its forwarder's count).
+@KernelActor func deliveredCount(_ fw: Device) -> Int { fw.component(OutboxForwarding.self)?.delivered ?? 0 }
 
 let noRoles = #"{"board": "bench", "chip": "sim", "roles": {"relay": {"type": "output", "line": "GPIO27"}}}"#
 
@@ -393,7 +399,7 @@ for tls in [false, true] where selected(tls ? "mqtt_drain_tls" : "mqtt_drain") {
             try await withGroup("bench") { g in
                 g.spawn("firmware") { try await fw.run() }
                 g.spawn("watch") {
-                    while fw.counters.delivered < count {
+                    while deliveredCount(fw) < count {
                         try await sleep(ms: 20)
                         t.peak = max(t.peak, rssBytes())
                     }
@@ -403,7 +409,7 @@ for tls in [false, true] where selected(tls ? "mqtt_drain_tls" : "mqtt_drain") {
                 }
             }
         } catch is DrainDone {}
-        return (t.t1 - t0, t.m1 - m0, t.peak, fw.counters.delivered)
+        return (t.t1 - t0, t.m1 - m0, t.peak, deliveredCount(fw))
     }
     let left = try outbox.countsNow().pending
     emit([("bench", str(tls ? "mqtt_drain_tls" : "mqtt_drain")), ("impl", str("firmloop")), ("msgs", "\(count)"), ("delivered", "\(delivered)"),
@@ -438,10 +444,10 @@ if selected("snapshot_cycle"), let portText = getenv("BENCH_MQTT_PORT"), let dir
             try await withGroup("bench") { g in
                 g.spawn("firmware") { try await fw.run() }
                 g.spawn("watch") {
-                    while fw.counters.delivered < 200 { try await sleep(ms: 5) }
-                    t.m0 = alloccount_calls(); t.d0 = fw.counters.delivered
-                    while fw.counters.delivered < t.d0 + 1000 { try await sleep(ms: 5) }
-                    t.m1 = alloccount_calls(); t.d1 = fw.counters.delivered
+                    while deliveredCount(fw) < 200 { try await sleep(ms: 5) }
+                    t.m0 = alloccount_calls(); t.d0 = deliveredCount(fw)
+                    while deliveredCount(fw) < t.d0 + 1000 { try await sleep(ms: 5) }
+                    t.m1 = alloccount_calls(); t.d1 = deliveredCount(fw)
                     t.rss = rssBytes()
                     throw DrainDone()
                 }

@@ -4,10 +4,15 @@ import Kernel
 
 /// A temperature probe on a value role — on a Pi, a 1-Wire DS18B20's
 /// `/sys/bus/w1/devices/28-*/temperature`; in simulation, the board file's `sim.values` — read
-/// every `intervalMilliseconds` by a task of its own. Its latest reading (plus the calibration
-/// offset) is in every snapshot as `"probe_c"`; a failed read is a fault of its role (in the
-/// snapshot's `faults` and on the status LED) until a read succeeds again. The command
-/// `{"probe_offset": -0.25}` sets the offset (°C, within ±10).
+/// every `intervalMilliseconds` by a task of its own. Everything it knows is in this file:
+///
+/// - its field: the latest reading (plus the calibration offset) in every snapshot as
+///   `"probe_c"`, and its counters there as `"probe": {"reads": N, "failures": N}`;
+/// - its part of the status line: `probe 21.4 C` (or `probe -`), `firmloop run` prints it;
+/// - its Home Assistant entity: a temperature sensor in °C, read from the snapshot;
+/// - its command: `{"probe_offset": -0.25}` sets the offset (°C, within ±10);
+/// - its fault: a failed read is a fault of its role (in the snapshot's `faults` and on the
+///   status LED) until a read succeeds again.
 @KernelActor
 public final class TemperatureProbe: Component {
     public let role: String
@@ -17,6 +22,9 @@ public final class TemperatureProbe: Component {
     /// The last reading (without the offset), nil before the first.
     public private(set) var latest: Double?
     public private(set) var offset = 0.0
+    /// Reads done, and those that failed.
+    public private(set) var reads = 0
+    public private(set) var failures = 0
 
     public init(role: String = "probe", intervalMilliseconds: Int = 5000) {
         self.role = role
@@ -48,11 +56,13 @@ public final class TemperatureProbe: Component {
         group.spawn("probe") {
             while true {
                 do {
+                    self.reads += 1
                     self.latest = try await sensor.read()
                     self.device.setFault(self.role, nil)
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
+                    self.failures += 1
                     self.device.setFault(self.role, "\(error)")
                 }
                 try await sleep(ms: self.intervalMilliseconds)
@@ -60,8 +70,37 @@ public final class TemperatureProbe: Component {
         }
     }
 
+    /// The reading with the offset, nil before the first.
+    public var celsius: Double? { latest.map { $0 + offset } }
+
     public func sample(into snapshot: inout Snapshot) async {
         guard sensor != nil else { return }
-        snapshot.add("probe_c", number: latest.map { $0 + offset }, digits: 3)
+        snapshot.add("probe_c", number: celsius, digits: 3)
+        let (reads, failures) = (self.reads, self.failures)
+        snapshot.add("probe") { w in
+            w.object { w in
+                w.key("reads"); w.int(reads)
+                w.key("failures"); w.int(failures)
+            }
+        }
+    }
+
+    public func status(into line: inout StatusLine) {
+        guard sensor != nil else { return }
+        line.add("probe " + (celsius.map { "\(($0 * 10).rounded() / 10) C" } ?? "-"))
+    }
+
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        guard sensor != nil else { return }
+        let topics = a.topics
+        a.add("sensor", role) { w in
+            w.key("name"); w.string("Probe temperature")
+            w.key("state_topic"); w.string(topics.snapshot)
+            w.key("value_template"); w.string("{{ value_json.probe_c }}")
+            w.key("device_class"); w.string("temperature")
+            w.key("unit_of_measurement"); w.string("°C")
+            w.key("state_class"); w.string("measurement")
+            w.key("suggested_display_precision"); w.int(1)
+        }
     }
 }

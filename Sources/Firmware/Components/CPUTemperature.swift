@@ -1,0 +1,30 @@
+import Board
+import Kernel
+
+/// The board's CPU temperature (`Hardware.cpuTemperature`: the thermal zone on Linux, the
+/// simulated board's curve) in every snapshot as `cpu_temp_c` (°C, null where the board has
+/// none), and as a Home Assistant temperature sensor.
+@KernelActor
+public final class CPUTemperature: Component {
+    private unowned var device: Device!
+
+    public init() {}
+
+    public func attach(to device: Device) throws { self.device = device }
+
+    public func sample(into s: inout Snapshot) async {
+        s.add("cpu_temp_c", number: await device.board.cpuTemperature(), digits: 1)
+    }
+
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        let topics = a.topics
+        a.add("sensor", "cpu_temperature") { w in
+            w.key("name"); w.string("CPU temperature")
+            w.key("state_topic"); w.string(topics.snapshot)
+            w.key("value_template"); w.string("{{ value_json.cpu_temp_c }}")
+            w.key("device_class"); w.string("temperature")
+            w.key("unit_of_measurement"); w.string("°C")
+            w.key("state_class"); w.string("measurement")
+        }
+    }
+}
