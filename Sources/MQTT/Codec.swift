@@ -192,32 +192,7 @@ public struct Decoder: Sendable {
             return id
         }
         switch type {
-        case 1:
-            try expectFlags(0, "CONNECT")
-            let proto = try r.string("CONNECT protocol name")
-            let level = try r.u8("CONNECT protocol level")
-            guard proto == "MQTT" || proto == "MQIsdp" else { throw .malformed("CONNECT protocol name '\(proto)'") }
-            let cf = try r.u8("CONNECT flags")
-            if cf & 0x01 != 0 { throw .malformed("CONNECT reserved flag set") }
-            let keep = try r.u16("CONNECT keep alive")
-            var c = Connect(clientID: try r.string("CONNECT client id"), cleanSession: cf & 0x02 != 0, keepAliveSeconds: keep)
-            c.protocolLevel = level
-            let willQoS = (cf >> 3) & 3
-            if cf & 0x04 != 0 {
-                if willQoS == 3 { throw .malformed("CONNECT will QoS 3") }
-                let topic = try r.string("CONNECT will topic")
-                if !Topic.isValidName(topic) { throw .malformed("CONNECT will topic '\(topic)' is not a valid topic name") }
-                c.will = Will(topic: topic, payload: try r.bytes("CONNECT will message"), qos: willQoS, retain: cf & 0x20 != 0)
-            } else if willQoS != 0 || cf & 0x20 != 0 {
-                throw .malformed("CONNECT will QoS/retain set without a will")
-            }
-            if cf & 0x80 != 0 { c.username = try r.string("CONNECT user name") }
-            if cf & 0x40 != 0 {
-                if cf & 0x80 == 0 { throw .malformed("CONNECT password without a user name") }
-                c.password = try r.bytes("CONNECT password")
-            }
-            try r.end("CONNECT")
-            return .connect(c)
+        case 1: try expectFlags(0, "CONNECT"); return .connect(try connect(&r))
         case 2:
             try expectFlags(0, "CONNACK")
             let sp = try r.u8("CONNACK flags")
@@ -225,20 +200,7 @@ public struct Decoder: Sendable {
             try r.end("CONNACK")
             if sp & 0xFE != 0 { throw .malformed("CONNACK reserved flags \(sp)") }
             return .connack(sessionPresent: sp == 1, returnCode: rc)
-        case 3:
-            let qos = (flags >> 1) & 3
-            if qos == 3 { throw .malformed("PUBLISH with QoS 3") }
-            let topic = try r.string("PUBLISH topic")
-            if !Topic.isValidName(topic) { throw .malformed("PUBLISH topic '\(topic.prefix(80))' is not a valid topic name") }
-            var id: UInt16? = nil
-            if qos > 0 {
-                id = try r.u16("PUBLISH packet id")
-                if id == 0 { throw .malformed("PUBLISH packet id 0") }
-            } else if flags & 0x08 != 0 {
-                throw .malformed("PUBLISH QoS 0 with DUP set")
-            }
-            return .publish(Publish(topic: topic, payload: Array(r.rest()), qos: qos, retain: flags & 1 != 0,
-                                    dup: flags & 0x08 != 0, packetID: id))
+        case 3: return .publish(try publish(flags: flags, &r))
         case 4: try expectFlags(0, "PUBACK"); return .puback(try idOnly("PUBACK"))
         case 5: try expectFlags(0, "PUBREC"); return .pubrec(try idOnly("PUBREC"))
         case 6: try expectFlags(2, "PUBREL"); return .pubrel(try idOnly("PUBREL"))
@@ -246,16 +208,7 @@ public struct Decoder: Sendable {
         case 8:
             try expectFlags(2, "SUBSCRIBE")
             let id = try r.u16("SUBSCRIBE packet id")
-            var subs: [Subscription] = []
-            while !r.atEnd {
-                let f = try r.string("SUBSCRIBE topic filter")
-                let q = try r.u8("SUBSCRIBE QoS")
-                if !Topic.isValidFilter(f) { throw .malformed("SUBSCRIBE filter '\(f.prefix(80))' is not a valid topic filter") }
-                if q > 2 { throw .malformed("SUBSCRIBE requested QoS \(q)") }
-                subs.append(Subscription(f, qos: q))
-            }
-            if subs.isEmpty { throw .malformed("SUBSCRIBE with no topic filter") }
-            return .subscribe(id: id, filters: subs)
+            return .subscribe(id: id, filters: try subscriptions(&r))
         case 9:
             try expectFlags(0, "SUBACK")
             let id = try r.u16("SUBACK packet id")
@@ -275,6 +228,64 @@ public struct Decoder: Sendable {
         case 14: try expectFlags(0, "DISCONNECT"); try r.end("DISCONNECT"); return .disconnect
         default: throw .malformed("reserved packet type \(type)")
         }
+    }
+
+    /// A CONNECT's body: protocol, flags, keep alive, client id, will, user name, password.
+    private static func connect(_ r: inout Reader) throws(MQTTError) -> Connect {
+        let proto = try r.string("CONNECT protocol name")
+        let level = try r.u8("CONNECT protocol level")
+        guard proto == "MQTT" || proto == "MQIsdp" else { throw .malformed("CONNECT protocol name '\(proto)'") }
+        let cf = try r.u8("CONNECT flags")
+        if cf & 0x01 != 0 { throw .malformed("CONNECT reserved flag set") }
+        let keep = try r.u16("CONNECT keep alive")
+        var c = Connect(clientID: try r.string("CONNECT client id"), cleanSession: cf & 0x02 != 0, keepAliveSeconds: keep)
+        c.protocolLevel = level
+        let willQoS = (cf >> 3) & 3
+        if cf & 0x04 != 0 {
+            if willQoS == 3 { throw .malformed("CONNECT will QoS 3") }
+            let topic = try r.string("CONNECT will topic")
+            if !Topic.isValidName(topic) { throw .malformed("CONNECT will topic '\(topic)' is not a valid topic name") }
+            c.will = Will(topic: topic, payload: try r.bytes("CONNECT will message"), qos: willQoS, retain: cf & 0x20 != 0)
+        } else if willQoS != 0 || cf & 0x20 != 0 {
+            throw .malformed("CONNECT will QoS/retain set without a will")
+        }
+        if cf & 0x80 != 0 { c.username = try r.string("CONNECT user name") }
+        if cf & 0x40 != 0 {
+            if cf & 0x80 == 0 { throw .malformed("CONNECT password without a user name") }
+            c.password = try r.bytes("CONNECT password")
+        }
+        try r.end("CONNECT")
+        return c
+    }
+
+    /// A PUBLISH's body (`flags`: its fixed header's DUP, QoS and RETAIN).
+    private static func publish(flags: UInt8, _ r: inout Reader) throws(MQTTError) -> Publish {
+        let qos = (flags >> 1) & 3
+        if qos == 3 { throw .malformed("PUBLISH with QoS 3") }
+        let topic = try r.string("PUBLISH topic")
+        if !Topic.isValidName(topic) { throw .malformed("PUBLISH topic '\(topic.prefix(80))' is not a valid topic name") }
+        var id: UInt16? = nil
+        if qos > 0 {
+            id = try r.u16("PUBLISH packet id")
+            if id == 0 { throw .malformed("PUBLISH packet id 0") }
+        } else if flags & 0x08 != 0 {
+            throw .malformed("PUBLISH QoS 0 with DUP set")
+        }
+        return Publish(topic: topic, payload: Array(r.rest()), qos: qos, retain: flags & 1 != 0, dup: flags & 0x08 != 0, packetID: id)
+    }
+
+    /// A SUBSCRIBE's filters and their QoS (at least one).
+    private static func subscriptions(_ r: inout Reader) throws(MQTTError) -> [Subscription] {
+        var subs: [Subscription] = []
+        while !r.atEnd {
+            let f = try r.string("SUBSCRIBE topic filter")
+            let q = try r.u8("SUBSCRIBE QoS")
+            if !Topic.isValidFilter(f) { throw .malformed("SUBSCRIBE filter '\(f.prefix(80))' is not a valid topic filter") }
+            if q > 2 { throw .malformed("SUBSCRIBE requested QoS \(q)") }
+            subs.append(Subscription(f, qos: q))
+        }
+        if subs.isEmpty { throw .malformed("SUBSCRIBE with no topic filter") }
+        return subs
     }
 }
 

@@ -52,89 +52,107 @@ public struct WorldConfig: Sendable {
         if let s = p.string(sim, "start", at: "sim") {
             if let t = parseISO8601(s) { w.startUnixNanoseconds = t } else { p.add("sim.start", sim["start"], "expected UTC time like 2026-01-01T00:00:00Z, got '\(s)'") }
         }
-        for m in sim["inputs"]?.members ?? [] {
-            let path = "sim.inputs.\(m.key)"
-            guard board.role(m.key)?.kind == .input else { p.add(path, m.value, "no input role '\(m.key)' on this board"); continue }
-            p.rejectUnknown(m.value, at: path, known: ["presses", "presses_per_hour", "hold", "bounce"])
-            var s = InputScript()
-            s.hold = p.duration(m.value, "hold", at: path) ?? s.hold
-            s.bounce = p.duration(m.value, "bounce", at: path) ?? s.bounce
-            s.pressesPerHour = p.number(m.value, "presses_per_hour", at: path) ?? 0
-            for (i, e) in (m.value["presses"]?.array ?? []).enumerated() {
-                let ep = "\(path).presses[\(i)]"
-                p.rejectUnknown(e, at: ep, known: ["at", "hold", "bounce"])
-                guard let at = p.duration(e, "at", at: ep, required: true) else { continue }
-                s.presses.append(Press(at: at, hold: p.duration(e, "hold", at: ep) ?? s.hold, bounce: p.duration(e, "bounce", at: ep) ?? s.bounce))
-            }
-            s.presses.sort { $0.at < $1.at }
-            w.inputs[m.key] = s
-        }
-        for m in sim["uarts"]?.members ?? [] {
-            let path = "sim.uarts.\(m.key)"
-            guard board.role(m.key)?.kind == .serial else { p.add(path, m.value, "no serial role '\(m.key)' on this board"); continue }
-            p.rejectUnknown(m.value, at: path, known: ["nmea", "rate_hz", "loop", "byte_error_rate", "garbage_per_hour", "rx_trigger"])
-            var u = UARTSourceConfig()
-            if let f = p.string(m.value, "nmea", at: path) {
-                let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
-                if let bytes = readFileBytes(full) {
-                    u.epochs = UARTSourceConfig.nmeaEpochs(bytes)
-                    if u.epochs.isEmpty { p.add("\(path).nmea", m.value["nmea"], "\(full) holds no sentences") }
-                } else {
-                    p.add("\(path).nmea", m.value["nmea"], "cannot read \(full)")
+        /// The members of section `key` whose role is of `kind` on the board (the others are problems).
+        func roles(_ key: String, _ kind: RoleKind, _ p: inout Problems) -> [(name: String, value: JSON, path: String)] {
+            (sim[key]?.members ?? []).compactMap { m in
+                let path = "sim.\(key).\(m.key)"
+                guard board.role(m.key)?.kind == kind else {
+                    p.add(path, m.value, "no \(kind.rawValue) role '\(m.key)' on this board")
+                    return nil
                 }
-            }
-            if let hz = p.number(m.value, "rate_hz", at: path) {
-                if hz > 0 && hz <= 100 { u.periodNanoseconds = Int64(1e9 / hz) } else { p.add("\(path).rate_hz", m.value["rate_hz"], "expected 0 < rate_hz <= 100") }
-            }
-            u.loop = p.bool(m.value, "loop", at: path) ?? true
-            u.byteErrorRate = p.fraction(m.value, "byte_error_rate", at: path) ?? 0
-            u.garbagePerHour = p.number(m.value, "garbage_per_hour", at: path) ?? 0
-            u.rxTrigger = p.int(m.value, "rx_trigger", at: path, range: 1...64) ?? 16
-            w.uarts[m.key] = u
-        }
-        for m in sim["values"]?.members ?? [] {
-            let path = "sim.values.\(m.key)"
-            guard board.role(m.key)?.kind == .value else { p.add(path, m.value, "no value role '\(m.key)' on this board"); continue }
-            p.rejectUnknown(m.value, at: path, known: ["base", "swing", "period", "noise"])
-            var v = SimValue.Config()
-            v.base = p.number(m.value, "base", at: path) ?? v.base
-            v.swing = p.number(m.value, "swing", at: path) ?? v.swing
-            v.period = p.duration(m.value, "period", at: path) ?? v.period
-            if v.period <= 0 { p.add("\(path).period", m.value["period"], "expected a duration above 0") }
-            v.noise = p.number(m.value, "noise", at: path) ?? v.noise
-            w.values[m.key] = v
-        }
-        if let n = sim["network"] {
-            let path = "sim.network"
-            p.rejectUnknown(n, at: path, known: ["broker", "latency", "jitter", "loss", "refuse", "resets_per_hour", "outages", "outages_per_day", "outage_length", "tls"])
-            if let t = n["tls"] {
-                p.rejectUnknown(t, at: path + ".tls", known: ["cert", "key", "ca"])
-                var files: [String] = []
-                for k in ["cert", "key", "ca"] {
-                    guard let f = p.string(t, k, at: path + ".tls", required: true) else { continue }
-                    let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
-                    if access(full, R_OK) != 0 { p.add("\(path).tls.\(k)", t[k], "cannot read \(full)") }
-                    files.append(full)
-                }
-                if files.count == 3 { w.brokerTLS = BrokerTLS(cert: files[0], key: files[1], ca: files[2]) }
-            }
-            if let b = p.string(n, "broker", at: path) { w.brokerEndpoints = [b] }
-            w.network.latencyNanoseconds = p.duration(n, "latency", at: path) ?? w.network.latencyNanoseconds
-            w.network.jitterNanoseconds = p.duration(n, "jitter", at: path) ?? 0
-            w.network.loss = p.fraction(n, "loss", at: path) ?? 0
-            w.network.refuse = p.fraction(n, "refuse", at: path) ?? 0
-            w.network.resetsPerHour = p.number(n, "resets_per_hour", at: path) ?? 0
-            w.network.randomOutagesPerDay = p.number(n, "outages_per_day", at: path) ?? 0
-            w.network.randomOutageLength = p.duration(n, "outage_length", at: path) ?? w.network.randomOutageLength
-            for (i, o) in (n["outages"]?.array ?? []).enumerated() {
-                let op = "\(path).outages[\(i)]"
-                p.rejectUnknown(o, at: op, known: ["at", "for"])
-                if let at = p.duration(o, "at", at: op, required: true), let len = p.duration(o, "for", at: op, required: true) {
-                    w.network.outages.append((at, len))
-                }
+                return (m.key, m.value, path)
             }
         }
+        for r in roles("inputs", .input, &p) { w.inputs[r.name] = input(r.value, at: r.path, &p) }
+        for r in roles("uarts", .serial, &p) { w.uarts[r.name] = uart(r.value, at: r.path, dir: dir, &p) }
+        for r in roles("values", .value, &p) { w.values[r.name] = value(r.value, at: r.path, &p) }
+        if let n = sim["network"] { w.network(n, at: "sim.network", dir: dir, &p) }
         try p.check()
         return w
+    }
+
+    /// `sim.inputs.<role>`: its presses, scripted and at random.
+    private static func input(_ v: JSON, at path: String, _ p: inout Problems) -> InputScript {
+        p.rejectUnknown(v, at: path, known: ["presses", "presses_per_hour", "hold", "bounce"])
+        var s = InputScript()
+        s.hold = p.duration(v, "hold", at: path) ?? s.hold
+        s.bounce = p.duration(v, "bounce", at: path) ?? s.bounce
+        s.pressesPerHour = p.number(v, "presses_per_hour", at: path) ?? 0
+        for (i, e) in (v["presses"]?.array ?? []).enumerated() {
+            let ep = "\(path).presses[\(i)]"
+            p.rejectUnknown(e, at: ep, known: ["at", "hold", "bounce"])
+            guard let at = p.duration(e, "at", at: ep, required: true) else { continue }
+            s.presses.append(Press(at: at, hold: p.duration(e, "hold", at: ep) ?? s.hold, bounce: p.duration(e, "bounce", at: ep) ?? s.bounce))
+        }
+        s.presses.sort { $0.at < $1.at }
+        return s
+    }
+
+    /// `sim.uarts.<role>`: what the device on it sends (an NMEA log, relative to `dir`), how
+    /// fast, and its noise.
+    private static func uart(_ v: JSON, at path: String, dir: String, _ p: inout Problems) -> UARTSourceConfig {
+        p.rejectUnknown(v, at: path, known: ["nmea", "rate_hz", "loop", "byte_error_rate", "garbage_per_hour", "rx_trigger"])
+        var u = UARTSourceConfig()
+        if let f = p.string(v, "nmea", at: path) {
+            let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
+            if let bytes = readFileBytes(full) {
+                u.epochs = UARTSourceConfig.nmeaEpochs(bytes)
+                if u.epochs.isEmpty { p.add("\(path).nmea", v["nmea"], "\(full) holds no sentences") }
+            } else {
+                p.add("\(path).nmea", v["nmea"], "cannot read \(full)")
+            }
+        }
+        if let hz = p.number(v, "rate_hz", at: path) {
+            if hz > 0 && hz <= 100 { u.periodNanoseconds = Int64(1e9 / hz) } else { p.add("\(path).rate_hz", v["rate_hz"], "expected 0 < rate_hz <= 100") }
+        }
+        u.loop = p.bool(v, "loop", at: path) ?? true
+        u.byteErrorRate = p.fraction(v, "byte_error_rate", at: path) ?? 0
+        u.garbagePerHour = p.number(v, "garbage_per_hour", at: path) ?? 0
+        u.rxTrigger = p.int(v, "rx_trigger", at: path, range: 1...64) ?? 16
+        return u
+    }
+
+    /// `sim.values.<role>`: the curve a value role follows.
+    private static func value(_ v: JSON, at path: String, _ p: inout Problems) -> SimValue.Config {
+        p.rejectUnknown(v, at: path, known: ["base", "swing", "period", "noise"])
+        var c = SimValue.Config()
+        c.base = p.number(v, "base", at: path) ?? c.base
+        c.swing = p.number(v, "swing", at: path) ?? c.swing
+        c.period = p.duration(v, "period", at: path) ?? c.period
+        if c.period <= 0 { p.add("\(path).period", v["period"], "expected a duration above 0") }
+        c.noise = p.number(v, "noise", at: path) ?? c.noise
+        return c
+    }
+
+    /// `sim.network`: where the broker listens (and its TLS files, relative to `dir`), the
+    /// link's latency, loss and resets, outages scripted and at random.
+    private mutating func network(_ n: JSON, at path: String, dir: String, _ p: inout Problems) {
+        p.rejectUnknown(n, at: path, known: ["broker", "latency", "jitter", "loss", "refuse", "resets_per_hour", "outages", "outages_per_day", "outage_length", "tls"])
+        if let t = n["tls"] {
+            p.rejectUnknown(t, at: path + ".tls", known: ["cert", "key", "ca"])
+            var files: [String] = []
+            for k in ["cert", "key", "ca"] {
+                guard let f = p.string(t, k, at: path + ".tls", required: true) else { continue }
+                let full = f.hasPrefix("/") ? f : "\(dir)/\(f)"
+                if access(full, R_OK) != 0 { p.add("\(path).tls.\(k)", t[k], "cannot read \(full)") }
+                files.append(full)
+            }
+            if files.count == 3 { brokerTLS = BrokerTLS(cert: files[0], key: files[1], ca: files[2]) }
+        }
+        if let b = p.string(n, "broker", at: path) { brokerEndpoints = [b] }
+        network.latencyNanoseconds = p.duration(n, "latency", at: path) ?? network.latencyNanoseconds
+        network.jitterNanoseconds = p.duration(n, "jitter", at: path) ?? 0
+        network.loss = p.fraction(n, "loss", at: path) ?? 0
+        network.refuse = p.fraction(n, "refuse", at: path) ?? 0
+        network.resetsPerHour = p.number(n, "resets_per_hour", at: path) ?? 0
+        network.randomOutagesPerDay = p.number(n, "outages_per_day", at: path) ?? 0
+        network.randomOutageLength = p.duration(n, "outage_length", at: path) ?? network.randomOutageLength
+        for (i, o) in (n["outages"]?.array ?? []).enumerated() {
+            let op = "\(path).outages[\(i)]"
+            p.rejectUnknown(o, at: op, known: ["at", "for"])
+            if let at = p.duration(o, "at", at: op, required: true), let len = p.duration(o, "for", at: op, required: true) {
+                network.outages.append((at, len))
+            }
+        }
     }
 }

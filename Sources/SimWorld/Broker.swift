@@ -61,15 +61,20 @@ public final class Broker {
     }
 
     /// Serves one client connection until it ends (run it as a task per connection).
+    /// One connection's state as the broker serves it.
+    private struct Served {
+        var session: Session?
+        var will: Will?
+        var keepAlive: Int64 = 0
+        var clean = true
+    }
+
     public func serve(_ conn: any Connection) async {
         let client = ClientConnection(conn)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
         defer { buffer.deallocate() }
         var decoder = Decoder(maxPacket: maxPacket)
-        var session: Session? = nil
-        var will: Will? = nil
-        var keepAlive: Int64 = 0
-        var clean = true
+        var state = Served()
         var reason = "connection closed by the client"
         let writer = spawn("sim.broker.tx") { [self] in await self.drain(client) }
         defer {
@@ -77,128 +82,131 @@ public final class Broker {
             client.wake.notifyAll()
             writer.cancel()
             conn.close()
-            if let s = session {
+            if let s = state.session {
                 if s.connection === client { s.connection = nil }
                 log.record(.brokerDisconnect, "\(s.clientID): \(reason)")
-                if clean { sessions[s.clientID] = nil }
+                if state.clean { sessions[s.clientID] = nil }
             }
-            if let w = will {
-                route(Publish(topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain), from: "(will of \(session?.clientID ?? "?"))")
+            if let w = state.will {
+                route(Publish(topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain), from: "(will of \(state.session?.clientID ?? "?"))")
             }
         }
-        loop: while true {
+        while true {
             do {
-                let packet: Packet
-                if let p = try decoder.next() {
-                    packet = p
-                } else {
+                guard let packet = try decoder.next() else {
                     // First packet within 10 s; then 1.5 × keep alive (MQTT-3.1.2-24).
-                    let limit: Int64 = session == nil ? 10_000_000_000 : (keepAlive > 0 ? keepAlive * 3 / 2 : .max)
+                    let limit: Int64 = state.session == nil ? 10_000_000_000 : (state.keepAlive > 0 ? state.keepAlive * 3 / 2 : .max)
                     let n: Int
                     if limit == .max {
                         n = try await conn.read(into: buffer)
                     } else {
                         n = try await withTimeout(ms: Int(limit / 1_000_000)) { try await conn.read(into: buffer) }
                     }
-                    if n == 0 { reason = "connection closed without DISCONNECT"; break loop }
+                    if n == 0 { reason = "connection closed without DISCONNECT"; return }
                     decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                     continue
                 }
-                guard let s = session else {
-                    guard case .connect(let c) = packet else {
-                        protocolErrors += 1
-                        reason = "first packet was \(packet.name), not CONNECT"
-                        break loop
-                    }
-                    if c.protocolLevel != 4 {
-                        send(client, .connack(sessionPresent: false, returnCode: ConnectReturnCode.unacceptableProtocolVersion.rawValue))
-                        break loop
-                    }
-                    if c.clientID.isEmpty && !c.cleanSession {
-                        send(client, .connack(sessionPresent: false, returnCode: ConnectReturnCode.identifierRejected.rawValue))
-                        break loop
-                    }
-                    clientSerial += 1
-                    let id = c.clientID.isEmpty ? "anonymous-\(clientSerial)" : c.clientID
-                    if let old = sessions[id]?.connection {
-                        // Take-over (MQTT-3.1.4-2): the old connection goes, without its will being withdrawn.
-                        old.closed = true
-                        old.conn.close()
-                        old.wake.notifyAll()
-                    }
-                    let present = !c.cleanSession && sessions[id] != nil
-                    let sess = (c.cleanSession ? nil : sessions[id]) ?? Session(clientID: id)
-                    sessions[id] = sess
-                    sess.connection = client
-                    session = sess
-                    will = c.will
-                    clean = c.cleanSession
-                    keepAlive = Int64(c.keepAliveSeconds) * 1_000_000_000
-                    connects += 1
-                    log.record(.brokerConnect, id)
-                    send(client, .connack(sessionPresent: present, returnCode: 0))
-                    // Un-acknowledged and queued messages go again (DUP for the re-sent ones).
-                    for id in sess.inflight.keys.sorted() {
-                        var p = sess.inflight[id]!
-                        p.dup = true
-                        send(client, .publish(p))
-                    }
-                    let queued = sess.queue
-                    sess.queue.removeAll()
-                    for p in queued { deliver(p, to: sess) }
-                    continue
-                }
-                switch packet {
-                case .connect:
-                    protocolErrors += 1
-                    reason = "second CONNECT (MQTT-3.1.0-2)"
-                    break loop
-                case .publish(let p):
-                    switch p.qos {
-                    case 0: route(p, from: s.clientID)
-                    case 1: route(p, from: s.clientID); send(client, .puback(p.packetID!))
-                    default: route(p, from: s.clientID); send(client, .pubrec(p.packetID!))
-                    }
-                case .pubrel(let id): send(client, .pubcomp(id))
-                case .puback(let id): s.inflight[id] = nil
-                case .subscribe(let id, let filters):
-                    var codes: [UInt8] = []
-                    for f in filters {
-                        s.subscriptions.removeAll { $0.filter == f.filter }
-                        s.subscriptions.append(Subscription(f.filter, qos: min(f.qos, 1)))
-                        codes.append(min(f.qos, 1))
-                    }
-                    send(client, .suback(id: id, returnCodes: codes))
-                    for f in filters {
-                        for (topic, r) in retained.sorted(by: { $0.key < $1.key }) where Topic.matches(filter: f.filter, topic: topic) {
-                            deliver(r, to: s, qos: min(f.qos, 1))
-                        }
-                    }
-                case .unsubscribe(let id, let filters):
-                    s.subscriptions.removeAll { filters.contains($0.filter) }
-                    send(client, .unsuback(id))
-                case .pingreq: send(client, .pingresp)
-                case .disconnect:
-                    will = nil
-                    reason = "DISCONNECT"
-                    break loop
-                case .pubrec, .pubcomp, .connack, .suback, .unsuback, .pingresp:
-                    protocolErrors += 1
-                    reason = "\(packet.name) is not sent to a broker"
-                    break loop
-                }
+                let stop = if let s = state.session { handle(packet, from: s, client, &state) } else { accept(packet, client, &state) }
+                if let stop { reason = stop; return }
             } catch is TimeoutError {
-                reason = session == nil ? "no CONNECT within 10 s" : "keep alive expired"
-                break loop
+                reason = state.session == nil ? "no CONNECT within 10 s" : "keep alive expired"
+                return
             } catch let e as MQTTError {
                 protocolErrors += 1
                 reason = e.description
-                break loop
+                return
             } catch {
                 reason = "\(error)"
-                break loop
+                return
             }
         }
+    }
+
+    /// The first packet, which must be a CONNECT: the session made or taken over, CONNACK, and
+    /// what it had waiting sent again. Why the connection ends, or nil.
+    private func accept(_ packet: Packet, _ client: ClientConnection, _ state: inout Served) -> String? {
+        guard case .connect(let c) = packet else {
+            protocolErrors += 1
+            return "first packet was \(packet.name), not CONNECT"
+        }
+        if c.protocolLevel != 4 {
+            send(client, .connack(sessionPresent: false, returnCode: ConnectReturnCode.unacceptableProtocolVersion.rawValue))
+            return "protocol level \(c.protocolLevel) refused"
+        }
+        if c.clientID.isEmpty && !c.cleanSession {
+            send(client, .connack(sessionPresent: false, returnCode: ConnectReturnCode.identifierRejected.rawValue))
+            return "an empty client id without a clean session refused"
+        }
+        clientSerial += 1
+        let id = c.clientID.isEmpty ? "anonymous-\(clientSerial)" : c.clientID
+        if let old = sessions[id]?.connection {
+            // Take-over (MQTT-3.1.4-2): the old connection goes, without its will being withdrawn.
+            old.closed = true
+            old.conn.close()
+            old.wake.notifyAll()
+        }
+        let present = !c.cleanSession && sessions[id] != nil
+        let sess = (c.cleanSession ? nil : sessions[id]) ?? Session(clientID: id)
+        sessions[id] = sess
+        sess.connection = client
+        state.session = sess
+        state.will = c.will
+        state.clean = c.cleanSession
+        state.keepAlive = Int64(c.keepAliveSeconds) * 1_000_000_000
+        connects += 1
+        log.record(.brokerConnect, id)
+        send(client, .connack(sessionPresent: present, returnCode: 0))
+        // Un-acknowledged and queued messages go again (DUP for the re-sent ones).
+        for id in sess.inflight.keys.sorted() {
+            var p = sess.inflight[id]!
+            p.dup = true
+            send(client, .publish(p))
+        }
+        let queued = sess.queue
+        sess.queue.removeAll()
+        for p in queued { deliver(p, to: sess) }
+        return nil
+    }
+
+    /// A packet after the CONNECT, from session `s`. Why the connection ends, or nil.
+    private func handle(_ packet: Packet, from s: Session, _ client: ClientConnection, _ state: inout Served) -> String? {
+        switch packet {
+        case .connect:
+            protocolErrors += 1
+            return "second CONNECT (MQTT-3.1.0-2)"
+        case .publish(let p):
+            switch p.qos {
+            case 0: route(p, from: s.clientID)
+            case 1: route(p, from: s.clientID); send(client, .puback(p.packetID!))
+            default: route(p, from: s.clientID); send(client, .pubrec(p.packetID!))
+            }
+        case .pubrel(let id): send(client, .pubcomp(id))
+        case .puback(let id): s.inflight[id] = nil
+        case .subscribe(let id, let filters):
+            var codes: [UInt8] = []
+            for f in filters {
+                s.subscriptions.removeAll { $0.filter == f.filter }
+                s.subscriptions.append(Subscription(f.filter, qos: min(f.qos, 1)))
+                codes.append(min(f.qos, 1))
+            }
+            send(client, .suback(id: id, returnCodes: codes))
+            for f in filters {
+                for (topic, r) in retained.sorted(by: { $0.key < $1.key }) where Topic.matches(filter: f.filter, topic: topic) {
+                    deliver(r, to: s, qos: min(f.qos, 1))
+                }
+            }
+        case .unsubscribe(let id, let filters):
+            s.subscriptions.removeAll { filters.contains($0.filter) }
+            send(client, .unsuback(id))
+        case .pingreq: send(client, .pingresp)
+        case .disconnect:
+            state.will = nil
+            return "DISCONNECT"
+        case .pubrec, .pubcomp, .connack, .suback, .unsuback, .pingresp:
+            protocolErrors += 1
+            return "\(packet.name) is not sent to a broker"
+        }
+        return nil
     }
 
     private func send(_ c: ClientConnection, _ p: Packet) {

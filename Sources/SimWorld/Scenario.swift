@@ -59,15 +59,6 @@ public struct Scenario: Sendable {
             try p.check()
             return Scenario(name: name, file: file, steps: [])
         }
-        func role(_ s: JSON, _ key: String, _ path: String, _ kind: RoleKind, _ p: inout Problems) -> String? {
-            guard let r = p.string(s, key, at: path, required: true) else { return nil }
-            guard let d = board.role(r) else { p.add("\(path).\(key)", s[key], "no role '\(r)' in \(board.file)"); return nil }
-            if d.kind != kind {
-                p.add("\(path).\(key)", s[key], "role '\(r)' is \(d.kind.rawValue), this step needs \(kind.rawValue)")
-                return nil
-            }
-            return r
-        }
         for (i, s) in list.enumerated() {
             let path = "steps[\(i)]"
             let kinds = ["wait", "at", "set", "press", "expect_pin", "wait_serial", "network", "reset_connections", "publish", "expect_publish"]
@@ -76,76 +67,93 @@ public struct Scenario: Sendable {
                 p.add(path, s, present.isEmpty ? "a step needs one of: \(kinds.joined(separator: ", "))" : "one action per step, found \(present.joined(separator: " and "))")
                 continue
             }
-            var action: Action? = nil
-            var summary = k
-            switch k {
-            case "wait":
-                p.rejectUnknown(s, at: path, known: ["wait"])
-                if let d = p.duration(s, "wait", at: path) { action = .wait(d); summary = "wait \(DurationText.format(d))" }
-            case "at":
-                p.rejectUnknown(s, at: path, known: ["at"])
-                if let d = p.duration(s, "at", at: path) { action = .at(d); summary = "at \(DurationText.format(d))" }
-            case "set":
-                p.rejectUnknown(s, at: path, known: ["set", "value"])
-                let r = role(s, "set", path, .input, &p)
-                let v = p.bool(s, "value", at: path)
-                if v == nil && s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
-                if let r, let v { action = .set(role: r, value: v); summary = "set \(r) = \(v)" }
-            case "press":
-                p.rejectUnknown(s, at: path, known: ["press", "hold", "bounce"])
-                let r = role(s, "press", path, .input, &p)
-                let hold = p.duration(s, "hold", at: path) ?? 200_000_000
-                let bounce = p.duration(s, "bounce", at: path) ?? 5_000_000
-                if let r { action = .press(role: r, hold: hold, bounce: bounce); summary = "press \(r)" }
-            case "expect_pin":
-                p.rejectUnknown(s, at: path, known: ["expect_pin", "value", "within"])
-                let r = p.string(s, "expect_pin", at: path, required: true)
-                if let r, board.role(r)?.kind.isLine != true {
-                    p.add("\(path).expect_pin", s["expect_pin"], "no GPIO role '\(r)' in \(board.file)")
-                }
-                let v = p.bool(s, "value", at: path)
-                if s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
-                let within = p.duration(s, "within", at: path) ?? 0
-                if let r, let v { action = .expectPin(role: r, value: v, within: within); summary = "expect_pin \(r) = \(v)" }
-            case "wait_serial":
-                p.rejectUnknown(s, at: path, known: ["wait_serial", "text", "direction", "timeout"])
-                let r = role(s, "wait_serial", path, .serial, &p)
-                let t = p.string(s, "text", at: path, required: true)
-                let dir = p.string(s, "direction", at: path) ?? "tx"
-                if dir != "tx" && dir != "rx" { p.add("\(path).direction", s["direction"], "expected \"tx\" (the firmware wrote it) or \"rx\" (it received it)") }
-                let timeout = p.duration(s, "timeout", at: path) ?? 10_000_000_000
-                if let r, let t { action = .waitSerial(role: r, text: t, received: dir == "rx", timeout: timeout); summary = "wait_serial \(r) \(dir) \"\(t)\"" }
-            case "network":
-                p.rejectUnknown(s, at: path, known: ["network", "for"])
-                let state = p.string(s, "network", at: path)
-                if let state, state != "down" && state != "up" { p.add("\(path).network", s["network"], "expected \"down\" or \"up\", got \"\(state)\"") }
-                let len = p.duration(s, "for", at: path)
-                if let state, state == "down" || state == "up" { action = .network(down: state == "down", length: len); summary = "network \(state)" + (len.map { " for \(DurationText.format($0))" } ?? "") }
-            case "reset_connections":
-                p.rejectUnknown(s, at: path, known: ["reset_connections"])
-                action = .resetConnections
-            case "publish":
-                p.rejectUnknown(s, at: path, known: ["publish", "payload", "qos", "retain"])
-                let topic = p.string(s, "publish", at: path, required: true)
-                if let topic, !Topic.isValidName(topic) { p.add("\(path).publish", s["publish"], "'\(topic)' is not a valid topic name") }
-                let payload: [UInt8]
-                if let pl = s["payload"] { payload = Array((pl.string ?? pl.text).utf8) } else { payload = [] }
-                let qos = p.int(s, "qos", at: path, range: 0...1) ?? 1
-                let retain = p.bool(s, "retain", at: path) ?? false
-                if let topic { action = .publish(Publish(topic: topic, payload: payload, qos: UInt8(qos), retain: retain)); summary = "publish \(topic)" }
-            case "expect_publish":
-                p.rejectUnknown(s, at: path, known: ["expect_publish", "contains", "within"])
-                let f = p.string(s, "expect_publish", at: path, required: true)
-                if let f, !Topic.isValidFilter(f) { p.add("\(path).expect_publish", s["expect_publish"], "'\(f)' is not a valid topic filter") }
-                let c = p.string(s, "contains", at: path)
-                let within = p.duration(s, "within", at: path) ?? 10_000_000_000
-                if let f { action = .expectPublish(filter: f, contains: c, within: within); summary = "expect_publish \(f)" + (c.map { " containing \($0)" } ?? "") }
-            default: break
+            if let step = step(s, k, at: path, board: board, &p) {
+                steps.append(Step(number: i + 1, line: s.line, action: step.action, summary: step.summary))
             }
-            if let action { steps.append(Step(number: i + 1, line: s.line, action: action, summary: summary)) }
         }
         try p.check()
         return Scenario(name: name, file: file, steps: steps)
+    }
+
+    /// Step `s` (at `path`), whose action is `k`: its action and summary, or nil (what is wrong
+    /// is in `p`).
+    private static func step(_ s: JSON, _ k: String, at path: String, board: BoardDescription, _ p: inout Problems) -> (action: Action, summary: String)? {
+        switch k {
+        case "wait":
+            p.rejectUnknown(s, at: path, known: ["wait"])
+            if let d = p.duration(s, "wait", at: path) { return (.wait(d), "wait \(DurationText.format(d))") }
+        case "at":
+            p.rejectUnknown(s, at: path, known: ["at"])
+            if let d = p.duration(s, "at", at: path) { return (.at(d), "at \(DurationText.format(d))") }
+        case "set":
+            p.rejectUnknown(s, at: path, known: ["set", "value"])
+            let r = role(s, board, "set", path, .input, &p)
+            let v = p.bool(s, "value", at: path)
+            if v == nil && s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
+            if let r, let v { return (.set(role: r, value: v), "set \(r) = \(v)") }
+        case "press":
+            p.rejectUnknown(s, at: path, known: ["press", "hold", "bounce"])
+            let r = role(s, board, "press", path, .input, &p)
+            let hold = p.duration(s, "hold", at: path) ?? 200_000_000
+            let bounce = p.duration(s, "bounce", at: path) ?? 5_000_000
+            if let r { return (.press(role: r, hold: hold, bounce: bounce), "press \(r)") }
+        case "expect_pin":
+            p.rejectUnknown(s, at: path, known: ["expect_pin", "value", "within"])
+            let r = p.string(s, "expect_pin", at: path, required: true)
+            if let r, board.role(r)?.kind.isLine != true {
+                p.add("\(path).expect_pin", s["expect_pin"], "no GPIO role '\(r)' in \(board.file)")
+            }
+            let v = p.bool(s, "value", at: path)
+            if s["value"] == nil { p.add("\(path).value", s, "missing (required)") }
+            let within = p.duration(s, "within", at: path) ?? 0
+            if let r, let v { return (.expectPin(role: r, value: v, within: within), "expect_pin \(r) = \(v)") }
+        case "wait_serial":
+            p.rejectUnknown(s, at: path, known: ["wait_serial", "text", "direction", "timeout"])
+            let r = role(s, board, "wait_serial", path, .serial, &p)
+            let t = p.string(s, "text", at: path, required: true)
+            let dir = p.string(s, "direction", at: path) ?? "tx"
+            if dir != "tx" && dir != "rx" { p.add("\(path).direction", s["direction"], "expected \"tx\" (the firmware wrote it) or \"rx\" (it received it)") }
+            let timeout = p.duration(s, "timeout", at: path) ?? 10_000_000_000
+            if let r, let t { return (.waitSerial(role: r, text: t, received: dir == "rx", timeout: timeout), "wait_serial \(r) \(dir) \"\(t)\"") }
+        case "network":
+            p.rejectUnknown(s, at: path, known: ["network", "for"])
+            let state = p.string(s, "network", at: path)
+            if let state, state != "down" && state != "up" { p.add("\(path).network", s["network"], "expected \"down\" or \"up\", got \"\(state)\"") }
+            let len = p.duration(s, "for", at: path)
+            if let state, state == "down" || state == "up" { return (.network(down: state == "down", length: len), "network \(state)" + (len.map { " for \(DurationText.format($0))" } ?? "")) }
+        case "reset_connections":
+            p.rejectUnknown(s, at: path, known: ["reset_connections"])
+            return (.resetConnections, k)
+        case "publish":
+            p.rejectUnknown(s, at: path, known: ["publish", "payload", "qos", "retain"])
+            let topic = p.string(s, "publish", at: path, required: true)
+            if let topic, !Topic.isValidName(topic) { p.add("\(path).publish", s["publish"], "'\(topic)' is not a valid topic name") }
+            let payload: [UInt8]
+            if let pl = s["payload"] { payload = Array((pl.string ?? pl.text).utf8) } else { payload = [] }
+            let qos = p.int(s, "qos", at: path, range: 0...1) ?? 1
+            let retain = p.bool(s, "retain", at: path) ?? false
+            if let topic { return (.publish(Publish(topic: topic, payload: payload, qos: UInt8(qos), retain: retain)), "publish \(topic)") }
+        case "expect_publish":
+            p.rejectUnknown(s, at: path, known: ["expect_publish", "contains", "within"])
+            let f = p.string(s, "expect_publish", at: path, required: true)
+            if let f, !Topic.isValidFilter(f) { p.add("\(path).expect_publish", s["expect_publish"], "'\(f)' is not a valid topic filter") }
+            let c = p.string(s, "contains", at: path)
+            let within = p.duration(s, "within", at: path) ?? 10_000_000_000
+            if let f { return (.expectPublish(filter: f, contains: c, within: within), "expect_publish \(f)" + (c.map { " containing \($0)" } ?? "")) }
+        default: break
+        }
+        return nil
+    }
+
+    /// The role a step's `key` names, which must be of `kind` on `board`.
+    private static func role(_ s: JSON, _ board: BoardDescription, _ key: String, _ path: String, _ kind: RoleKind, _ p: inout Problems) -> String? {
+        guard let r = p.string(s, key, at: path, required: true) else { return nil }
+        guard let d = board.role(r) else { p.add("\(path).\(key)", s[key], "no role '\(r)' in \(board.file)"); return nil }
+        if d.kind != kind {
+            p.add("\(path).\(key)", s[key], "role '\(r)' is \(d.kind.rawValue), this step needs \(kind.rawValue)")
+            return nil
+        }
+        return r
     }
 }
 
