@@ -71,12 +71,13 @@ test-arm64: deps buildinfo
 	$(SWIFT) build $(TESTFLAGS) --product firmloop
 	scripts/test-arm64.sh
 
-## make test-gpiod-v2: the LinuxBoard tests again on the libgpiod v2 backend, against a static
+## make test-gpiod-v2: the LinuxBoard tests and the CLI's commands (their GPIO errors) again on
+## the libgpiod v2 backend, against a static
 ## libgpiod v2 built from PyPI's gpiod sources (scripts/libgpiod-v2.sh, cached), in .build-gpiod2.
 ## On a machine whose libgpiod-dev is already v2 (Debian 13), the main build is the v2 one.
 test-gpiod-v2: deps
 	PKG_CONFIG_PATH=$$(scripts/libgpiod-v2.sh) $(SWIFT) build $(TESTFLAGS) --build-tests --scratch-path .build-gpiod2
-	PKG_CONFIG_PATH=$$(scripts/libgpiod-v2.sh) $(SWIFT) test $(TESTFLAGS) --skip-build --scratch-path .build-gpiod2 --filter LinuxBoardTests
+	PKG_CONFIG_PATH=$$(scripts/libgpiod-v2.sh) $(SWIFT) test $(TESTFLAGS) --skip-build --scratch-path .build-gpiod2 --filter 'LinuxBoardTests|CommandTests'
 
 ## make fuzz: libFuzzer + ASan, 10 million executions per target (fuzz/README.md).
 fuzz: deps

@@ -118,6 +118,8 @@ let package = Package(
         .testTarget(name: "SimBoardTests", dependencies: ["SimBoard", "Board", "Kernel", "Firmware", "KernelTestSupport"]),
         // The package as a whole: its layers (no import back up).
         .testTarget(name: "PackageTests", dependencies: ["KernelTestSupport"]),
+        // The command line, through the firmloop binary built beside the tests.
+        .testTarget(name: "FirmloopCLITests", dependencies: ["Board", "Firmware", "LinuxBoard", "CSystem", "CTestSupport", "KernelTestSupport"]),
         .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "SimBoard", "Board", "Kernel", "MQTT", "BoardDemo", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
