@@ -136,9 +136,12 @@ public final class GPSReader: Component {
     /// `positionIntervalMilliseconds` have passed since the last (a move inside the interval
     /// goes out with the next read after it: the receiver keeps talking).
     private func publishPosition() {
-        guard device.client?.state == .online, let f = fix, let lat = f.lat, let lon = f.lon else { return }
-        if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
+        // Called after every read (tens a second): the cheapest test first, the fix copied last.
         if let t = publishedAt, Kernel.now - t < Int64(Self.positionIntervalMilliseconds) * 1_000_000 { return }
+        guard hadFix, device.client?.state == .online else { return }
+        let f = parser.fix
+        guard let lat = f.lat, let lon = f.lon else { return }
+        if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
         publishedFix = (lat, lon, f.alt)
         publishedAt = Kernel.now
         var w = JSONWriter(capacity: 128)
