@@ -98,5 +98,23 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
             guard !entities.contains(where: { $0.topic == topic }) else { return duplicates.append(topic) }
             entities.append(Entity(component: platform, objectID: objectID, topic: topic, payload: w.text))
         }
+
+        /// A `sensor` whose value is a field of every snapshot (`field`: its path, such as
+        /// `cpu_temp_c` or `outbox.pending`), with its classes; `category` "diagnostic" for the
+        /// device's own figures.
+        public mutating func addSnapshotSensor(_ object: String, name: String, field: String, deviceClass: String? = nil, unit: String? = nil,
+                                               category: String? = nil, stateClass: String? = "measurement", precision: Int? = nil) {
+            let topics = self.topics
+            add("sensor", object) { w in
+                w.key("name"); w.string(name)
+                w.key("state_topic"); w.string(topics.snapshot)
+                w.key("value_template"); w.string("{{ value_json.\(field) }}")
+                if let deviceClass { w.key("device_class"); w.string(deviceClass) }
+                if let unit { w.key("unit_of_measurement"); w.string(unit) }
+                if let category { w.key("entity_category"); w.string(category) }
+                if let stateClass { w.key("state_class"); w.string(stateClass) }
+                if let precision { w.key("suggested_display_precision"); w.int(precision) }
+            }
+        }
     }
 }

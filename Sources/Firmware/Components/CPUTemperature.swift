@@ -17,14 +17,6 @@ public final class CPUTemperature: Component {
     }
 
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
-        let topics = a.topics
-        a.add("sensor", "cpu_temperature") { w in
-            w.key("name"); w.string("CPU temperature")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.cpu_temp_c }}")
-            w.key("device_class"); w.string("temperature")
-            w.key("unit_of_measurement"); w.string("°C")
-            w.key("state_class"); w.string("measurement")
-        }
+        a.addSnapshotSensor("cpu_temperature", name: "CPU temperature", field: "cpu_temp_c", deviceClass: "temperature", unit: "°C")
     }
 }

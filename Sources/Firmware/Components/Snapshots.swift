@@ -50,20 +50,8 @@ public final class Snapshots: Component {
 
     /// Diagnostic sensors from the snapshot: the outbox's backlog and the last sequence number.
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
-        let topics = a.topics
-        a.add("sensor", "outbox_backlog") { w in
-            w.key("name"); w.string("Outbox backlog")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.outbox.pending }}")
-            w.key("entity_category"); w.string("diagnostic")
-            w.key("state_class"); w.string("measurement")
-        }
-        a.add("sensor", "last_seq") { w in
-            w.key("name"); w.string("Last snapshot")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.seq }}")
-            w.key("entity_category"); w.string("diagnostic")
-        }
+        a.addSnapshotSensor("outbox_backlog", name: "Outbox backlog", field: "outbox.pending", category: "diagnostic")
+        a.addSnapshotSensor("last_seq", name: "Last snapshot", field: "seq", category: "diagnostic", stateClass: nil)
     }
 
     private func loop() async throws {

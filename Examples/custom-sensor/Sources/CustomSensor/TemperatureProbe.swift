@@ -92,15 +92,6 @@ public final class TemperatureProbe: Component {
 
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
         guard sensor != nil else { return }
-        let topics = a.topics
-        a.add("sensor", role) { w in
-            w.key("name"); w.string("Probe temperature")
-            w.key("state_topic"); w.string(topics.snapshot)
-            w.key("value_template"); w.string("{{ value_json.probe_c }}")
-            w.key("device_class"); w.string("temperature")
-            w.key("unit_of_measurement"); w.string("°C")
-            w.key("state_class"); w.string("measurement")
-            w.key("suggested_display_precision"); w.int(1)
-        }
+        a.addSnapshotSensor(role, name: "Probe temperature", field: "probe_c", deviceClass: "temperature", unit: "°C", precision: 1)
     }
 }
