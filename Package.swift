@@ -119,7 +119,8 @@ let package = Package(
         // The package as a whole: its layers (no import back up).
         .testTarget(name: "PackageTests", dependencies: ["KernelTestSupport"]),
         // The command line, through the firmloop binary built beside the tests.
-        .testTarget(name: "FirmloopCLITests", dependencies: ["Board", "Firmware", "LinuxBoard", "CSystem", "CTestSupport", "KernelTestSupport"]),
+        .testTarget(name: "FirmloopCLITests", dependencies: ["Board", "Firmware", "LinuxBoard", "CSystem", "CTestSupport", "KernelTestSupport"],
+                    swiftSettings: gpiodSettings),   // FIRMLOOP_GPIOD_V2: which backend the binary beside it has
         .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "SimBoard", "Board", "Kernel", "MQTT", "BoardDemo", "KernelTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
