@@ -14,7 +14,8 @@ import MQTT
 ///    device's own (seq, time, outbox, faults, tasks), in the firmware's order;
 /// 4. `online()` after every connect to the broker (publish retained state again);
 /// 5. `status(into:)` for the status line (`firmloop run` prints it every few seconds), and
-///    `discover(into:)` for the Home Assistant entities it shows (when discovery is on);
+///    `discover(into:)` for the Home Assistant entities it shows (when discovery is on); both
+///    only once every component is attached;
 /// 6. `willStop()` then `finish(until:)` on a clean stop.
 ///
 /// So everything a component knows (its counters, its snapshot fields, its part of the status

@@ -203,7 +203,9 @@ public final class Device {
     /// started, as the caller counts).
     public func statusLine(seconds: Int64) -> String {
         var line = StatusLine("t=\(seconds)s \(health.rawValue)")
-        for c in components { c.status(into: &line) }
+        // A stop can come before `attach` finished (a signal at start): components that are not
+        // attached have no device to read from.
+        if attached { for c in components { c.status(into: &line) } }
         line.add("cmds \(commands.received)")
         if !faults.isEmpty { line.add("faults: " + faults.keys.sorted().joined(separator: ", ")) }
         return line.text

@@ -64,4 +64,18 @@ import Testing
         #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "cmds"], "\(line)")
         #expect(line.contains("seq 4  taken 4 (+0 extra)") && line.contains("cmds 0"), "\(line)")
     }
+
+    /// A stop can come before `attach` finished (a signal at start, while the outbox is read):
+    /// the final status line then has the device's own parts only, and asks no component (which
+    /// has no device yet). The fresh-clone TSan run caught the trap this was.
+    @Test func theStatusLineBeforeAttachAsksNoComponent() throws {
+        let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
+        let line = try kernelTest { () async throws -> String in
+            let b = try SimHardware(d, seed: 1)
+            defer { b.close() }
+            let fw = Device(board: b, config: FirmwareConfig(deviceID: "early"), outbox: try Outbox(path: ":memory:", offloaded: false), network: nil)
+            return fw.statusLine(seconds: 0)
+        }
+        #expect(line == "t=0s local  cmds 0", "\(line)")
+    }
 }
