@@ -11,7 +11,7 @@ import MQTT
 /// 2. `start(in:)`: spawn its tasks in the firmware's task group (a task that fails stops the
 ///    firmware, as any task of a group does);
 /// 3. `sample(into:)` for every snapshot: add its fields (`Snapshot.add`), after the
-///    device's own (seq, time, outbox, faults, tasks), in the firmware's order;
+///    device's own (seq, time, outbox, faults) and before the tasks, in the firmware's order;
 /// 4. `online()` after every connect to the broker (publish retained state again);
 /// 5. `status(into:)` for the status line (`firmloop run` prints it every few seconds), and
 ///    `discover(into:)` for the Home Assistant entities it shows (when discovery is on); both

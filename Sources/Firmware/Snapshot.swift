@@ -3,8 +3,10 @@ import Kernel
 
 /// One snapshot's values, taken on the kernel; made into JSON on the outbox's worker thread.
 /// The device's own (its id, the sequence number and epoch, time, uptime, reason, the outbox's
-/// counts, the faults, the tasks), then the fields each component adds (`add`): `gpio`,
-/// `gps`, `uart`, `cpu_temp_c`, `mqtt` for the stock ones.
+/// counts, the faults), then the fields each component adds (`add`: `gpio`, `gps`, `uart`,
+/// `cpu_temp_c`, `mqtt` for the stock ones, then yours), then the tasks last: their names
+/// (`gps`, `mqtt`, ...) are keys too, and a reader that greps for the first `"gps":` finds the
+/// field.
 public struct Snapshot: Sendable {
     public struct FaultEntry: Sendable {
         public var role, error, since: String
@@ -16,7 +18,8 @@ public struct Snapshot: Sendable {
     public var tasks: [TaskStats] = []
     public var taskTimes = true
     public var faults: [FaultEntry] = []
-    /// Fields components add (`add`), after the device's own, in the firmware's order.
+    /// Fields components add (`add`), after the device's own and before the tasks, in the
+    /// firmware's order.
     public private(set) var fields: [(key: String, write: @Sendable (inout JSONWriter) -> Void)] = []
 
     /// Adds a field: `write` writes its value (a number, a string, an object) when the payload
@@ -78,6 +81,10 @@ public struct Snapshot: Sendable {
                     }
                 }
             }
+            for f in fields {
+                w.key(f.key)
+                f.write(&w)
+            }
             w.key("tasks"); w.object { w in
                 for t in tasks {
                     w.key(t.name); w.object { w in
@@ -88,10 +95,6 @@ public struct Snapshot: Sendable {
                         }
                     }
                 }
-            }
-            for f in fields {
-                w.key(f.key)
-                f.write(&w)
             }
         }
         return w.bytes
