@@ -80,7 +80,7 @@ public final class Device {
             client = nil
         }
         components = firmware.make()
-        pipe = SnapshotPipe(device: self, outbox: outbox)
+        pipe = SnapshotPipe(device: self)
     }
 
     /// The component of type `T`, if the firmware has one (for those outside the firmware

@@ -19,7 +19,7 @@ public final class SnapshotPipe {
     public nonisolated static let maxRequests = 16
 
     private unowned let device: Device
-    let outbox: Outbox
+    private var outbox: Outbox { device.outbox }
     /// The last stored snapshot's sequence number.
     public private(set) var lastSeq: Int64 = 0
     /// The outbox's counts as the last append left them, less what was removed since.
@@ -36,10 +36,7 @@ public final class SnapshotPipe {
     /// Told of every stored message (the forwarder's `stored`).
     private var onStored: [(Outbox.Message) -> Void] = []
 
-    init(device: Device, outbox: Outbox) {
-        self.device = device
-        self.outbox = outbox
-    }
+    init(device: Device) { self.device = device }
 
     /// Reads the outbox's counts (at start, before any component attaches).
     func open() async throws {
