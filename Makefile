@@ -11,11 +11,13 @@ BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
 .PHONY: run test test-example test-gpiod-v2 test-nonsending-park hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
-        buildinfo build-static build-arm64 test-arm64 install uninstall test-install deploy-test
+        buildinfo build-static build-arm64 test-arm64 install uninstall test-install deploy-test deb test-deb
 PREFIX     ?= /usr/local
 # The binary `make install` puts on a board: release, with Swift's standard library linked in,
 # so it needs no Swift toolchain at run time and survives toolchain upgrades (and the VMs boot it).
 STATIC_BIN := .build-static/release/firmloop
+ARM64_BIN  := .build-arm64/aarch64-unknown-linux-gnu/release/firmloop
+DEB_DIR    := .build/deb
 
 ## make run: the firmware on the simulated board in real time, publishing to a mosquitto on
 ## 127.0.0.1:1883 (started when none is there); Ctrl-C stops. RUNARGS go to `firmloop run`.
@@ -37,6 +39,7 @@ test: deps buildinfo
 	$(MAKE) --no-print-directory test-install
 	$(MAKE) --no-print-directory test-nonsending-park
 	scripts/test-arm64.sh --if-possible
+	$(MAKE) --no-print-directory test-deb
 	.build/release/firmloop-fuzz mqtt fuzz/corpus/mqtt/*
 	.build/release/firmloop-fuzz nmea fuzz/corpus/nmea/*
 	.build/release/firmloop-fuzz json fuzz/corpus/json/*
@@ -124,8 +127,28 @@ test-install: build-static
 	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; }
 	deploy/test-install.sh $(STATIC_BIN)
 
-## make deploy-test: the service in a VM that boots real systemd (deploy/vm/README.md): boot,
-## kill -9, watchdog, stop, reboot, journal priorities. Fails where the VM cannot be had.
+## make deb (ARCH=amd64, or arm64 with the cross build): firmloop_<version>_<arch>.deb in
+## .build/deb, made with dpkg-deb from the static binary (stripped; its debug info beside it)
+## with the unit, user, udev rule, board files and the config as a conffile (deploy/deb/).
+deb: deps buildinfo
+ifeq ($(ARCH),arm64)
+	scripts/build-arm64.sh >/dev/null
+	deploy/deb/build.sh arm64 $(ARM64_BIN) $(DEB_DIR)
+else
+	$(SWIFT) build -c release --static-swift-stdlib --product firmloop --scratch-path .build-static
+	deploy/deb/build.sh amd64 $(STATIC_BIN) $(DEB_DIR)
+endif
+
+## make test-deb: the amd64 package (and the arm64 one when the cross build is there) built,
+## its contents, version and maintainer scripts checked, and lintian (installed if missing)
+## finding no error and no warning (deploy/deb/test.sh).
+test-deb: build-static
+	@command -v lintian >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian; }
+	deploy/deb/test.sh $(STATIC_BIN) $(ARM64_BIN)
+
+## make deploy-test: the .deb in a VM that boots real systemd (deploy/vm/README.md): apt install,
+## kill -9, watchdog, stop, journal priorities, reboot, a damaged outbox, upgrade, remove and
+## purge. Fails where the VM cannot be had.
 deploy-test: deps
 	SWIFT=$(SWIFT) deploy/vm/test.sh
 

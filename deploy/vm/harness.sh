@@ -3,9 +3,9 @@
 # would have. A gpio-sim chip whose lines are named like the Pi header (GPIO0..GPIO27), the
 # button released, /dev/serial0 -> the 16550 at ttyS1: the HIL's own harness (hil/scenarios).
 set -eu
-HIL_ROOT=/usr/local/lib/firmloop-vmtest
-HIL_BOARD=/usr/local/share/firmloop/boards/hil.json
-HIL_WORK=/run/firmloop-vmtest
+HIL_ROOT=/usr/local/lib/vmtest
+HIL_BOARD=$HIL_ROOT/hil.json   # the test's copy: this runs before the package is installed
+HIL_WORK=/run/vmtest
 mkdir -p $HIL_WORK
 . $HIL_ROOT/lib.sh
 . $HIL_ROOT/harness-vm.sh

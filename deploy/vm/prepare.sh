@@ -3,15 +3,17 @@
 #   vmlinuz            Debian's kernel (the HIL cache's copy)
 #   initrd.cpio.gz     busybox + virtio/ext4 modules: mounts /dev/vda and switch_roots to systemd
 #   modules/           the modules the root filesystem adds (configfs, autofs4, gpio-sim) + metadata
-#   base/              a minimal Debian 12 root filesystem (debootstrap): systemd, udev, mosquitto
-#                      and the libraries firmloop links (libsqlite3, libgpiod)
-#   ready
+#   base/              a minimal Debian 12 root filesystem (debootstrap): systemd, udev, mosquitto,
+#                      what the .deb depends on (deploy/vm/packages), apt to install it
+#   ready              the kernel and the package list it was made with (test.sh remakes the
+#                      cache when either changes)
 # gpio-sim.ko is the one hil/vm/prepare.sh built for this kernel (taken from its initramfs).
 # Exit 3 when packages cannot be downloaded, 1 on any other failure.
 set -euo pipefail
 KPKG=$1 HIL=$2 CACHE=$3
 KVER=${KPKG#linux-image-}
 W=$CACHE.work
+PACKAGES=$(grep -v '^#' "$(dirname "$0")/packages" | tr '\n' ' ' | sed 's/ *$//')
 rm -rf "$W" "$CACHE"; mkdir -p "$W"
 cd "$W"
 step() { echo "DEPLOY: prepare: $*"; }
@@ -63,13 +65,13 @@ MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)\/*$/\1/p' /etc/apt/sources.list.d/*
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 step "Debian 12 root filesystem from $MIRROR (debootstrap, about a minute)"
 debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,udev,kmod,mosquitto,mosquitto-clients,libsqlite3-0,libgpiod2,libssl3 \
+    --include="$(echo "$PACKAGES" | tr ' ' ',')" \
     bookworm base "$MIRROR" > debootstrap.log 2>&1 || { tail -n 20 debootstrap.log >&2; exit 3; }
 rm -rf base/var/cache/apt/archives/*.deb base/var/lib/apt/lists/*
 
 mkdir -p "$CACHE"
 cp "$HIL/vmlinuz" "$CACHE/vmlinuz"
 mv initrd.cpio.gz modules base "$CACHE/"
-echo "$KPKG bookworm" > "$CACHE/ready"
+echo "$KPKG bookworm $PACKAGES" > "$CACHE/ready"
 cd / && rm -rf "$W"
 step "done: $(du -sh "$CACHE" | cut -f1) in $CACHE"

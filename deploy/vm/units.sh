@@ -1,16 +1,19 @@
 # Sourced by deploy/vm/test.sh: the test's own units and files in the root filesystem $R (the
-# product's come from `make install`).
-mkdir -p "$R/etc/systemd/system/firmloop.service.d" "$R/usr/local/lib/firmloop-vmtest"
-# What a test changes in the unit, as a user would: a drop-in. A short watchdog.
+# product comes in as the .deb, which the test installs with apt inside the VM: $DEBS here).
+T=$R/usr/local/lib/vmtest
+mkdir -p "$R/etc/systemd/system/firmloop.service.d" "$T/debs"
+# What a test changes in the unit, as an admin would: a drop-in (apt purge leaves it: it is not
+# the package's). A short watchdog.
 cat > "$R/etc/systemd/system/firmloop.service.d/vmtest.conf" <<'UNIT'
 [Service]
 WatchdogSec=3s
 RestartSec=1s
 UNIT
-# The config: the HIL board (its lines by name on the gpio-sim chip), the VM's mosquitto.
+# The admin's edit of the conffile, after the install: the HIL board (its lines by name on the
+# gpio-sim chip), the VM's mosquitto.
 echo '{"board": "hil", "broker": "mqtt://127.0.0.1:1883", "device_id": "hil", "snapshot_interval": "1s", "log_level": "debug"}' \
-    > "$R/etc/firmloop/firmloop.json"
-cat > "$R/etc/systemd/system/firmloop-vm-harness.service" <<'UNIT'
+    > "$T/firmloop.json"
+cat > "$R/etc/systemd/system/vmtest-harness.service" <<'UNIT'
 [Unit]
 Description=Deploy test: gpio-sim chip named like the Pi header, /dev/serial0
 After=systemd-udevd.service systemd-modules-load.service sys-kernel-config.mount
@@ -19,7 +22,7 @@ Before=firmloop.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/local/lib/firmloop-vmtest/harness.sh
+ExecStart=/usr/local/lib/vmtest/harness.sh
 
 [Install]
 WantedBy=multi-user.target
@@ -33,13 +36,14 @@ FailureAction=poweroff-force
 
 [Service]
 Type=oneshot
-ExecStart=/usr/local/lib/firmloop-vmtest/vmtest.sh
+ExecStart=/usr/local/lib/vmtest/vmtest.sh
 StandardOutput=journal+console
 StandardError=journal+console
-TimeoutStartSec=400
+TimeoutStartSec=600
 
 [Install]
 WantedBy=multi-user.target
 UNIT
-install -m 0755 deploy/vm/vmtest.sh deploy/vm/harness.sh "$R/usr/local/lib/firmloop-vmtest/"
-install -m 0644 hil/scenarios/lib.sh hil/scenarios/harness-vm.sh "$R/usr/local/lib/firmloop-vmtest/"
+install -m 0755 deploy/vm/vmtest.sh deploy/vm/harness.sh "$T/"
+install -m 0644 hil/scenarios/lib.sh hil/scenarios/harness-vm.sh boards/hil.json "$T/"
+cp "${DEBS[@]}" "$T/debs/"

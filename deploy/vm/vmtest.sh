@@ -1,11 +1,13 @@
 #!/bin/sh
-# The deploy test inside the VM (vmtest.service, after multi-user.target). firmloop was put in
-# with `make install DESTDIR=<rootfs>` and enabled as a user would; the only test additions are
-# a drop-in (WatchdogSec=3s), the config (the HIL board, the VM's mosquitto, debug logs) and the
-# gpio-sim harness. Boot 1 runs checks 1-4 and 6 and reboots; boot 2 runs checks 5 and 7. Every check
-# prints one verdict line: DEPLOY-CHECK <n> PASS|FAIL: <what>; the last line is VMTEST-EXIT=<rc>.
-export HIL_ROOT=/usr/local/lib/firmloop-vmtest HIL_WORK=/var/lib/firmloop-vmtest HIL_PORT=1883
-export HIL_BOARD=/usr/local/share/firmloop/boards/hil.json FIRMLOOP=/usr/local/bin/firmloop
+# The deploy test inside the VM (vmtest.service, after multi-user.target). Boot 1 installs
+# firmloop as a user would, `apt install ./firmloop_<version>_amd64.deb`, then edits its conffile
+# (the HIL board, the VM's mosquitto, debug logs); the only other test additions are a drop-in
+# (WatchdogSec=3s) and the gpio-sim harness. Boot 1 runs checks 1-6 and reboots; boot 2 runs
+# checks 7-10: the reboot, a damaged outbox, an upgrade to a newer .deb, remove and purge. Every
+# check prints one verdict line: DEPLOY-CHECK <n> PASS|FAIL: <what>; the last line is VMTEST-EXIT=<rc>.
+export HIL_ROOT=/usr/local/lib/vmtest HIL_WORK=/var/lib/vmtest HIL_PORT=1883
+export HIL_BOARD=$HIL_ROOT/hil.json FIRMLOOP=/usr/bin/firmloop
+DEBS=$HIL_ROOT/debs
 mkdir -p $HIL_WORK
 . $HIL_ROOT/lib.sh
 . $HIL_ROOT/harness-vm.sh
@@ -36,7 +38,38 @@ start_sub() {
 }
 
 # ---- boot 1 ----------------------------------------------------------------------------------
+version() { dpkg-query -W -f '${Version}' firmloop; }
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" > $HIL_WORK/apt.log 2>&1 || fail "apt-get install $*: $(tail -n 3 $HIL_WORK/apt.log | tr '\n' ' ')"
+}
+# The first retained status of any device, as the broker has it (the sample config's device id
+# is the host name).
+any_status() { mosquitto_sub -h 127.0.0.1 -p $HIL_PORT -t 'firmloop/+/status' -v -C 1 -W 2 2>/dev/null; }
+online_somewhere() { any_status | grep -q ' online$'; }
 check1() {
+    ! dpkg -s firmloop >/dev/null 2>&1 || fail "firmloop is installed before apt installs it"
+    deb=$(ls $DEBS/firmloop_*_amd64.deb | grep -v '+vmtest_' | head -n1)
+    apt_install "$deb"
+    v=$(version)
+    wait_until 30 "firmloop.service active on the sample config" active
+    [ "$(systemctl is-enabled firmloop)" = enabled ] || fail "not enabled after the install ($(systemctl is-enabled firmloop))"
+    fv=$($FIRMLOOP --version | head -n1)
+    case "$fv" in "firmloop $v "*) ;; *) fail "'firmloop --version' says '$fv', dpkg $v";; esac
+    wait_until 20 "'online' from the sample config's device" online_somewhere
+    out=$(systemd-analyze verify firmloop.service 2>&1) || fail "systemd-analyze verify: $out"
+    case "$out" in *firmloop*) fail "systemd-analyze verify warned: $out";; esac
+    g=$(id -nG firmloop)
+    for want in gpio dialout; do case " $g " in *" $want "*) ;; *) fail "firmloop is not in $want: $g";; esac; done
+    chip=$(stat -c %G /dev/gpiochip0)
+    [ "$chip" = gpio ] || fail "/dev/gpiochip0 belongs to group $chip after the install (the package's udev rule)"
+    st=$(prop StatusText) first=$(any_status)
+    # The admin sets the board and the broker: an edit of the conffile.
+    cp $HIL_ROOT/firmloop.json /etc/firmloop/firmloop.json
+    systemctl restart firmloop || fail "systemctl restart after the edit failed"
+    wait_until 30 "firmloop active on the edited config" active
+    say "apt install $(basename "$deb"): $v, enabled, active on the sample config ('$first', StatusText '$st'), groups $g, /dev/gpiochip0 group $chip, systemd-analyze verify clean; conffile edited"
+}
+check2() {
     wait_until 60 "firmloop.service active" active
     st=$(prop StatusText)
     case "$st" in online,*|offline,*) ;; *) fail "StatusText '$st' (READY=1 comes with a STATUS=)";; esac
@@ -47,7 +80,7 @@ check1() {
     [ "$(relay_level)" = 0 ] || fail "relay line reads $(relay_level) after set false"
     say "active at $(up) s, StatusText '$(prop StatusText)', snapshot $s at the broker, relay followed set true/false, groups: $(id -nG firmloop)"
 }
-check2() {
+check3() {
     s=$(marker); pid=$(prop MainPID); n=$(prop NRestarts)
     kill -9 "$pid"
     wait_until 30 "a restart after kill -9" restarted "$pid" "$n"
@@ -55,7 +88,7 @@ check2() {
     all_between "$s" "$s2"
     say "kill -9 of $pid: restarted as $(prop MainPID) (NRestarts $n -> $(prop NRestarts)); snapshots $s..$s2 all arrived"
 }
-check3() {
+check4() {
     s=$(marker); pid=$(prop MainPID); n=$(prop NRestarts); t0=$(now_ms)
     kill -STOP "$pid"
     wait_until 40 "a watchdog restart after kill -STOP" restarted "$pid" "$n"
@@ -67,7 +100,7 @@ check3() {
     all_between "$s" "$s2"
     say "kill -STOP of $pid: '$why', restarted in $t ms (WatchdogSec=$(prop WatchdogUSec)); snapshots $s..$s2 all arrived"
 }
-check4() {
+check5() {
     off=$(status_count offline)
     systemctl stop firmloop || fail "systemctl stop failed"
     wait_until 10 "'offline' on firmloop/hil/status" more_status offline "$off"
@@ -101,7 +134,7 @@ check6() {
 }
 
 # ---- boot 2 ----------------------------------------------------------------------------------
-check5() {
+check7() {
     wait_until 60 "firmloop.service active after the reboot" active
     [ "$(systemctl is-enabled firmloop)" = enabled ] || fail "not enabled"
     before=$(cat $HIL_WORK/before-reboot)
@@ -117,7 +150,7 @@ check5() {
 }
 
 damaged_snapshot() { snapshots | grep -q '"role":"outbox.damaged"'; }
-check7() {
+check8() {
     f=/var/lib/firmloop/$DEV.outbox
     [ -f "$f" ] || fail "no outbox at $f"
     before=$(marker); n=$(prop NRestarts)
@@ -141,15 +174,64 @@ check7() {
     say "truncated to $((size * 37 / 100)) of $size bytes: active with no restart, snapshot $s after $before, kept as $kept; err: '${err%%; *}…'; acknowledged: '$(prop StatusText)'"
 }
 
+# The upgrade: apt install of a newer .deb while the service runs with an edited conffile.
+check9() {
+    sum=$(md5sum < /etc/firmloop/firmloop.json)
+    v1=$(version); pid=$(prop MainPID)
+    s=$(marker)
+    deb=$(ls $DEBS/firmloop_*+vmtest_amd64.deb)
+    apt_install "$deb"
+    v2=$(version)
+    dpkg --compare-versions "$v2" gt "$v1" || fail "dpkg has $v2 after upgrading from $v1"
+    wait_until 30 "firmloop active after the upgrade" active
+    [ "$(prop MainPID)" != "$pid" ] || fail "the service was not restarted by the upgrade (MainPID $pid)"
+    fv=$($FIRMLOOP --version | head -n1)
+    case "$fv" in "firmloop $v2 "*) ;; *) fail "'firmloop --version' says '$fv' after the upgrade to $v2";; esac
+    [ "$(md5sum < /etc/firmloop/firmloop.json)" = "$sum" ] || fail "the upgrade changed the edited conffile"
+    left=$(ls /etc/firmloop/ | grep -v '^firmloop.json$' | tr '\n' ' ')
+    [ -z "$left" ] || fail "the upgrade left $left in /etc/firmloop"
+    line=$(journalctl -u firmloop _PID="$(prop MainPID)" -o cat | grep -m1 '^outbox /var/lib/firmloop/')
+    next=$(echo "$line" | sed -n 's/.*next seq \([0-9]*\).*/\1/p')
+    [ -n "$next" ] && [ "$next" -gt "$s" ] || fail "numbering started again after the upgrade: '$line' (last before: $s)"
+    s2=$(marker)
+    all_between "$s" "$s2"
+    say "$v1 -> $v2 with apt: restarted ($pid -> $(prop MainPID)), the edited conffile kept as it was, '$line'; snapshots $s..$s2 all arrived"
+}
+# Remove keeps the config, the outbox and the user; purge leaves nothing of the package.
+leftovers() {
+    find / -xdev \( -path /proc -o -path /sys -o -path /run -o -path /usr/local/lib/vmtest -o -path $HIL_WORK \) -prune \
+        -o -name '*firmloop*' ! -path /etc/systemd/system/firmloop.service.d ! -path /etc/systemd/system/firmloop.service.d/vmtest.conf -print
+}
+check10() {
+    apt-get remove -y -q firmloop > $HIL_WORK/apt.log 2>&1 || fail "apt-get remove: $(tail -n 3 $HIL_WORK/apt.log | tr '\n' ' ')"
+    ! active || fail "still active after apt remove"
+    [ ! -e $FIRMLOOP ] || fail "$FIRMLOOP is still there after apt remove"
+    [ -f /etc/firmloop/firmloop.json ] || fail "apt remove took the config"
+    ls /var/lib/firmloop/*.outbox >/dev/null 2>&1 || fail "apt remove took the outbox"
+    getent passwd firmloop >/dev/null || fail "apt remove took the firmloop user"
+    st=$(dpkg-query -W -f '${db:Status-Abbrev}' firmloop)
+    apt-get purge -y -q firmloop > $HIL_WORK/apt.log 2>&1 || fail "apt-get purge: $(tail -n 3 $HIL_WORK/apt.log | tr '\n' ' ')"
+    ! dpkg -s firmloop >/dev/null 2>&1 || fail "dpkg still knows firmloop after the purge"
+    ! getent passwd firmloop >/dev/null || fail "the firmloop user is left after the purge"
+    ! getent group firmloop >/dev/null || fail "the firmloop group is left after the purge"
+    left=$(leftovers | tr '\n' ' ')
+    [ -z "$left" ] || fail "left after the purge: $left"
+    systemctl daemon-reload
+    [ "$(systemctl show -p LoadState --value firmloop)" = not-found ] || fail "systemd still has a firmloop unit: $(systemctl show -p LoadState --value firmloop)"
+    say "remove: stopped, binary gone, config, outbox and user kept (dpkg: '$st'); purge: no file, user, group or unit left (the admin's drop-in stays)"
+}
+
 MQ=$HIL_WORK/mqtt.log
 wait_until 30 "the VM's mosquitto" broker_up
 if [ ! -f $HIL_WORK/boot1-done ]; then
     echo "VMTEST-BEGIN boot 1 at $(up) s"
-    start_sub
-    check 1 "after boot: active, READY seen, snapshots at the broker, the relay follows a command" check1
-    check 2 "kill -9: restarted, numbering continues with no gap" check2
-    check 3 "kill -STOP: the watchdog fires, systemd restarts it, the journal says why" check3
-    check 4 "systemctl stop: offline published, exit 0, lines released" check4
+    check 1 "apt install ./firmloop_*.deb: the user, the udev rule, the unit enabled and running" check1
+    # The checks after need the installed, configured service and a subscriber.
+    [ $RC = 0 ] && ( start_sub ) || { echo "VMTEST-EXIT=1 uptime=$(up) (no installed service to test further)"; systemctl --force poweroff; exit 1; }
+    check 2 "configured: active, READY seen, snapshots at the broker, the relay follows a command" check2
+    check 3 "kill -9: restarted, numbering continues with no gap" check3
+    check 4 "kill -STOP: the watchdog fires, systemd restarts it, the journal says why" check4
+    check 5 "systemctl stop: offline published, exit 0, lines released" check5
     check 6 "journal priorities: errors as err, the status line as debug" check6
     if [ $RC = 0 ]; then
         # The broker goes away first, so the reboot happens with snapshots waiting in the outbox.
@@ -167,8 +249,10 @@ if [ ! -f $HIL_WORK/boot1-done ]; then
 else
     echo "VMTEST-BEGIN boot 2 at $(up) s"
     start_sub
-    check 5 "reboot: back by itself, outbox in /var/lib/firmloop intact, numbering continues" check5
-    check 7 "a damaged outbox: put aside, the service stays up, numbering continues, the fault reported until acknowledged" check7
+    check 7 "reboot: back by itself, outbox in /var/lib/firmloop intact, numbering continues" check7
+    check 8 "a damaged outbox: put aside, the service stays up, numbering continues, the fault reported until acknowledged" check8
+    check 9 "apt upgrade to a newer .deb: restarted on it, the edited conffile and the outbox kept, no gap" check9
+    check 10 "apt remove keeps config, outbox and user; apt purge leaves nothing" check10
 fi
 echo "failed units: $(systemctl list-units --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
 echo "VMTEST-EXIT=$RC uptime=$(up)"
