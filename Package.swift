@@ -49,6 +49,7 @@ let package = Package(
         .library(name: "Board", targets: ["Board"]),
         .library(name: "MQTT", targets: ["MQTT"]),
         .library(name: "TLS", targets: ["TLS"]),
+        .library(name: "Update", targets: ["Update"]),
         .library(name: "LinuxBoard", targets: ["LinuxBoard"]),
         .library(name: "SimBoard", targets: ["SimBoard"]),
         .library(name: "SimWorld", targets: ["SimWorld"]),
@@ -79,6 +80,9 @@ let package = Package(
         // OpenSSL (Debian's libssl-dev): TLS over any Connection, through memory BIOs (mqtts://).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "TLS", dependencies: ["Kernel", "Board", "COpenSSL"]),
+        // Over-the-air updates: Ed25519 signatures and SHA-256 (OpenSSL's EVP), the artifact's
+        // checks, the download.
+        .target(name: "Update", dependencies: ["Kernel", "Board", "COpenSSL"]),
         .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
         .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "SimWorld", "Firmware", "TLS"]),
@@ -110,6 +114,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Board", "Kernel", "SimBoard", "SimWorld", "LinuxBoard", "KernelTestSupport"]),
+        .testTarget(name: "UpdateTests", dependencies: ["Update", "KernelTestSupport"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Board", "Kernel", "LinuxBoard", "MQTT", "KernelTestSupport"], exclude: ["make-certs.sh"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CTestSupport", "CGPIOD", "KernelTestSupport"],
                     swiftSettings: gpiodSettings),

@@ -10,7 +10,7 @@ let layers: [[String]] = [
     ["Board"],                        // roles and the board protocols
     // The boards, and the protocols over a board's connections: side by side, so a board
     // knows no MQTT and the MQTT client no board.
-    ["LinuxBoard", "SimBoard", "MQTT", "TLS"],
+    ["LinuxBoard", "SimBoard", "MQTT", "TLS", "Update"],
     ["SimWorld", "Firmware"],         // the world around a simulated board; the firmware
     ["FirmwareSim"],                  // the firmware in a simulated world, with its invariants
     ["FirmloopCLI"],                  // the command line
