@@ -83,7 +83,7 @@ let package = Package(
         // Over-the-air updates: Ed25519 signatures and SHA-256 (OpenSSL's EVP), the artifact's
         // checks, the download.
         .target(name: "Update", dependencies: ["Kernel", "Board", "COpenSSL"]),
-        .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite"]),
+        .target(name: "Firmware", dependencies: ["Kernel", "Board", "MQTT", "CSQLite", "Update"]),
         // The firmware on the simulated board, with its invariants (firmloop simulate, tests, bench).
         .target(name: "FirmwareSim", dependencies: ["Kernel", "Board", "MQTT", "SimBoard", "SimWorld", "Firmware", "TLS"]),
         // libgpiod (Debian's libgpiod-dev; `make` installs it): v1.6 on Debian 12, v2 on Debian 13.
@@ -92,7 +92,7 @@ let package = Package(
         .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
         // The command line as a library: `FirmloopCommand.main(firmware:)` for any firmware.
         .target(name: "FirmloopCLI", dependencies: [
-            "Kernel", "Board", "SimBoard", "SimWorld", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS",
+            "Kernel", "Board", "SimBoard", "SimWorld", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS", "Update",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "firmloop", dependencies: ["Firmware", "FirmloopCLI"]),

@@ -5,7 +5,8 @@ import Glibc
 import Kernel
 import LinuxBoard
 
-/// The `firmloop` command line — `run`, `simulate`, `probe`, `uart`, `config`, `demo` — for a
+/// The `firmloop` command line — `run`, `simulate`, `probe`, `uart`, `config`, `keygen`, `sign`,
+/// `update`, `demo` — for a
 /// firmware: the `firmloop` binary is `FirmloopCommand.main()` with the stock firmware, and
 /// your executable gets the same commands for yours with one call:
 ///
@@ -18,7 +19,7 @@ public struct FirmloopCommand: ParsableCommand {
         commandName: "firmloop",
         abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
         version: version,
-        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Demo.self])
+        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Keygen.self, Sign.self, UpdateDevice.self, Demo.self])
 
     public init() {}
 

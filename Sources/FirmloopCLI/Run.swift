@@ -6,6 +6,7 @@ import Kernel
 import LinuxBoard
 import SimBoard
 import TLS
+import CBuildInfo
 
 /// A value behind a lock, handed out of the kernel.
 final class Locked<Value: Sendable>: Sendable {
@@ -213,7 +214,13 @@ struct Run: ParsableCommand {
         let tty = isatty(1) != 0 && !log.format.priorityPrefix
         // The broker is real (TCP) on every board: the simulated one simulates devices.
         let network: any Network = p.tls.map { TLSNetwork(over: LinuxNetwork(), context: $0) } ?? LinuxNetwork()
-        let fw = Device(board: b, config: cfg, outbox: box, network: network, firmware: FirmloopCommand.firmware.withLock { $0 })
+        // Under systemd, where the update installer is (firmloop-update.service): its results.
+        var firmware = FirmloopCommand.firmware.withLock { $0 }
+        if let state = nonEmptyEnvironment("STATE_DIRECTORY").map({ String($0.split(separator: ":")[0]) }) {
+            let policy = p.settings.update
+            firmware = firmware.adding { Updates(stateDirectory: state, policy: policy, version: String(cString: firmloop_build_version())) }
+        }
+        let fw = Device(board: b, config: cfg, outbox: box, network: network, firmware: firmware)
         fw.onLog = { level, line in
             if tty { say("\r\u{1B}[K", newline: false) }
             log(level, line)

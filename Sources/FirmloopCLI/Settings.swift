@@ -4,6 +4,7 @@ import Firmware
 import Glibc
 import CBuildInfo
 import TLS
+import Update
 
 /// What `firmloop run` will use, each setting with where it came from: a flag, the config file,
 /// the service manager's environment (`$STATE_DIRECTORY`, `$CREDENTIALS_DIRECTORY`) or the
@@ -23,6 +24,8 @@ struct RunSettings {
     var tls = TLSSettings()
     var logLevel = LogLevel.info
     var homeAssistant: HomeAssistantDiscovery?
+    /// Over-the-air updates (the config file's update_key, update_cafile, update_max_bytes).
+    var update = UpdatePolicy()
     /// Setting name → where its value came from.
     var origin: [String: String] = [:]
 
@@ -86,6 +89,9 @@ struct RunSettings {
         }
         let ha = flags.haPrefix.map { HomeAssistantDiscovery(prefix: $0) }
         s.homeAssistant = pickOptional("ha_discovery", ha, file?.homeAssistant, nil)
+        s.update.keyPath = pick("update_key", nil, file?.updateKey, s.update.keyPath)
+        s.update.caFile = pickOptional("update_cafile", nil, file?.updateCAFile, nil)
+        s.update.maxBytes = pick("update_max_bytes", nil, file?.updateMaxBytes, s.update.maxBytes)
         return s
     }
 
@@ -105,6 +111,9 @@ struct RunSettings {
             ("key", tls.keyFile ?? "(none)"),
             ("log_level", logLevel.description),
             ("ha_discovery", homeAssistant.map { "on, prefix \($0.prefix)" } ?? "off"),
+            ("update_key", update.keyPath),
+            ("update_cafile", update.caFile ?? "(the system's CA store)"),
+            ("update_max_bytes", "\(update.maxBytes)"),
         ]
         return rows.map { k, v in "\(k.padding(18))\(v.padding(44))  (\(origin[k] ?? "default"))" }
     }

@@ -39,12 +39,18 @@ public struct ConfigFile: Sendable, Equatable {
     public var logLevel: LogLevel?
     /// `"ha_discovery": true` (prefix homeassistant) or a prefix: Home Assistant discovery on.
     public var homeAssistant: HomeAssistantDiscovery?
+    /// Over-the-air updates: `update_key` (the public key they must be signed with),
+    /// `update_cafile` (the CA for their https downloads), `update_max_bytes`.
+    public var updateKey: String?
+    public var updateCAFile: String?
+    public var updateMaxBytes: Int?
 
     public init(file: String) { self.file = file }
 
     public static let keys: Set<String> = [
         "broker", "device_id", "board", "snapshot_interval", "outbox", "outbox_capacity",
         "username", "password_file", "cafile", "cert", "key", "log_level", "ha_discovery",
+        "update_key", "update_cafile", "update_max_bytes",
     ]
 
     public static func load(path: String) throws(FileProblems) -> ConfigFile {
@@ -95,6 +101,9 @@ public struct ConfigFile: Sendable, Equatable {
                 p.add("ha_discovery", v, "expected true, false or a topic prefix such as \"homeassistant\", found \(v.text)")
             }
         }
+        c.updateKey = p.string(root, "update_key", at: "").map { resolve($0, file: file) }
+        c.updateCAFile = p.string(root, "update_cafile", at: "").map { resolve($0, file: file) }
+        c.updateMaxBytes = p.int(root, "update_max_bytes", at: "", range: 1 << 20...1 << 31)
         try p.check()
         return c
     }

@@ -223,7 +223,8 @@ public final class Device {
 
     /// A command's answer on `…/ack`: `{"id":"c1","ok":true,"seq":N}` or
     /// `{"id":…,"ok":false,"error":…}`.
-    public func ack(_ id: String?, seq: Int64? = nil, error: String? = nil) {
+    /// `more` adds a component's own fields (an update's `"update": {…}`).
+    public func ack(_ id: String?, seq: Int64? = nil, error: String? = nil, more: ((inout JSONWriter) -> Void)? = nil) {
         if error != nil { commands.failed += 1 }
         guard client != nil else { return }
         var w = JSONWriter(capacity: 96)
@@ -234,6 +235,7 @@ public final class Device {
             w.bool(error == nil)
             if let seq { w.key("seq"); w.int(seq) }
             if let error { w.key("error"); w.string(error) }
+            more?(&w)
         }
         publishDirect(topics.ack, w.text, retain: false)
     }

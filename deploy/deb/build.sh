@@ -7,6 +7,8 @@
 #                                                  (firmloop_<version>_<ARCH>.debug, linked by
 #                                                  .gnu_debuglink) for reading a crash
 #   /usr/lib/systemd/system/firmloop.service       the same unit `make install` writes
+#   /usr/lib/systemd/system/firmloop-update.{path,service}, /usr/lib/firmloop/firmloop-update
+#                                                  the root side of an over-the-air update
 #   /usr/lib/sysusers.d/firmloop.conf              the firmloop user (gpio, dialout)
 #   /usr/lib/udev/rules.d/60-firmloop-gpiochip.rules
 #   /usr/share/firmloop/boards/, firmloop.json     board files; the sample config
@@ -48,7 +50,8 @@ for lib in $(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
     esac
 done
 # deb-systemd-helper/-invoke in the maintainer scripts; systemd-sysusers and the unit's keys.
-DEPS="$DEPS, init-system-helpers (>= 1.54~), systemd (>= 247)"
+# openssl: the update installer checks signatures with the openssl command.
+DEPS="$DEPS, init-system-helpers (>= 1.54~), systemd (>= 247), openssl"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/firmloop-deb-XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -64,6 +67,9 @@ llvm-objcopy --only-keep-debug "$BIN" "$DBG"
 llvm-objcopy --strip-all --add-gnu-debuglink="$DBG" "$BIN" "$R/usr/bin/firmloop"
 chmod 0755 "$R/usr/bin/firmloop"
 sed -e "s|@BINDIR@|/usr/bin|g" -e "s|@PREFIX@|/usr|g" deploy/firmloop.service.in > "$R/usr/lib/systemd/system/firmloop.service"
+install -m 0644 deploy/update/firmloop-update.path deploy/update/firmloop-update.service "$R/usr/lib/systemd/system/"
+install -d "$R/usr/lib/firmloop"
+install -m 0755 deploy/update/firmloop-update "$R/usr/lib/firmloop/"
 install -m 0644 deploy/firmloop.sysusers "$R/usr/lib/sysusers.d/firmloop.conf"
 install -m 0644 deploy/60-firmloop-gpiochip.rules "$R/usr/lib/udev/rules.d/"
 install -m 0644 boards/*.json "$R/usr/share/firmloop/boards/"

@@ -5,12 +5,15 @@
 #   1. host packages and Debian's kernel with gpio-sim, shared with the HIL (hil/vm/host.sh);
 #   2. once per kernel, cached in $FIRMLOOP_DEPLOY_CACHE (default ~/.cache/firmloop-deploy/<kver>):
 #      a Debian 12 root filesystem (debootstrap), an initramfs that mounts it (deploy/vm/prepare.sh);
-#   3. per run: `make deb`, and a newer one (the same source stamped <version>+vmtest); a copy of
-#      that root with the two packages, the test's drop-in, config and harness in it
-#      (deploy/vm/units.sh), an ext4 image;
+#   3. per run: `make deb`, and newer ones (the same source stamped <version>+vmtest1, +vmtest2,
+#      and +vmtest3 whose binary exits at start), a key pair, the updates signed; a copy of that
+#      root with the packages, the test's drop-ins, config and harness in it (deploy/vm/units.sh),
+#      an ext4 image;
 #   4. one qemu run, no network device: boot 1 installs the package with apt and runs checks 1-6,
-#      then reboots the VM; boot 2 runs checks 7-10 (the reboot, a damaged outbox, the upgrade,
-#      remove and purge) and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
+#      then reboots the VM; boot 2 runs checks 7-12 (the reboot, a damaged outbox, the apt
+#      upgrade, over-the-air updates: installed, refused, rolled back) and resets the VM in the
+#      middle of an update; boot 3 runs checks 13-14 (the interrupted update rolled back; remove
+#      and purge) and powers off (deploy/vm/vmtest.sh). Each check prints a verdict line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TAG=DEPLOY EXTRA_PACKAGES="debootstrap:debootstrap mkfs.ext4:e2fsprogs"
@@ -30,19 +33,37 @@ else
 fi
 
 # ---- 3. the packages and the image -------------------------------------------------------------
-# The .deb of this tree (`make deb`), and a newer one for the upgrade check: the same source
-# stamped $V+vmtest (scripts/buildinfo.sh: only the stamp recompiles), then the stamp put back.
+# The .deb of this tree (`make deb`), and newer ones: the same source stamped $V+vmtest1 (for the
+# apt upgrade) and $V+vmtest2 (an over-the-air update; scripts/buildinfo.sh: only the stamp
+# recompiles), then the stamp put back; $V+vmtest3 is the second with a binary that exits at start.
 V=$(scripts/version.sh)
-echo "DEPLOY: make deb ($V), and $V+vmtest for the upgrade"
-for v in "$V" "$V+vmtest"; do
-    FIRMLOOP_VERSION=$v make --no-print-directory deb SWIFT="${SWIFT:-swift}" 2>&1 | grep -v '^\[' | sed 's/^/  /' | tail -n 2
+echo "DEPLOY: make deb ($V), and $V+vmtest1, +vmtest2 for the upgrades"
+for v in "$V" "$V+vmtest1" "$V+vmtest2"; do
+    FIRMLOOP_VERSION=$v make --no-print-directory deb SWIFT="${SWIFT:-swift}" 2>&1 | grep -v '^\[' | sed 's/^/  /' | tail -n 1
     [ "${PIPESTATUS[0]}" = 0 ] && [ -f ".build/deb/firmloop_${v}_amd64.deb" ] || die "make deb ($v) failed"
 done
 make --no-print-directory build-static SWIFT="${SWIFT:-swift}" >/dev/null 2>&1 || die "make build-static (the stamp put back) failed"
-DEBS=(".build/deb/firmloop_${V}_amd64.deb" ".build/deb/firmloop_${V}+vmtest_amd64.deb")
 W=$ROOT/.build/deploy-vm
 R=$W/rootfs
 rm -rf "$W"; mkdir -p "$W"
+D=.build/deb
+STATIC_FIRMLOOP=.build-static/release/firmloop
+C=$W/crash
+dpkg-deb -R "$D/firmloop_${V}+vmtest2_amd64.deb" "$C"
+printf '#!/bin/sh\necho "firmloop test build: exits at start" >&2\nexit 1\n' > "$C/usr/bin/firmloop"
+sed -i "s/^Version: .*/Version: $V+vmtest3/" "$C/DEBIAN/control"
+(cd "$C" && sed -i "s|^[0-9a-f]*  usr/bin/firmloop\$|$(md5sum usr/bin/firmloop)|" DEBIAN/md5sums)
+dpkg-deb --root-owner-group --build "$C" "$D/firmloop_${V}+vmtest3_amd64.deb" >/dev/null || die "the test build that exits at start"
+# The key the devices trust, and another one, both from `firmloop keygen`; the updates signed.
+rm -rf "$W/keys" "$W/other"; mkdir -p "$W/keys" "$W/other"
+$STATIC_FIRMLOOP keygen "$W/keys" >/dev/null && $STATIC_FIRMLOOP keygen "$W/other" >/dev/null || die "firmloop keygen"
+cp "$D/firmloop_${V}+vmtest2_amd64.deb" "$D/badsig.deb"
+for f in "firmloop_${V}+vmtest2_amd64.deb" "firmloop_${V}+vmtest3_amd64.deb"; do
+    $STATIC_FIRMLOOP sign "$D/$f" --key "$W/keys/update-key" >/dev/null || die "firmloop sign $f"
+done
+$STATIC_FIRMLOOP sign "$D/badsig.deb" --key "$W/other/update-key" >/dev/null || die "firmloop sign (the other key)"
+DEBS=("$D/firmloop_${V}_amd64.deb" "$D/firmloop_${V}+vmtest1_amd64.deb" "$D"/firmloop_"${V}"+vmtest[23]_amd64.deb* "$D"/badsig.deb* "$W/keys/update-key.pem")
+W=$ROOT/.build/deploy-vm
 cp -a "$DCACHE/base" "$R"
 mkdir -p "$R/lib/modules"; cp -a "$DCACHE/modules/lib/modules/." "$R/lib/modules/"
 chroot "$R" depmod "$KVER"
@@ -68,7 +89,7 @@ CHECKS=$(grep -c '^    check [0-9]* "' deploy/vm/vmtest.sh)
 vm_accel
 echo "DEPLOY: booting; console:"
 set +e
-timeout "${DEPLOY_TIMEOUT:-600}" qemu-system-x86_64 "${ACCEL[@]}" -m 1024 -smp 2 \
+timeout "${DEPLOY_TIMEOUT:-900}" qemu-system-x86_64 "${ACCEL[@]}" -m 1024 -smp 2 \
     -nodefaults -no-user-config -display none -nic none \
     -kernel "$DCACHE/vmlinuz" -initrd "$DCACHE/initrd.cpio.gz" \
     -drive file="$W/root.img",if=virtio,format=raw,cache=unsafe \
@@ -83,7 +104,7 @@ echo "DEPLOY: checks:"
 sed -n 's/.*DEPLOY-CHECK /  /p' "$W/console.log" | sort -n -k1,1 -s
 RC=$(sed -n 's/.*VMTEST-EXIT=\([0-9]*\).*/\1/p' "$W/console.log" | tail -n1)
 if [ -z "$RC" ]; then
-    [ "$QRC" = 124 ] && why="timed out after ${DEPLOY_TIMEOUT:-600} s" || why="qemu exited $QRC"
+    [ "$QRC" = 124 ] && why="timed out after ${DEPLOY_TIMEOUT:-900} s" || why="qemu exited $QRC"
     die "no VMTEST-EXIT marker from the VM ($why; console in $W/console.log) after $(elapsed)"
 fi
 n=$(grep -c 'DEPLOY-CHECK [0-9]* PASS' "$W/console.log" || true)

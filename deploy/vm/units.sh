@@ -1,13 +1,18 @@
 # Sourced by deploy/vm/test.sh: the test's own units and files in the root filesystem $R (the
 # product comes in as the .deb, which the test installs with apt inside the VM: $DEBS here).
 T=$R/usr/local/lib/vmtest
-mkdir -p "$R/etc/systemd/system/firmloop.service.d" "$T/debs"
+mkdir -p "$R/etc/systemd/system/firmloop.service.d" "$R/etc/systemd/system/firmloop-update.service.d" "$T/debs"
 # What a test changes in the unit, as an admin would: a drop-in (apt purge leaves it: it is not
 # the package's). A short watchdog.
 cat > "$R/etc/systemd/system/firmloop.service.d/vmtest.conf" <<'UNIT'
 [Service]
 WatchdogSec=3s
 RestartSec=1s
+UNIT
+# A shorter health gate for the update installer: online within 30 s, then 5 s with no restart.
+cat > "$R/etc/systemd/system/firmloop-update.service.d/vmtest.conf" <<'UNIT'
+[Service]
+Environment=FIRMLOOP_UPDATE_HEALTH_SECONDS=30 FIRMLOOP_UPDATE_SETTLE_SECONDS=5
 UNIT
 # The admin's edit of the conffile, after the install: the HIL board (its lines by name on the
 # gpio-sim chip), the VM's mosquitto.

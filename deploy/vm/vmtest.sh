@@ -2,8 +2,10 @@
 # The deploy test inside the VM (vmtest.service, after multi-user.target). Boot 1 installs
 # firmloop as a user would, `apt install ./firmloop_<version>_amd64.deb`, then edits its conffile
 # (the HIL board, the VM's mosquitto, debug logs); the only other test additions are a drop-in
-# (WatchdogSec=3s) and the gpio-sim harness. Boot 1 runs checks 1-6 and reboots; boot 2 runs
-# checks 7-10: the reboot, a damaged outbox, an upgrade to a newer .deb, remove and purge. Every
+# (WatchdogSec=3s), a shorter update health gate and the gpio-sim harness. Boot 1 runs checks
+# 1-6 and reboots; boot 2 runs checks 7-12 (the reboot, a damaged outbox, an apt upgrade, updates
+# over the air) and resets the VM in the middle of one; boot 3 runs 13-14 (that update rolled
+# back at boot; remove and purge). Every
 # check prints one verdict line: DEPLOY-CHECK <n> PASS|FAIL: <what>; the last line is VMTEST-EXIT=<rc>.
 export HIL_ROOT=/usr/local/lib/vmtest HIL_WORK=/var/lib/vmtest HIL_PORT=1883
 export HIL_BOARD=$HIL_ROOT/hil.json FIRMLOOP=/usr/bin/firmloop
@@ -48,7 +50,7 @@ any_status() { mosquitto_sub -h 127.0.0.1 -p $HIL_PORT -t 'firmloop/+/status' -v
 online_somewhere() { any_status | grep -q ' online$'; }
 check1() {
     ! dpkg -s firmloop >/dev/null 2>&1 || fail "firmloop is installed before apt installs it"
-    deb=$(ls $DEBS/firmloop_*_amd64.deb | grep -v '+vmtest_' | head -n1)
+    deb=$(ls $DEBS/firmloop_*_amd64.deb | grep -v '+vmtest' | head -n1)
     apt_install "$deb"
     v=$(version)
     wait_until 30 "firmloop.service active on the sample config" active
@@ -63,8 +65,14 @@ check1() {
     chip=$(stat -c %G /dev/gpiochip0)
     [ "$chip" = gpio ] || fail "/dev/gpiochip0 belongs to group $chip after the install (the package's udev rule)"
     st=$(prop StatusText) first=$(any_status)
-    # The admin sets the board and the broker: an edit of the conffile.
+    for u in firmloop-update.path firmloop-update.service; do
+        [ "$(systemctl is-enabled $u)" = enabled ] || fail "$u is $(systemctl is-enabled $u) after the install"
+    done
+    [ "$(systemctl is-active firmloop-update.path)" = active ] || fail "firmloop-update.path is $(systemctl is-active firmloop-update.path)"
+    # The admin sets the board and the broker (an edit of the conffile) and installs the key
+    # updates are signed with.
     cp $HIL_ROOT/firmloop.json /etc/firmloop/firmloop.json
+    cp $DEBS/update-key.pem /etc/firmloop/update-key.pem
     systemctl restart firmloop || fail "systemctl restart after the edit failed"
     wait_until 30 "firmloop active on the edited config" active
     say "apt install $(basename "$deb"): $v, enabled, active on the sample config ('$first', StatusText '$st'), groups $g, /dev/gpiochip0 group $chip, systemd-analyze verify clean; conffile edited"
@@ -179,7 +187,7 @@ check9() {
     sum=$(md5sum < /etc/firmloop/firmloop.json)
     v1=$(version); pid=$(prop MainPID)
     s=$(marker)
-    deb=$(ls $DEBS/firmloop_*+vmtest_amd64.deb)
+    deb=$(ls $DEBS/firmloop_*+vmtest1_amd64.deb)
     apt_install "$deb"
     v2=$(version)
     dpkg --compare-versions "$v2" gt "$v1" || fail "dpkg has $v2 after upgrading from $v1"
@@ -188,7 +196,7 @@ check9() {
     fv=$($FIRMLOOP --version | head -n1)
     case "$fv" in "firmloop $v2 "*) ;; *) fail "'firmloop --version' says '$fv' after the upgrade to $v2";; esac
     [ "$(md5sum < /etc/firmloop/firmloop.json)" = "$sum" ] || fail "the upgrade changed the edited conffile"
-    left=$(ls /etc/firmloop/ | grep -v '^firmloop.json$' | tr '\n' ' ')
+    left=$(ls /etc/firmloop/ | grep -E '[.]dpkg-[a-z]*$' | tr '\n' ' ')
     [ -z "$left" ] || fail "the upgrade left $left in /etc/firmloop"
     line=$(journalctl -u firmloop _PID="$(prop MainPID)" -o cat | grep -m1 '^outbox /var/lib/firmloop/')
     next=$(echo "$line" | sed -n 's/.*next seq \([0-9]*\).*/\1/p')
@@ -197,12 +205,88 @@ check9() {
     all_between "$s" "$s2"
     say "$v1 -> $v2 with apt: restarted ($pid -> $(prop MainPID)), the edited conffile kept as it was, '$line'; snapshots $s..$s2 all arrived"
 }
+# ---- over the air ---------------------------------------------------------------------------
+# ota DEB [ARGS]: `firmloop update` as the service's user, waiting for the installer's result.
+ota() { runuser -u firmloop -- $FIRMLOOP update "$@" --state-directory /var/lib/firmloop --wait 150 2>&1; }
+RESULT=/var/lib/firmloop/update/result
+result_field() { sed -n "s/^$1=//p" $RESULT; }
+ack_of() { grep "^firmloop/$DEV/ack {\"id\":\"$1\"" "$MQ" | tail -n1 | cut -d' ' -f2-; }
+has_ack() { [ -n "$(ack_of "$1")" ]; }
+online() { active && systemctl show -p StatusText --value firmloop | grep -q '^online'; }
+# an_update_reported ID RESULT FROM TO: the firmware's ack and its next snapshot say so.
+an_update_reported() {
+    wait_until 20 "the ack of update $1" has_ack "$1"
+    ack=$(ack_of "$1")
+    case "$ack" in *"\"update\":{\"from\":\"$3\",\"to\":\"$4\",\"result\":\"$2\""*) ;; *) fail "ack of update $1: $ack";; esac
+    s2=$(marker)
+    snapshot_seq "$s2" | grep -q "\"update\":{\"from\":\"$3\",\"to\":\"$4\",\"result\":\"$2\"" \
+        || fail "snapshot $s2 does not report the update: $(snapshot_seq "$s2" | grep -o '"update":{[^}]*}')"
+}
+check10() {
+    v1=$(version); s=$(marker); t0=$(now_ms)
+    deb=$(ls $DEBS/firmloop_*+vmtest2_amd64.deb)
+    out=$(ota "$deb") || fail "firmloop update $deb: $out"
+    t=$(( $(now_ms) - t0 ))
+    v2=$(version)
+    dpkg --compare-versions "$v2" gt "$v1" || fail "dpkg has $v2 after the update from $v1"
+    fv=$($FIRMLOOP --version | head -n1)
+    case "$fv" in "firmloop $v2 "*) ;; *) fail "'firmloop --version' says '$fv' after the update to $v2";; esac
+    wait_until 20 "firmloop online on $v2" online
+    an_update_reported "$(result_field id)" installed "$v1" "$v2"
+    all_between "$s" "$s2"
+    j=$(journalctl -u firmloop-update -o cat | grep -m1 ": installed: ")
+    say "$v1 -> $v2 in $t ms, staged by the firmloop user, checked again and installed by firmloop-update.service: '$(echo "$out" | tail -n1)'; journal: '$j'; ack: '$ack'; snapshots $s..$s2 all arrived"
+}
+check11() {
+    v=$(version); pid=$(prop MainPID)
+    good=$(ls $DEBS/firmloop_*+vmtest2_amd64.deb)
+    o1=$(ota $DEBS/badsig.deb) && fail "a wrongly signed update was taken: $o1"
+    case "$o1" in *"bad signature"*) ;; *) fail "wrongly signed: $o1";; esac
+    o2=$(ota "$good" --sha256 0000000000000000000000000000000000000000000000000000000000000000) && fail "a wrong sha256 was taken: $o2"
+    case "$o2" in *"sha256 mismatch"*) ;; *) fail "wrong sha256: $o2";; esac
+    head -c $(( $(stat -c %s "$good") / 2 )) "$good" > $HIL_WORK/truncated.deb
+    cp "$good.sig" $HIL_WORK/truncated.deb.sig
+    o3=$(ota $HIL_WORK/truncated.deb) && fail "a truncated update was taken: $o3"
+    case "$o3" in *"bad signature"*) ;; *) fail "truncated: $o3";; esac
+    # Past the firmware: staged by hand as the service's user (what a compromised service could
+    # do), the installer checks again as root.
+    u=/var/lib/firmloop/update
+    runuser -u firmloop -- sh -c "mkdir -p $u/incoming && cp $DEBS/badsig.deb $u/incoming/firmloop.deb && printf 'id=forged\nsha256=%s\nsignature=%s\n' \$(sha256sum $DEBS/badsig.deb | cut -d' ' -f1) \$(cat $DEBS/badsig.deb.sig) > $u/incoming/request && mv $u/incoming $u/ready"
+    wait_until 60 "the installer's answer to the forged update" sh -c "grep -q '^id=forged' $RESULT"
+    [ "$(result_field result)" = refused ] || fail "the forged update: $(cat $RESULT | tr '\n' ' ')"
+    [ "$(version)" = "$v" ] && [ "$(prop MainPID)" = "$pid" ] || fail "something changed: $(version), MainPID $(prop MainPID) (was $v, $pid)"
+    say "refused, $v still running as $pid: '$(echo "$o1" | tail -n1)'; '$(echo "$o2" | tail -n1 | cut -c1-90)…'; truncated: '$(echo "$o3" | tail -n1)'; staged by hand: '$(result_field reason)'"
+}
+check12() {
+    v=$(version); s=$(marker)
+    deb=$(ls $DEBS/firmloop_*+vmtest3_amd64.deb)
+    out=$(ota "$deb") && fail "firmloop update says it installed a build that exits at start: $out"
+    case "$out" in *rolled-back*) ;; *) fail "firmloop update: $out";; esac
+    [ "$(version)" = "$v" ] || fail "dpkg has $(version) after the rollback to $v"
+    wait_until 30 "firmloop online again on $v" online
+    to=$(result_field to)
+    an_update_reported "$(result_field id)" rolled-back "$v" "$to"
+    all_between "$s" "$s2"
+    j=$(journalctl -u firmloop-update -o cat | grep -m1 "rolling back")
+    say "$v -> $to: '$(echo "$out" | tail -n1)'; journal: '$j'; ack: '$ack'; $v online again, snapshots $s..$s2 all arrived"
+}
+# Boot 3: the VM was reset while the installer held the build that exits at start to its gate.
+check13() {
+    wait_until 90 "firmloop online after the reset" online
+    wait_until 30 "the installer's answer after the reset" sh -c "grep -q '^reason=interrupted' $RESULT"
+    v=$(cat $HIL_WORK/before-reset)
+    [ "$(version)" = "$v" ] || fail "dpkg has $(version) after the reset, $v worked before"
+    [ "$(result_field result)" = rolled-back ] || fail "result: $(cat $RESULT | tr '\n' ' ')"
+    an_update_reported "$(result_field id)" rolled-back "$v" "$(result_field to)"
+    say "reset while '$(cat $HIL_WORK/reset-phase)': booted, firmloop-update.service put $v back ('$(result_field reason)'), online, reported: '$ack'"
+}
+
 # Remove keeps the config, the outbox and the user; purge leaves nothing of the package.
 leftovers() {
     find / -xdev \( -path /proc -o -path /sys -o -path /run -o -path /usr/local/lib/vmtest -o -path $HIL_WORK \) -prune \
-        -o -name '*firmloop*' ! -path /etc/systemd/system/firmloop.service.d ! -path /etc/systemd/system/firmloop.service.d/vmtest.conf -print
+        -o -name '*firmloop*' ! -path '/etc/systemd/system/firmloop*.service.d' ! -path '/etc/systemd/system/firmloop*.service.d/vmtest.conf' -print
 }
-check10() {
+check14() {
     apt-get remove -y -q firmloop > $HIL_WORK/apt.log 2>&1 || fail "apt-get remove: $(tail -n 3 $HIL_WORK/apt.log | tr '\n' ' ')"
     ! active || fail "still active after apt remove"
     [ ! -e $FIRMLOOP ] || fail "$FIRMLOOP is still there after apt remove"
@@ -246,13 +330,33 @@ if [ ! -f $HIL_WORK/boot1-done ]; then
         systemctl reboot
         exit 0
     fi
-else
+elif [ ! -f $HIL_WORK/boot2-done ]; then
     echo "VMTEST-BEGIN boot 2 at $(up) s"
     start_sub
     check 7 "reboot: back by itself, outbox in /var/lib/firmloop intact, numbering continues" check7
     check 8 "a damaged outbox: put aside, the service stays up, numbering continues, the fault reported until acknowledged" check8
     check 9 "apt upgrade to a newer .deb: restarted on it, the edited conffile and the outbox kept, no gap" check9
-    check 10 "apt remove keeps config, outbox and user; apt purge leaves nothing" check10
+    check 10 "over the air: a signed update installed, healthy, reported on ack and in the snapshot" check10
+    check 11 "over the air: a bad signature, a wrong sha256, a truncated file and a forged staging refused; nothing changes" check11
+    check 12 "over the air: a build that exits at start is rolled back and reported" check12
+    if [ $RC = 0 ]; then
+        # The build that exits at start again, and a reset while the installer holds it to the gate.
+        version > $HIL_WORK/before-reset
+        runuser -u firmloop -- $FIRMLOOP update $(ls $DEBS/firmloop_*+vmtest3_amd64.deb) --state-directory /var/lib/firmloop > /dev/null
+        wait_until 90 "the installer at its health gate" grep -q '^phase=checking' /var/lib/firmloop-update/state
+        echo "installed, at the health gate" > $HIL_WORK/reset-phase
+        touch $HIL_WORK/boot2-done
+        sync
+        echo "VMTEST-RESET at $(up) s: $(version) installed, firmloop-update.service at phase=checking"
+        echo 1 > /proc/sys/kernel/sysrq
+        echo b > /proc/sysrq-trigger
+        sleep 10
+    fi
+else
+    echo "VMTEST-BEGIN boot 3 at $(up) s"
+    start_sub
+    check 13 "a reset in the middle of an update: the boot puts the working version back and reports it" check13
+    check 14 "apt remove keeps config, outbox and user; apt purge leaves nothing" check14
 fi
 echo "failed units: $(systemctl list-units --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
 echo "VMTEST-EXIT=$RC uptime=$(up)"

@@ -51,20 +51,23 @@ public struct CommandTable {
 public final class CommandRun {
     public let id: String?
     private var actions: ArraySlice<CommandTable.Action>
-    private let answer: (Int64?, String?) -> Void
+    private let answer: (Int64?, String?, ((inout JSONWriter) -> Void)?) -> Void
     private var seq: Int64?
+    private var more: ((inout JSONWriter) -> Void)?
     private var finished = false
 
-    init(id: String?, actions: [CommandTable.Action], answer: @escaping (Int64?, String?) -> Void) {
+    init(id: String?, actions: [CommandTable.Action], answer: @escaping (Int64?, String?, ((inout JSONWriter) -> Void)?) -> Void) {
         self.id = id
         self.actions = actions[...]
         self.answer = answer
     }
 
-    /// The current action is done (`seq`: the snapshot it stored, for the ack).
-    public func done(seq: Int64? = nil) {
+    /// The current action is done (`seq`: the snapshot it stored; `more`: fields of its own,
+    /// `"update": {…}`; both for the ack).
+    public func done(seq: Int64? = nil, more: ((inout JSONWriter) -> Void)? = nil) {
         guard !finished else { return }
         if let seq { self.seq = seq }
+        if let more { self.more = more }
         next()
     }
 
@@ -72,13 +75,13 @@ public final class CommandRun {
     public func fail(_ why: String) {
         guard !finished else { return }
         finished = true
-        answer(nil, why)
+        answer(nil, why, nil)
     }
 
     func next() {
         guard let a = actions.popFirst() else {
             finished = true
-            answer(seq, nil)
+            answer(seq, nil, more)
             return
         }
         a(self)
@@ -139,6 +142,6 @@ public final class Commands: Component {
                 return
             }
         }
-        CommandRun(id: id, actions: actions) { [unowned device] seq, error in device.ack(id, seq: seq, error: error) }.next()
+        CommandRun(id: id, actions: actions) { [unowned device] seq, error, more in device.ack(id, seq: seq, error: error, more: more) }.next()
     }
 }
