@@ -28,7 +28,8 @@ run: deps buildinfo
 ## make test: every test, release build; the fuzz seed corpus replayed; the short forms of
 ## the fuzzing (one minute) and the soak (10 broker + 10 firmware kills); the suite under
 ## ASan+LSan and under TSan (FIRMLOOP_SANITIZE=0 skips them); the aarch64
-## build under qemu-user (make test-arm64; FIRMLOOP_ARM64=0 skips it); then the hardware-in-loop
+## build under qemu-user (make test-arm64; FIRMLOOP_ARM64=0 skips it); the .deb for both
+## architectures under lintian (make test-deb); then the hardware-in-loop
 ## suite in an x86_64 VM and in an aarch64 VM, and the deploy VM, when this machine can have
 ## their prerequisites (x86_64, apt, root), else each says why it skipped (FIRMLOOP_HIL=0 skips them).
 test: deps buildinfo

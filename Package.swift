@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "CSystem", "CAllocCount", "CTestSupport", "KernelTestSupport"], exclude: ["traces"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Kernel", "KernelTestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Board", "Kernel", "SimBoard", "SimWorld", "LinuxBoard", "KernelTestSupport"]),
-        .testTarget(name: "UpdateTests", dependencies: ["Update", "KernelTestSupport"]),
+        .testTarget(name: "UpdateTests", dependencies: ["Update", "KernelTestSupport"], exclude: ["range-server.py"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "Board", "Kernel", "LinuxBoard", "MQTT", "KernelTestSupport"], exclude: ["make-certs.sh"]),
         .testTarget(name: "LinuxBoardTests", dependencies: ["LinuxBoard", "Board", "Kernel", "CSystem", "CTestSupport", "CGPIOD", "KernelTestSupport"],
                     swiftSettings: gpiodSettings),

@@ -77,12 +77,14 @@ struct UpdateDevice: ParsableCommand {
             it is refused (nothing changes), 3 when --wait saw it rolled back or fail.
             """)
 
-    @Argument(help: "The artifact (a firmloop .deb).")
+    @Argument(help: "The artifact (a firmloop .deb), a file or an https:// URL.")
     var artifact: String
-    @Option(help: "Its Ed25519 signature, base64 (default: the content of ARTIFACT.sig).")
+    @Option(help: "Its Ed25519 signature, base64 (default, for a file: the content of ARTIFACT.sig).")
     var signature: String?
-    @Option(help: "Its SHA-256, 64 hex digits (checked when given).")
+    @Option(help: "Its SHA-256, 64 hex digits (checked when given; needed for a URL).")
     var sha256: String?
+    @Option(help: "The CA file for an https:// URL (default: the system's).")
+    var cafile: String?
     @Option(help: "The public key updates must be signed with.")
     var key = UpdatePolicy.defaultKey
     @Option(help: "The service's state directory (default: $STATE_DIRECTORY, else /var/lib/firmloop).")
@@ -93,7 +95,9 @@ struct UpdateDevice: ParsableCommand {
     func run() throws {
         let state = stateDirectory ?? nonEmptyEnvironment("STATE_DIRECTORY").map { String($0.split(separator: ":")[0]) } ?? "/var/lib/firmloop"
         let sigText: String
-        if let signature { sigText = signature } else {
+        if let signature { sigText = signature } else if artifact.hasPrefix("https://") {
+            throw UpdateRefused("a URL needs --signature (firmloop sign prints it)")
+        } else {
             do { sigText = String(decoding: try UpdateFiles.read(artifact + ".sig", limit: 4096), as: UTF8.self) } catch {
                 throw UpdateRefused("no --signature and no \(artifact).sig: \(error)")
             }
@@ -103,15 +107,23 @@ struct UpdateDevice: ParsableCommand {
         let request = UpdateRequest(id: id, url: artifact, sha256: sha256?.lowercased(), signature: sig)
         var policy = UpdatePolicy()
         policy.keyPath = key
+        policy.caFile = cafile
         let staging = UpdateStaging(stateDirectory: state)
         let before = staging.result()
+        let version = String(cString: firmloop_build_version())
         do {
-            let (bytes, sha) = try Artifact.verify(artifact, request: request, policy: policy)
-            try staging.stage(artifact, request: request, sha256: sha, from: String(cString: firmloop_build_version()))
+            let (bytes, sha): (Int, String)
+            if artifact.hasPrefix("https://") {
+                guard sha256 != nil else { throw UpdateError("a URL needs --sha256 (firmloop sign prints it)") }
+                (bytes, sha) = try staging.fetch(request, policy: policy, version: version, progress: DownloadProgress())
+            } else {
+                (bytes, sha) = try Artifact.verify(artifact, request: request, policy: policy)
+                try staging.stage(artifact, request: request, sha256: sha, from: version)
+            }
             handOver(staging, to: state)
             say("staged \(artifact) (\(bytes) bytes, sha256 \(sha), signed by \(key)) as \(staging.ready): the installer takes it from here")
         } catch {
-            throw UpdateRefused(error.description)
+            throw UpdateRefused("\(error)")
         }
         guard wait > 0 else { return }
         var waited = 0

@@ -106,6 +106,30 @@ import Testing
         }
     }
 
+    /// A download that stopped goes on from where it stopped (Range: bytes=N-, 206), and a
+    /// server that ignores the range sends it whole again (200).
+    @Test func aStoppedDownloadIsResumed() throws {
+        let s = try Server()
+        let port = freeLoopbackPort()
+        #expect(FileManagerless.write(s.www + "/r.deb", body))
+        let py = try ChildProcess("/usr/bin/python3", ["\(repositoryRoot)/Tests/UpdateTests/range-server.py", s.www, "\(port)", s.certs + "/server.pem", s.certs + "/server.key"],
+                                  output: s.certs + "/range-server.log")
+        defer { py.terminate() }
+        #expect(waitUntil(seconds: 10) { Self.connects(port) }, "range-server.py did not listen")
+        let part = s.certs + "/r.part"
+        #expect(FileManagerless.write(part, Array(body.prefix(123_456))))
+        let progress = DownloadProgress()
+        let n = try HTTPSDownload.get("https://127.0.0.1:\(port)/r.deb", into: part, resume: true, policy: policy(s), progress: progress)
+        #expect(n == body.count && readBytes(part) == body)
+        #expect(readFile(s.www + "/requests.log") == "/r.deb bytes=123456-\n")
+        #expect(progress.total.load(ordering: .relaxed) == body.count)
+        // s_server ignores Range: the whole file again, not appended.
+        s.serve("whole.deb", body, headers: "Content-Length: \(body.count)\r\n")
+        #expect(FileManagerless.write(part, Array(body.prefix(1000))))
+        let m = try HTTPSDownload.get(s.url("whole.deb"), into: part, resume: true, policy: policy(s), progress: DownloadProgress())
+        #expect(m == body.count && readBytes(part) == body)
+    }
+
     @Test func urls() {
         #expect(HTTPSDownload.URL("https://files.example.org/a/b.deb") == .init(host: "files.example.org", port: 443, path: "/a/b.deb"))
         #expect(HTTPSDownload.URL("https://127.0.0.1:8443/x") == .init(host: "127.0.0.1", port: 8443, path: "/x"))

@@ -62,6 +62,14 @@ for f in "firmloop_${V}+vmtest2_amd64.deb" "firmloop_${V}+vmtest3_amd64.deb"; do
     $STATIC_FIRMLOOP sign "$D/$f" --key "$W/keys/update-key" >/dev/null || die "firmloop sign $f"
 done
 $STATIC_FIRMLOOP sign "$D/badsig.deb" --key "$W/other/update-key" >/dev/null || die "firmloop sign (the other key)"
+# An https server for the update command in the VM: `openssl s_server -HTTP` sends each file as
+# the whole response it holds, so the truncated one says the full Content-Length.
+rm -rf "$W/tls" "$W/www"; mkdir -p "$W/tls" "$W/www"
+sh Tests/TLSTests/make-certs.sh "$W/tls" || die "the test certificates"
+response() { printf 'HTTP/1.1 200 OK\r\nContent-Length: %s\r\nConnection: close\r\n\r\n' "$(stat -c %s "$1")"; head -c "${2:-$(stat -c %s "$1")}" "$1"; }
+response "$D/firmloop_${V}+vmtest2_amd64.deb" > "$W/www/good.deb"
+response "$D/badsig.deb" > "$W/www/badsig.deb"
+response "$D/firmloop_${V}+vmtest2_amd64.deb" $(( $(stat -c %s "$D/firmloop_${V}+vmtest2_amd64.deb") / 2 )) > "$W/www/half.deb"
 DEBS=("$D/firmloop_${V}_amd64.deb" "$D/firmloop_${V}+vmtest1_amd64.deb" "$D"/firmloop_"${V}"+vmtest[23]_amd64.deb* "$D"/badsig.deb* "$W/keys/update-key.pem")
 W=$ROOT/.build/deploy-vm
 cp -a "$DCACHE/base" "$R"

@@ -16,7 +16,7 @@ Environment=FIRMLOOP_UPDATE_HEALTH_SECONDS=30 FIRMLOOP_UPDATE_SETTLE_SECONDS=5
 UNIT
 # The admin's edit of the conffile, after the install: the HIL board (its lines by name on the
 # gpio-sim chip), the VM's mosquitto.
-echo '{"board": "hil", "broker": "mqtt://127.0.0.1:1883", "device_id": "hil", "snapshot_interval": "1s", "log_level": "debug"}' \
+echo '{"board": "hil", "broker": "mqtt://127.0.0.1:1883", "device_id": "hil", "snapshot_interval": "1s", "log_level": "debug", "update_cafile": "/etc/firmloop/update-ca.pem"}' \
     > "$T/firmloop.json"
 cat > "$R/etc/systemd/system/vmtest-harness.service" <<'UNIT'
 [Unit]
@@ -52,3 +52,6 @@ UNIT
 install -m 0755 deploy/vm/vmtest.sh deploy/vm/harness.sh "$T/"
 install -m 0644 hil/scenarios/lib.sh hil/scenarios/harness-vm.sh boards/hil.json "$T/"
 cp "${DEBS[@]}" "$T/debs/"
+mkdir -p "$T/tls" "$T/www"
+cp "$W/tls/ca.pem" "$W/tls/server.pem" "$W/tls/server.key" "$T/tls/"
+cp "$W/www/"* "$T/www/"

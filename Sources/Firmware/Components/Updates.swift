@@ -7,8 +7,8 @@ import Update
 /// - The command `{"id":…,"update":{"url":"https://…","sha256":"…","signature":"…"}}`: the
 ///   artifact is downloaded (HTTPSDownload, on a worker thread, resumed when it stopped),
 ///   checked (size limit, SHA-256, the Ed25519 signature under `update_key`) and staged for
-///   the installer. Progress acks (`"update":{"state":"downloading","bytes":…,"total":…}`) at
-///   each quarter, the command's ack when it is staged (`"state":"staged"`) or refused (why).
+///   the installer. Progress acks (`"update":{"state":"downloading","bytes":…,"total":…}`) as
+///   it starts and at each quarter, the command's ack when it is staged (`"state":"staged"`) or refused (why).
 ///   One update at a time; nothing changes on the device until the installer takes it.
 /// - What the installer did, reported once on `…/ack` under the command's id
 ///   (`"update":{"from","to","result":"installed"}`, or `"ok":false` with the reason for a
@@ -81,11 +81,14 @@ public final class Updates: Component {
 
     public func start(in group: TaskGroupScope) {
         group.spawn("updates") { [unowned self] in
-            let t = every(ms: Self.pollMilliseconds)
+            var nextPoll: Int64 = 0
             while true {
-                try await poll()
+                if Kernel.now >= nextPoll {
+                    try await poll()
+                    nextPoll = Kernel.now + Int64(Self.pollMilliseconds) * 1_000_000
+                }
                 ackProgress()
-                _ = try await t.tick()
+                try await sleep(ms: working ? 250 : Self.pollMilliseconds)
             }
         }
         group.spawn("update-job") { [unowned self] in
@@ -94,6 +97,13 @@ public final class Updates: Component {
                 let (request, run) = job!
                 working = true
                 defer { working = false; job = nil }
+                device.ack(request.id) { w in
+                    w.key("update")
+                    w.object { w in
+                        w.key("state"); w.string("downloading")
+                        w.key("bytes"); w.int(0)
+                    }
+                }
                 do {
                     let (bytes, sha) = try await perform(request)
                     pending = true
