@@ -1,4 +1,10 @@
 import Board
+import Glibc
+import Kernel
+import KernelTestSupport
+import MQTT
+import SimBoard
+import SimWorld
 import Testing
 import Update
 @testable import Firmware
@@ -29,5 +35,88 @@ import Update
             guard case .failure(let e) = parse(text) else { Issue.record("\(text) was taken"); continue }
             #expect(e.description == why, "\(text)")
         }
+    }
+}
+
+/// The component on the simulated board: the installer's result reported once (ack, snapshot),
+/// the command refused with its reason, a download that cannot start answered.
+@Suite(.serialized) struct UpdatesComponentTests {
+    struct Seen: Sendable {
+        var snapshots: [String] = []
+        var acks: [String] = []
+    }
+
+    static func run(state: String, seconds: Int, commands: [String] = []) throws -> Seen {
+        let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
+        let sim = Simulation(board: d, seed: 1, durationNanoseconds: Int64(seconds) * 1_000_000_000)
+        let seen = Locked(Seen())
+        _ = try withKernelTurn {
+            try sim.run { world in
+                let board = world.board
+                var config = FirmwareConfig(deviceID: "u1")
+                config.broker = BrokerAddress(host: "127.0.0.1")
+                config.snapshotIntervalMilliseconds = 1000
+                config.taskTimes = false
+                let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: board.network,
+                                firmware: .stock.adding { Updates(stateDirectory: state, version: "0.9.0+git2.b") })
+                world.broker.onPublish.append { m in
+                    let text = String(decoding: m.publish.payload, as: UTF8.self)
+                    if m.publish.topic == "firmloop/u1/snapshot" { seen.set(seen.get().with { $0.snapshots.append(text) }) }
+                    if m.publish.topic == "firmloop/u1/ack" { seen.set(seen.get().with { $0.acks.append(text) }) }
+                }
+                try await withGroup("test") { g in
+                    g.spawn("firmware") { try await fw.run() }
+                    g.spawn("commands") {
+                        try await sleep(ms: 3000)
+                        for c in commands {
+                            world.broker.inject(Publish(topic: "firmloop/u1/cmd", payload: Array(c.utf8), qos: 1))
+                            try await sleep(ms: 2000)
+                        }
+                    }
+                }
+            }
+        }
+        return seen.get()
+    }
+
+    @Test func theInstallersResultIsReportedOnce() throws {
+        let state = temporaryDirectory("firmloop-updates")
+        defer { removeDirectory(state) }
+        mkdir(state + "/update", 0o750)
+        let result = "id=up-7\nfrom=0.9.0+git1.a\nto=0.9.0+git2.b\nresult=rolled-back\nreason=it restarted (exit status 1) 1 s after the install\nat=2026-12-04T19:00:00Z\n"
+        #expect(writeBytes(state + "/update/result", Array(result.utf8)))
+        let first = try Self.run(state: state, seconds: 6)
+        let update = #""update":{"from":"0.9.0+git1.a","to":"0.9.0+git2.b","result":"rolled-back","reason":"it restarted (exit status 1) 1 s after the install","at":"2026-12-04T19:00:00Z"}"#
+        #expect(first.acks == [#"{"id":"up-7","ok":false,"error":"rolled-back: it restarted (exit status 1) 1 s after the install","# + update + "}"], "\(first.acks)")
+        #expect(first.snapshots.count >= 3)
+        #expect(first.snapshots.dropFirst(2).allSatisfy { $0.contains(update) }, "\(first.snapshots)")
+        #expect(readFile(state + "/update/reported") == "up-7|2026-12-04T19:00:00Z")
+        // After a restart: still in the snapshots, not acked again.
+        let second = try Self.run(state: state, seconds: 4)
+        #expect(second.acks.isEmpty, "\(second.acks)")
+        #expect(second.snapshots.last?.contains(update) == true)
+    }
+
+    @Test func theCommandIsRefusedOrAnswered() throws {
+        let state = temporaryDirectory("firmloop-updates")
+        defer { removeDirectory(state) }
+        let sha = String(repeating: "0", count: 64), sig = Base64.encode([UInt8](repeating: 1, count: 64))
+        let seen = try Self.run(state: state, seconds: 9, commands: [
+            #"{"id":"c1","update":{"url":"http://127.0.0.1/x.deb","sha256":"\#(sha)","signature":"\#(sig)"}}"#,
+            // Nothing listens on port 1 of 127.0.0.1: the download's connect is refused.
+            #"{"id":"c2","update":{"url":"https://127.0.0.1:1/x.deb","sha256":"\#(sha)","signature":"\#(sig)"}}"#,
+        ])
+        #expect(seen.acks.contains(#"{"id":"c1","ok":false,"error":"update.url: expected an https:// URL, got \"http://127.0.0.1/x.deb\""}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"c2","ok":true,"update":{"state":"downloading","bytes":0}}"#), "\(seen.acks)")
+        #expect(seen.acks.contains(#"{"id":"c2","ok":false,"error":"download: cannot connect to 127.0.0.1:1: Connection refused"}"#), "\(seen.acks)")
+        #expect(access(state + "/update/ready", F_OK) != 0, "nothing staged")
+    }
+}
+
+extension UpdatesComponentTests.Seen {
+    func with(_ change: (inout Self) -> Void) -> Self {
+        var s = self
+        change(&s)
+        return s
     }
 }

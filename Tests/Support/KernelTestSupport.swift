@@ -305,3 +305,16 @@ public func fileSize(_ path: String) -> Int {
     var st = stat()
     return stat(path, &st) == 0 ? Int(st.st_size) : 0
 }
+
+/// Removes a test's temporary folder and everything in it (rm -rf).
+public func removeDirectory(_ path: String) {
+    _ = try? ChildProcess("/bin/rm", ["-rf", path], output: "/dev/null").wait()
+}
+
+/// Writes `bytes` to `path` whole (created or truncated); whether it worked.
+@discardableResult
+public func writeBytes(_ path: String, _ bytes: [UInt8]) -> Bool {
+    guard let f = fopen(path, "wb") else { return false }
+    defer { fclose(f) }
+    return fwrite(bytes, 1, bytes.count, f) == bytes.count
+}

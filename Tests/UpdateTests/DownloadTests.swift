@@ -23,13 +23,13 @@ import Testing
 
         /// Serves `body` at /NAME with these headers.
         func serve(_ name: String, _ body: [UInt8], headers: String) {
-            #expect(FileManagerless.write("\(www)/\(name)", Array("HTTP/1.1 200 OK\r\n\(headers)\r\n".utf8) + body))
+            #expect(writeBytes("\(www)/\(name)", Array("HTTP/1.1 200 OK\r\n\(headers)\r\n".utf8) + body))
         }
 
         func url(_ name: String) -> String { "https://127.0.0.1:\(port)/\(name)" }
         deinit {
             process.terminate()
-            _ = shell("rm -rf \(certs)")
+            removeDirectory(certs)
         }
     }
 
@@ -101,7 +101,7 @@ import Testing
             try HTTPSDownload.get("http://127.0.0.1/a.deb", into: s.certs + "/w.part", resume: false, policy: policy(s), progress: DownloadProgress())
         }
         #expect(throws: UpdateError("download: 127.0.0.1 answered 404 Not Found for /missing.deb")) {
-            #expect(FileManagerless.write("\(s.www)/missing.deb", Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8)))
+            #expect(writeBytes("\(s.www)/missing.deb", Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8)))
             try HTTPSDownload.get(s.url("missing.deb"), into: s.certs + "/m.part", resume: false, policy: policy(s), progress: DownloadProgress())
         }
     }
@@ -111,13 +111,13 @@ import Testing
     @Test func aStoppedDownloadIsResumed() throws {
         let s = try Server()
         let port = freeLoopbackPort()
-        #expect(FileManagerless.write(s.www + "/r.deb", body))
+        #expect(writeBytes(s.www + "/r.deb", body))
         let py = try ChildProcess("/usr/bin/python3", ["\(repositoryRoot)/Tests/UpdateTests/range-server.py", s.www, "\(port)", s.certs + "/server.pem", s.certs + "/server.key"],
                                   output: s.certs + "/range-server.log")
         defer { py.terminate() }
         #expect(waitUntil(seconds: 10) { Self.connects(port) }, "range-server.py did not listen")
         let part = s.certs + "/r.part"
-        #expect(FileManagerless.write(part, Array(body.prefix(123_456))))
+        #expect(writeBytes(part, Array(body.prefix(123_456))))
         let progress = DownloadProgress()
         let n = try HTTPSDownload.get("https://127.0.0.1:\(port)/r.deb", into: part, resume: true, policy: policy(s), progress: progress)
         #expect(n == body.count && readBytes(part) == body)
@@ -125,7 +125,7 @@ import Testing
         #expect(progress.total.load(ordering: .relaxed) == body.count)
         // s_server ignores Range: the whole file again, not appended.
         s.serve("whole.deb", body, headers: "Content-Length: \(body.count)\r\n")
-        #expect(FileManagerless.write(part, Array(body.prefix(1000))))
+        #expect(writeBytes(part, Array(body.prefix(1000))))
         let m = try HTTPSDownload.get(s.url("whole.deb"), into: part, resume: true, policy: policy(s), progress: DownloadProgress())
         #expect(m == body.count && readBytes(part) == body)
     }

@@ -68,7 +68,7 @@ func shell(_ command: String) -> (Int32, String) {
     /// with either, and the root side of an update checks with the openssl command.
     @Test func theSameSignaturesAsTheOpenSSLCommand() throws {
         let dir = temporaryDirectory("firmloop-sig")
-        defer { _ = shell("rm -rf \(dir)") }
+        defer { removeDirectory(dir) }
         #expect(shell("openssl genpkey -algorithm ed25519 -out \(dir)/key.pem && openssl pkey -in \(dir)/key.pem -pubout -out \(dir)/pub.pem && head -c 300000 /dev/urandom > \(dir)/artifact && openssl pkeyutl -sign -rawin -inkey \(dir)/key.pem -in \(dir)/artifact -out \(dir)/sig").0 == 0)
         let artifact = try #require(readBytes("\(dir)/artifact"))
         let theirs = try #require(readBytes("\(dir)/sig"))
@@ -79,9 +79,9 @@ func shell(_ command: String) -> (Int32, String) {
         let (_, ourPub) = try Ed25519.generate()
         let (ourPriv2, ourPub2) = try Ed25519.generate()
         _ = ourPub
-        #expect(FileManagerless.write("\(dir)/pub2.pem", Array(ourPub2.utf8)))
+        #expect(writeBytes("\(dir)/pub2.pem", Array(ourPub2.utf8)))
         let sig2 = try artifact.withUnsafeBytes { try Ed25519.sign($0, privateKey: ourPriv2, source: "k") }
-        #expect(FileManagerless.write("\(dir)/sig2", sig2))
+        #expect(writeBytes("\(dir)/sig2", sig2))
         let (status, out) = shell("openssl pkeyutl -verify -pubin -inkey \(dir)/pub2.pem -rawin -in \(dir)/artifact -sigfile \(dir)/sig2")
         #expect(status == 0 && out.contains("Signature Verified Successfully"), "\(out)")
     }
@@ -116,12 +116,4 @@ func readBytes(_ path: String) -> [UInt8]? {
         out += buffer.prefix(n)
     }
     return out
-}
-
-enum FileManagerless {
-    static func write(_ path: String, _ bytes: [UInt8]) -> Bool {
-        guard let f = fopen(path, "wb") else { return false }
-        defer { fclose(f) }
-        return fwrite(bytes, 1, bytes.count, f) == bytes.count
-    }
 }

@@ -24,14 +24,14 @@ import Testing
             try UpdateFiles.write(p.keyPath, pub)
             artifact = dir + "/firmloop.deb"
             bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }
-            #expect(FileManagerless.write(artifact, bytes))
+            #expect(writeBytes(artifact, bytes))
             signature = try bytes.withUnsafeBytes { try Ed25519.sign($0, privateKey: priv, source: "k") }
         }
 
         func request(sha256: String? = nil, signature: [UInt8]? = nil) -> UpdateRequest {
             UpdateRequest(id: "u1", url: "https://example.org/firmloop.deb", sha256: sha256, signature: signature ?? self.signature)
         }
-        func cleanUp() { _ = shell("rm -rf \(dir)") }
+        func cleanUp() { removeDirectory(dir) }
     }
 
     @Test func aSignedArtifactIsStagedWhole() throws {
@@ -69,7 +69,7 @@ import Testing
             try Artifact.verify(f.artifact, request: f.request(signature: []), policy: f.policy)
         }
         // Truncated: the first half, with the whole one's signature.
-        #expect(FileManagerless.write(f.dir + "/half.deb", Array(f.bytes.prefix(100_000))))
+        #expect(writeBytes(f.dir + "/half.deb", Array(f.bytes.prefix(100_000))))
         #expect(throws: UpdateError("bad signature: the artifact is not signed by the key in \(f.policy.keyPath)")) {
             try Artifact.verify(f.dir + "/half.deb", request: f.request(), policy: f.policy)
         }

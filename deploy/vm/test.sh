@@ -37,16 +37,18 @@ fi
 # apt upgrade) and $V+vmtest2 (an over-the-air update; scripts/buildinfo.sh: only the stamp
 # recompiles), then the stamp put back; $V+vmtest3 is the second with a binary that exits at start.
 V=$(scripts/version.sh)
+# The test's own packages, apart from the user's .build/deb.
+D=.build/deploy-vm-deb
+rm -rf "$D"
 echo "DEPLOY: make deb ($V), and $V+vmtest1, +vmtest2 for the upgrades"
 for v in "$V" "$V+vmtest1" "$V+vmtest2"; do
-    FIRMLOOP_VERSION=$v make --no-print-directory deb SWIFT="${SWIFT:-swift}" 2>&1 | grep -v '^\[' | sed 's/^/  /' | tail -n 1
-    [ "${PIPESTATUS[0]}" = 0 ] && [ -f ".build/deb/firmloop_${v}_amd64.deb" ] || die "make deb ($v) failed"
+    FIRMLOOP_VERSION=$v make --no-print-directory deb DEB_DIR="$D" SWIFT="${SWIFT:-swift}" 2>&1 | grep -v '^\[' | sed 's/^/  /' | tail -n 1
+    [ "${PIPESTATUS[0]}" = 0 ] && [ -f "$D/firmloop_${v}_amd64.deb" ] || die "make deb ($v) failed"
 done
 make --no-print-directory build-static SWIFT="${SWIFT:-swift}" >/dev/null 2>&1 || die "make build-static (the stamp put back) failed"
 W=$ROOT/.build/deploy-vm
 R=$W/rootfs
 rm -rf "$W"; mkdir -p "$W"
-D=.build/deb
 STATIC_FIRMLOOP=.build-static/release/firmloop
 C=$W/crash
 dpkg-deb -R "$D/firmloop_${V}+vmtest2_amd64.deb" "$C"
