@@ -58,7 +58,7 @@ check1() {
     fv=$($FIRMLOOP --version | head -n1)
     case "$fv" in "firmloop $v "*) ;; *) fail "'firmloop --version' says '$fv', dpkg $v";; esac
     wait_until 20 "'online' from the sample config's device" online_somewhere
-    out=$(systemd-analyze verify firmloop.service 2>&1) || fail "systemd-analyze verify: $out"
+    out=$(systemd-analyze verify firmloop.service firmloop-update.service firmloop-update.path 2>&1) || fail "systemd-analyze verify: $out"
     case "$out" in *firmloop*) fail "systemd-analyze verify warned: $out";; esac
     g=$(id -nG firmloop)
     for want in gpio dialout; do case " $g " in *" $want "*) ;; *) fail "firmloop is not in $want: $g";; esac; done
