@@ -66,7 +66,9 @@ install -d "$R/usr/bin" "$R/usr/lib/systemd/system" "$R/usr/lib/sysusers.d" "$R/
 llvm-objcopy --only-keep-debug "$BIN" "$DBG"
 llvm-objcopy --strip-all --add-gnu-debuglink="$DBG" "$BIN" "$R/usr/bin/firmloop"
 chmod 0755 "$R/usr/bin/firmloop"
-sed -e "s|@BINDIR@|/usr/bin|g" -e "s|@PREFIX@|/usr|g" deploy/firmloop.service.in > "$R/usr/lib/systemd/system/firmloop.service"
+# The README is compressed in the package (Debian's rule for docs).
+sed -e "s|@BINDIR@|/usr/bin|g" -e "s|@PREFIX@/share/doc/firmloop/README.md|/usr/share/doc/firmloop/README.md.gz|" -e "s|@PREFIX@|/usr|g" \
+    deploy/firmloop.service.in > "$R/usr/lib/systemd/system/firmloop.service"
 install -m 0644 deploy/update/firmloop-update.path deploy/update/firmloop-update.service "$R/usr/lib/systemd/system/"
 install -d "$R/usr/lib/firmloop"
 install -m 0755 deploy/update/firmloop-update "$R/usr/lib/firmloop/"

@@ -34,6 +34,10 @@ check() {   # check ARCH BINARY FILE-SAYS
     [ "$(cat "$W/$arch/x/DEBIAN/conffiles")" = /etc/firmloop/firmloop.json ] || fail "$arch: conffiles: $(cat "$W/$arch/x/DEBIAN/conffiles")"
     grep -q '^ExecStart=/usr/bin/firmloop run --config /etc/firmloop/firmloop.json$' "$W/$arch/x/usr/lib/systemd/system/firmloop.service" \
         || fail "$arch: ExecStart: $(grep ExecStart "$W/$arch/x/usr/lib/systemd/system/firmloop.service")"
+    for u in firmloop.service firmloop-update.service; do
+        doc=$(sed -n 's|^Documentation=file:||p' "$W/$arch/x/usr/lib/systemd/system/$u")
+        [ -f "$W/$arch/x$doc" ] || fail "$arch: $u's Documentation= names $doc, which the package does not have"
+    done
     deps=$(dpkg-deb -f "$deb" Depends)
     for d in "libc6 (>= 2." libgpiod2 libsqlite3-0 "libssl3 | libssl3t64" init-system-helpers systemd; do
         case "$deps" in *"$d"*) ;; *) fail "$arch: Depends has no $d: $deps";; esac
