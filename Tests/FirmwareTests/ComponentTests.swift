@@ -49,47 +49,13 @@ final class Counter: Component {
          "sim": {"network": {"latency": "5ms"}}}
         """
 
-    struct Seen: Sendable {
-        var snapshots: [String] = []
-        var acks: [String] = []
-        var onlineCalls = 0
-    }
-
-    /// Runs the stock firmware plus a `Counter` for `seconds` of virtual time, publishing
-    /// `commands` to `…/cmd` at 3 s, 4 s, ...; what the broker received.
-    static func run(seconds: Int, commands: [String]) throws -> Seen {
+    /// The stock firmware plus a `Counter` for `seconds` of virtual time, `commands` at 3 s,
+    /// 4 s, ...; what the broker received, and the counter's `online()` calls.
+    static func run(seconds: Int, commands: [String]) throws -> BrokerSeen {
         let d = try BoardDescription.parse(board, file: "\(repositoryRoot)/boards/component.json")
-        let sim = Simulation(board: d, seed: 1, durationNanoseconds: Int64(seconds) * 1_000_000_000)
-        let seen = Locked(Seen())
-        _ = try withKernelTurn {
-            try sim.run { world in
-                let board = world.board
-                var config = FirmwareConfig(deviceID: "c1")
-                config.broker = BrokerAddress(host: "127.0.0.1")
-                config.snapshotIntervalMilliseconds = 1000
-                config.taskTimes = false
-                let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: board.network,
-                                firmware: .stock.adding { Counter() })
-                world.broker.onPublish.append { m in
-                    let text = String(decoding: m.publish.payload, as: UTF8.self)
-                    if m.publish.topic == "firmloop/c1/snapshot" { seen.set(seen.get().with { $0.snapshots.append(text) }) }
-                    if m.publish.topic == "firmloop/c1/ack" { seen.set(seen.get().with { $0.acks.append(text) }) }
-                }
-                try await withGroup("test") { g in
-                    g.spawn("firmware") { try await fw.run() }
-                    g.spawn("commands") {
-                        try await sleep(ms: 3000)
-                        for c in commands {
-                            world.broker.inject(Publish(topic: "firmloop/c1/cmd", payload: Array(c.utf8), qos: 1))
-                            try await sleep(ms: 1000)
-                        }
-                        let counter = fw.component(Counter.self)!
-                        seen.set(seen.get().with { $0.onlineCalls = counter.onlineCalls })
-                    }
-                }
-            }
+        return try runSimulated(board: d, id: "c1", firmware: .stock.adding { Counter() }, seconds: seconds, commands: commands) {
+            $0.component(Counter.self)!.onlineCalls
         }
-        return seen.get()
     }
 
     @Test func itsFieldIsInEverySnapshotAfterTheStockOnes() throws {
@@ -100,7 +66,7 @@ final class Counter: Component {
             #expect(s.contains(#""mqtt":{"#) && s.contains(#"},"count":\#(Self.count(s)),"tasks":{"#), "\(s)")
         }
         #expect(seen.snapshots.last.map(Self.count) ?? 0 >= 3)
-        #expect(seen.onlineCalls == 1, "online() after the connect")
+        #expect(seen.after == 1, "online() after the connect")
     }
 
     @Test func itsCommandIsCheckedWithTheOthersAndAcked() throws {
@@ -137,13 +103,5 @@ final class Counter: Component {
     static func count(_ snapshot: String) -> Int {
         guard let r = snapshot.split(separator: #""count":"#).last else { return -1 }
         return Int(r.prefix { $0.isNumber }) ?? -1
-    }
-}
-
-extension ComponentTests.Seen {
-    func with(_ change: (inout Self) -> Void) -> Self {
-        var s = self
-        change(&s)
-        return s
     }
 }

@@ -1,10 +1,6 @@
 import Board
 import Glibc
-import Kernel
 import KernelTestSupport
-import MQTT
-import SimBoard
-import SimWorld
 import Testing
 import Update
 @testable import Firmware
@@ -41,42 +37,10 @@ import Update
 /// The component on the simulated board: the installer's result reported once (ack, snapshot),
 /// the command refused with its reason, a download that cannot start answered.
 @Suite(.serialized) struct UpdatesComponentTests {
-    struct Seen: Sendable {
-        var snapshots: [String] = []
-        var acks: [String] = []
-    }
-
-    static func run(state: String, seconds: Int, commands: [String] = []) throws -> Seen {
+    static func run(state: String, seconds: Int, commands: [String] = []) throws -> BrokerSeen {
         let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
-        let sim = Simulation(board: d, seed: 1, durationNanoseconds: Int64(seconds) * 1_000_000_000)
-        let seen = Locked(Seen())
-        _ = try withKernelTurn {
-            try sim.run { world in
-                let board = world.board
-                var config = FirmwareConfig(deviceID: "u1")
-                config.broker = BrokerAddress(host: "127.0.0.1")
-                config.snapshotIntervalMilliseconds = 1000
-                config.taskTimes = false
-                let fw = Device(board: board, config: config, outbox: try Outbox(path: ":memory:", offloaded: false), network: board.network,
-                                firmware: .stock.adding { Updates(stateDirectory: state, version: "0.9.0+git2.b") })
-                world.broker.onPublish.append { m in
-                    let text = String(decoding: m.publish.payload, as: UTF8.self)
-                    if m.publish.topic == "firmloop/u1/snapshot" { seen.set(seen.get().with { $0.snapshots.append(text) }) }
-                    if m.publish.topic == "firmloop/u1/ack" { seen.set(seen.get().with { $0.acks.append(text) }) }
-                }
-                try await withGroup("test") { g in
-                    g.spawn("firmware") { try await fw.run() }
-                    g.spawn("commands") {
-                        try await sleep(ms: 3000)
-                        for c in commands {
-                            world.broker.inject(Publish(topic: "firmloop/u1/cmd", payload: Array(c.utf8), qos: 1))
-                            try await sleep(ms: 2000)
-                        }
-                    }
-                }
-            }
-        }
-        return seen.get()
+        return try runSimulated(board: d, id: "u1", firmware: .stock.adding { Updates(stateDirectory: state, version: "0.9.0+git2.b") },
+                                seconds: seconds, commands: commands, spacing: 2000)
     }
 
     @Test func theInstallersResultIsReportedOnce() throws {
@@ -110,13 +74,5 @@ import Update
         #expect(seen.acks.contains(#"{"id":"c2","ok":true,"update":{"state":"downloading","bytes":0}}"#), "\(seen.acks)")
         #expect(seen.acks.contains(#"{"id":"c2","ok":false,"error":"download: cannot connect to 127.0.0.1:1: Connection refused"}"#), "\(seen.acks)")
         #expect(access(state + "/update/ready", F_OK) != 0, "nothing staged")
-    }
-}
-
-extension UpdatesComponentTests.Seen {
-    func with(_ change: (inout Self) -> Void) -> Self {
-        var s = self
-        change(&s)
-        return s
     }
 }

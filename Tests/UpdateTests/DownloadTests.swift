@@ -58,7 +58,7 @@ import Testing
         let progress = DownloadProgress()
         let n = try HTTPSDownload.get(s.url("a.deb"), into: s.certs + "/a.part", resume: false, policy: policy(s), progress: progress)
         #expect(n == body.count)
-        #expect(readBytes(s.certs + "/a.part") == body)
+        #expect(fileBytes(s.certs + "/a.part") == body)
         #expect(progress.bytes.load(ordering: .relaxed) == body.count && progress.total.load(ordering: .relaxed) == body.count)
     }
 
@@ -66,7 +66,7 @@ import Testing
         let s = try Server()
         s.serve("b.deb", body, headers: "Connection: close\r\n")
         let n = try HTTPSDownload.get(s.url("b.deb"), into: s.certs + "/b.part", resume: false, policy: policy(s), progress: DownloadProgress())
-        #expect(n == body.count && readBytes(s.certs + "/b.part") == body)
+        #expect(n == body.count && fileBytes(s.certs + "/b.part") == body)
     }
 
     @Test func aTruncatedBodyIsNamed() throws {
@@ -120,14 +120,14 @@ import Testing
         #expect(writeBytes(part, Array(body.prefix(123_456))))
         let progress = DownloadProgress()
         let n = try HTTPSDownload.get("https://127.0.0.1:\(port)/r.deb", into: part, resume: true, policy: policy(s), progress: progress)
-        #expect(n == body.count && readBytes(part) == body)
+        #expect(n == body.count && fileBytes(part) == body)
         #expect(readFile(s.www + "/requests.log") == "/r.deb bytes=123456-\n")
         #expect(progress.total.load(ordering: .relaxed) == body.count)
         // s_server ignores Range: the whole file again, not appended.
         s.serve("whole.deb", body, headers: "Content-Length: \(body.count)\r\n")
         #expect(writeBytes(part, Array(body.prefix(1000))))
         let m = try HTTPSDownload.get(s.url("whole.deb"), into: part, resume: true, policy: policy(s), progress: DownloadProgress())
-        #expect(m == body.count && readBytes(part) == body)
+        #expect(m == body.count && fileBytes(part) == body)
     }
 
     @Test func urls() {

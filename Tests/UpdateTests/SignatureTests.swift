@@ -70,8 +70,8 @@ func shell(_ command: String) -> (Int32, String) {
         let dir = temporaryDirectory("firmloop-sig")
         defer { removeDirectory(dir) }
         #expect(shell("openssl genpkey -algorithm ed25519 -out \(dir)/key.pem && openssl pkey -in \(dir)/key.pem -pubout -out \(dir)/pub.pem && head -c 300000 /dev/urandom > \(dir)/artifact && openssl pkeyutl -sign -rawin -inkey \(dir)/key.pem -in \(dir)/artifact -out \(dir)/sig").0 == 0)
-        let artifact = try #require(readBytes("\(dir)/artifact"))
-        let theirs = try #require(readBytes("\(dir)/sig"))
+        let artifact = try #require(fileBytes("\(dir)/artifact"))
+        let theirs = try #require(fileBytes("\(dir)/sig"))
         let pub = try #require(readFile("\(dir)/pub.pem"))
         #expect(try artifact.withUnsafeBytes { try Ed25519.verify($0, signature: theirs, publicKey: pub, source: "pub.pem") })
         let ours = try artifact.withUnsafeBytes { try Ed25519.sign($0, privateKey: readFile("\(dir)/key.pem")!, source: "key.pem") }
@@ -103,17 +103,4 @@ func shell(_ command: String) -> (Int32, String) {
         #expect(Base64.decode("Zm9") == nil)
         #expect(Base64.decode("") == [])
     }
-}
-
-func readBytes(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n == 0 { break }
-        out += buffer.prefix(n)
-    }
-    return out
 }

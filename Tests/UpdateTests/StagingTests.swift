@@ -44,7 +44,7 @@ import Testing
         #expect(!staging.isPending)
         try staging.stage(f.artifact, request: f.request(), sha256: sha, from: "0.9.0+git1.abc")
         #expect(staging.isPending)
-        #expect(readBytes(staging.ready + "/firmloop.deb") == f.bytes)
+        #expect(fileBytes(staging.ready + "/firmloop.deb") == f.bytes)
         let request = try #require(readFile(staging.ready + "/request"))
         #expect(request == "id=u1\nsha256=\(sha)\nsignature=\(Base64.encode(f.signature))\nfrom=0.9.0+git1.abc\nurl=https://example.org/firmloop.deb\n")
         // One at a time: the installer has not taken the first.
