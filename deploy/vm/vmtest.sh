@@ -272,10 +272,15 @@ check11() {
     case "$o1" in *"bad signature"*) ;; *) fail "firmloop update, wrongly signed: $o1";; esac
     # Past the firmware: staged by hand as the service's user (what a compromised service could
     # do), the installer checks again as root.
+    # Its result file made a symlink to a root file first: root's answer must not go through it.
     u=/var/lib/firmloop/update
+    echo canary > /etc/vmtest-canary
+    runuser -u firmloop -- sh -c "rm -f $u/result && ln -s /etc/vmtest-canary $u/result"
     runuser -u firmloop -- sh -c "mkdir -p $u/incoming && cp $DEBS/badsig.deb $u/incoming/firmloop.deb && printf 'id=forged\nsha256=%s\nsignature=%s\n' \$(sha256sum $DEBS/badsig.deb | cut -d' ' -f1) \$(cat $DEBS/badsig.deb.sig) > $u/incoming/request && mv $u/incoming $u/ready"
     wait_until 60 "the installer's answer to the forged update" sh -c "grep -q '^id=forged' $RESULT"
     [ "$(result_field result)" = refused ] || fail "the forged update: $(cat $RESULT | tr '\n' ' ')"
+    [ "$(cat /etc/vmtest-canary)" = canary ] && [ ! -L $RESULT ] || fail "root wrote through the symlink the service planted: $(ls -l $RESULT)"
+    rm -f /etc/vmtest-canary
     [ "$(version)" = "$v" ] && [ "$(prop MainPID)" = "$pid" ] || fail "something changed: $(version), MainPID $(prop MainPID) (was $v, $pid)"
     say "refused, $v still running as $pid; over MQTT: '$r1', '$r2', '$r3'; firmloop update: '$(echo "$o1" | tail -n1)'; staged by hand: '$(result_field reason)'"
 }
