@@ -1,3 +1,4 @@
+import Board
 import Glibc
 
 /// What an update must be to be installed: the bytes the command named (its SHA-256), signed by
@@ -33,22 +34,14 @@ public struct UpdatePolicy: Sendable, Equatable {
     public init() {}
 }
 
-/// A file read whole into memory for its checks (bounded by the size limit).
+/// A file read whole into memory for its checks (bounded by the size limit): Board's
+/// `readFileBytes`, with the refusals named.
 func readWhole(_ path: String, limit: Int) throws(UpdateError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw UpdateError("\(path): cannot open it: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw UpdateError("\(path): not a regular file") }
+    guard stat(path, &st) == 0 else { throw UpdateError("\(path): cannot open it: \(String(cString: strerror(errno)))") }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw UpdateError("\(path): not a regular file") }
     guard st.st_size <= limit else { throw UpdateError("\(path): \(st.st_size) bytes is over the update limit of \(limit) bytes") }
-    var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw UpdateError("\(path): read failed after \(done) of \(bytes.count) bytes") }
-        done += n
-    }
+    guard let bytes = readFileBytes(path, limit: limit) else { throw UpdateError("\(path): read failed: \(String(cString: strerror(errno)))") }
     return bytes
 }
 

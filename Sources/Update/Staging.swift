@@ -1,3 +1,4 @@
+import Board
 import Glibc
 
 /// The hand-over between the unprivileged firmware and the root side of an update, in the
@@ -119,14 +120,15 @@ func makeDirectory(_ path: String) throws(UpdateError) {
     if mkdir(path, 0o750) != 0 && errno != EEXIST { throw UpdateError("\(path): cannot make it: \(String(cString: strerror(errno)))") }
 }
 
+/// `path` and, when it is a directory (not a symlink to one), everything in it.
 func removeTree(_ path: String) {
-    guard let d = opendir(path) else { unlink(path); return }
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { removeTree(path + "/" + name) }
+    var st = stat()
+    if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+        for name in directoryEntries(path) { removeTree(path + "/" + name) }
+        rmdir(path)
+    } else {
+        unlink(path)
     }
-    closedir(d)
-    rmdir(path)
 }
 
 /// Files as the update commands write and read them: whole, replaced atomically, fsynced.
