@@ -89,7 +89,7 @@ let package = Package(
         // libgpiod (Debian's libgpiod-dev; `make` installs it): v1.6 on Debian 12, v2 on Debian 13.
         // Used only by LinuxBoard/GPIOD.swift (v1) or GPIOD2.swift (v2), chosen above.
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD"], swiftSettings: gpiodSettings),
+        .target(name: "LinuxBoard", dependencies: ["Kernel", "Board", "CGPIOD", "CSystem"], swiftSettings: gpiodSettings),
         // The command line as a library: `FirmloopCommand.main(firmware:)` for any firmware.
         .target(name: "FirmloopCLI", dependencies: [
             "Kernel", "Board", "SimBoard", "SimWorld", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS", "Update",

@@ -9,7 +9,9 @@ import Glibc
 //         "status_led": {"type": "output", "line": "GPIO17"},
 //         "button":     {"type": "input", "line": "GPIO22", "bias": "pull-up", "active_low": true, "debounce_ms": 20},
 //         "gps_uart":   {"type": "serial", "device": "/dev/serial0", "settings": "9600 8N1"},
-//         "probe":      {"type": "value", "path": "/sys/bus/w1/devices/28-*/temperature", "scale": 0.001}
+//         "probe":      {"type": "value", "path": "/sys/bus/w1/devices/28-*/temperature", "scale": 0.001},
+//         "climate":    {"type": "i2c", "bus": "/dev/i2c-1", "address": "0x76", "driver": "bme280", "interval": "10s"},
+//         "fan":        {"type": "pwm", "chip": "fe20c000.pwm", "channel": 0, "frequency_hz": 25000, "initial": 0.3, "restore": true}
 //       },
 //       "sim": { ... the simulated world: a section of its own, read by SimBoard ... }
 //     }
@@ -19,7 +21,7 @@ import Glibc
 /// What a role is. Adding a kind: a case here, its entry in `BoardDescription.parseRole`, its
 /// accessor in `Roles.swift`, and one file per board making its device.
 public enum RoleKind: String, Sendable, CaseIterable {
-    case output, input, serial, value
+    case output, input, serial, value, i2c, pwm
 
     /// "an output", "a serial port": for messages.
     public var phrase: String {
@@ -28,6 +30,8 @@ public enum RoleKind: String, Sendable, CaseIterable {
         case .input: "an input"
         case .serial: "a serial port"
         case .value: "a value sensor"
+        case .i2c: "an I2C device"
+        case .pwm: "a PWM output"
         }
     }
 
@@ -84,6 +88,61 @@ public struct Role: Sendable, Equatable {
     public var settings: SerialSettings?
     /// Value roles.
     public var value: ValueSpec?
+    /// I2C roles.
+    public var i2c: I2CSpec?
+    /// PWM roles.
+    public var pwm: PWMSpec?
+}
+
+/// An I2C role: a device at a 7-bit address on a bus, read by a driver component.
+public struct I2CSpec: Sendable, Equatable {
+    /// `/dev/i2c-N`, or the adapter's name as `i2cdetect -l` and
+    /// `/sys/class/i2c-adapter/i2c-N/name` show it ("bcm2835 (i2c@7e804000)"), so the file
+    /// survives renumbering; "sim:…" on the simulated board.
+    public var bus: String
+    /// 7-bit, 0x03...0x77.
+    public var address: Int
+    /// The driver component that reads it ("bme280", "ads1115": `Composition.drivers`); nil:
+    /// the firmware's own code takes the role.
+    public var driver: String?
+    /// How often the driver measures.
+    public var intervalNanoseconds: Int64 = 10_000_000_000
+    /// The role's whole object: a driver reads its own keys from it (`I2CSpec.commonKeys`
+    /// are the board's).
+    public var object: JSON
+
+    /// The keys every I2C role may have; a driver adds its own.
+    public static let commonKeys: Set<String> = ["type", "bus", "address", "driver", "interval", "note"]
+
+    /// "0x76 on /dev/i2c-1": for messages.
+    public var label: String { "\(I2CSpec.hex(address)) on \(bus)" }
+
+    public static func hex(_ address: Int) -> String {
+        let h = String(address, radix: 16)
+        return "0x" + (h.count < 2 ? "0" + h : h)
+    }
+}
+
+/// A PWM role: one channel of a PWM chip, at a frequency, its duty set by commands.
+public struct PWMSpec: Sendable, Equatable {
+    /// The chip's device, as the name `/sys/class/pwm/pwmchipN/device` links to
+    /// ("fe20c000.pwm" on a Pi 4, "1f00098000.pwm" on a Pi 5), or its `pwmchipN` name; "sim"
+    /// on the simulated board.
+    public var chip: String
+    public var channel: Int
+    public var frequencyHz: Double
+    /// Duty cycle 0...1 set at start.
+    public var initial = 0.0
+    /// The last commanded duty is kept on disk and set at the next start (`"restore": true`).
+    public var restore = false
+    /// Inverted polarity (active low).
+    public var inverted = false
+
+    /// Period in nanoseconds (what sysfs takes).
+    public var periodNanoseconds: Int64 { Int64((1e9 / frequencyHz).rounded()) }
+
+    /// "fe20c000.pwm channel 0": for messages.
+    public var label: String { "\(chip) channel \(channel)" }
 }
 
 /// A value role: a number read from a file, such as a 1-Wire DS18B20's
@@ -113,10 +172,13 @@ public struct BoardDescription: Sendable {
 
     /// This board with `saved` as the initial value of every output that says `"restore": true`
     /// (others keep `initial`): what a firmware applies at start, before any task runs.
-    public func restoring(_ saved: [String: Bool]) -> BoardDescription {
+    /// PWM roles that say so start at their saved duty the same way.
+    public func restoring(_ saved: [String: Double]) -> BoardDescription {
         var d = self
-        for i in d.roles.indices where d.roles[i].kind == .output && d.roles[i].line?.restore == true {
-            if let v = saved[d.roles[i].name] { d.roles[i].line?.initial = v }
+        for i in d.roles.indices {
+            guard let v = saved[d.roles[i].name] else { continue }
+            if d.roles[i].kind == .output && d.roles[i].line?.restore == true { d.roles[i].line?.initial = v != 0 }
+            if d.roles[i].kind == .pwm && d.roles[i].pwm?.restore == true { d.roles[i].pwm?.initial = min(max(v, 0), 1) }
         }
         return d
     }
@@ -171,6 +233,7 @@ public struct BoardDescription: Sendable {
     static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "restore", "debounce_ms", "note"]
     static let serialKeys: Set<String> = ["type", "device", "settings", "note"]
     static let valueKeys: Set<String> = ["type", "path", "scale", "note"]
+    static let pwmKeys: Set<String> = ["type", "chip", "channel", "frequency_hz", "initial", "restore", "inverted", "note"]
 
     static func parseRole(_ name: String, _ v: JSON, defaultChip: String?, _ p: inout Problems) -> Role? {
         let path = "roles.\(name)"
@@ -235,7 +298,52 @@ public struct BoardDescription: Sendable {
             }
             let scale = p.number(v, "scale", at: path) ?? 1
             return Role(name: name, kind: .value, value: ValueSpec(path: file ?? "", scale: scale))
+        case .i2c:
+            let driver = p.string(v, "driver", at: path)
+            // A driver reads its own keys (and rejects the unknown ones when it attaches).
+            if driver == nil { p.rejectUnknown(v, at: path, known: I2CSpec.commonKeys) }
+            let bus = p.string(v, "bus", at: path, required: true) ?? ""
+            if bus.isEmpty, v["bus"] != nil { p.add("\(path).bus", v["bus"], "expected /dev/i2c-N or an adapter's name, got an empty string") }
+            let address = i2cAddress(v, at: path, &p)
+            var spec = I2CSpec(bus: bus, address: address ?? 0, driver: driver, object: v)
+            if let d = p.duration(v, "interval", at: path) {
+                if d >= 10_000_000 { spec.intervalNanoseconds = d } else { p.add("\(path).interval", v["interval"], "expected at least 10ms") }
+            }
+            return Role(name: name, kind: .i2c, i2c: spec)
+        case .pwm:
+            p.rejectUnknown(v, at: path, known: pwmKeys)
+            let chip = p.string(v, "chip", at: path, required: true) ?? ""
+            let channel = p.int(v, "channel", at: path, range: 0...255) ?? 0
+            var spec = PWMSpec(chip: chip, channel: channel, frequencyHz: 1000)
+            if let f = p.number(v, "frequency_hz", at: path) {
+                if f >= 0.1 && f <= 50_000_000 { spec.frequencyHz = f } else { p.add("\(path).frequency_hz", v["frequency_hz"], "expected 0.1 to 50000000 Hz, got \(f)") }
+            } else if v["frequency_hz"] == nil {
+                p.add("\(path).frequency_hz", v, "missing (required): the PWM frequency in Hz, such as 25000 for a 4-pin fan or 50 for a servo")
+            }
+            if let d = p.number(v, "initial", at: path) {
+                if d <= 1 { spec.initial = d } else { p.add("\(path).initial", v["initial"], "expected a duty cycle from 0 to 1, got \(d)") }
+            }
+            spec.restore = p.bool(v, "restore", at: path) ?? false
+            spec.inverted = p.bool(v, "inverted", at: path) ?? false
+            return Role(name: name, kind: .pwm, pwm: spec)
         }
+    }
+
+    /// `"address": "0x76"` or `118`: a 7-bit address outside the reserved ones.
+    static func i2cAddress(_ v: JSON, at path: String, _ p: inout Problems) -> Int? {
+        guard let a = v["address"] else { p.add("\(path).address", v, "missing (required): the device's 7-bit address, such as \"0x76\""); return nil }
+        let value: Int?
+        if let s = a.string {
+            let t = s.lowercased()
+            value = t.hasPrefix("0x") ? Int(t.dropFirst(2), radix: 16) : Int(t)
+        } else {
+            value = a.int
+        }
+        guard let n = value, (0x03...0x77).contains(n) else {
+            p.add("\(path).address", a, "expected a 7-bit address from 0x03 to 0x77 (such as \"0x76\"), got \(a.text)")
+            return nil
+        }
+        return n
     }
 
     static func checkDuplicateLines(_ roles: [Role], _ root: JSON, _ p: inout Problems) {
@@ -252,6 +360,16 @@ public struct BoardDescription: Sendable {
                 if let other = byDevice[d] {
                     p.add("roles.\(r.name).device", root["roles"]?[r.name], "device \(d) is already used by role '\(other)'")
                 } else { byDevice[d] = r.name }
+            } else if let i = r.i2c {
+                let key = "i2c:\(i.address)@\(i.bus)"
+                if let other = byDevice[key] {
+                    p.add("roles.\(r.name).address", root["roles"]?[r.name], "\(i.label) is already used by role '\(other)'")
+                } else { byDevice[key] = r.name }
+            } else if let w = r.pwm {
+                let key = "pwm:\(w.channel)@\(w.chip)"
+                if let other = byDevice[key] {
+                    p.add("roles.\(r.name).channel", root["roles"]?[r.name], "\(w.label) is already used by role '\(other)'")
+                } else { byDevice[key] = r.name }
             }
         }
     }

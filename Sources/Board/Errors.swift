@@ -27,6 +27,21 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A value role's file: none or several match its path, or it does not hold a number.
     case valueFile(path: String, role: String, problem: String)
     case system(call: String, errno: Int32, what: String)
+    /// An I2C role's bus is not there (`available`: the adapters this machine has).
+    case i2cBusNotFound(bus: String, role: String, available: [String])
+    /// The adapter cannot do what the role's driver needs.
+    case i2cUnsupported(bus: String, missing: String, role: String)
+    /// Nothing acknowledged the address (NACK: ENXIO, EREMOTEIO).
+    case i2cNoAnswer(bus: String, address: Int, role: String)
+    /// A bus error, an arbitration loss or a timeout (EIO, EAGAIN, ETIMEDOUT…).
+    case i2cTransfer(bus: String, address: Int, role: String, errno: Int32)
+    /// The device answered with something it cannot mean (a chip id that is not the driver's).
+    case i2cDevice(bus: String, address: Int, role: String, problem: String)
+    /// A PWM role's chip is not there (`available`: the chips this machine has, by device).
+    case pwmChipNotFound(chip: String, role: String, available: [String])
+    case pwmChannel(chip: String, channel: Int, channels: Int, role: String)
+    /// A duty cycle outside 0...1.
+    case pwmDuty(role: String, value: Double)
 
     public var description: String {
         switch self {
@@ -53,6 +68,18 @@ public enum BoardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionReset(let e): return "connection to \(e) was reset"
         case .closed(let w): return "\(w) is closed"
         case .system(let call, let e, let w): return "\(call) failed for \(w): \(String(cString: strerror(e))) (errno \(e))"
+        case .i2cBusNotFound(let b, let r, let a):
+            return "role '\(r)': no I2C bus \(b) on this machine (" + (a.isEmpty ? "none at all: enable one, on a Pi with dtparam=i2c_arm=on, and load i2c-dev" : "it has: " + a.joined(separator: ", ")) + ")"
+        case .i2cUnsupported(let b, let m, let r): return "role '\(r)': the I2C adapter of \(b) cannot do \(m)"
+        case .i2cNoAnswer(let b, let a, let r):
+            return "role '\(r)': no answer from \(I2CSpec.hex(a)) on \(b) (check wiring, power and the address)"
+        case .i2cTransfer(let b, let a, let r, let e):
+            return "role '\(r)': I2C transfer to \(I2CSpec.hex(a)) on \(b) failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .i2cDevice(let b, let a, let r, let why): return "role '\(r)': \(I2CSpec.hex(a)) on \(b): \(why)"
+        case .pwmChipNotFound(let c, let r, let a):
+            return "role '\(r)': no PWM chip '\(c)' on this machine (" + (a.isEmpty ? "none at all: on a Pi enable one with dtoverlay=pwm-2chan" : "it has: " + a.joined(separator: ", ")) + ")"
+        case .pwmChannel(let c, let ch, let n, let r): return "role '\(r)': PWM chip '\(c)' has \(n) channels, no channel \(ch)"
+        case .pwmDuty(let r, let v): return "role '\(r)': duty \(v) is out of range (expected 0 to 1)"
         }
     }
 }

@@ -48,6 +48,7 @@ public struct RoleDevices {
             case .serial: throw BoardError.deviceBusy(path: r.device ?? role, role: role)
             case .value: throw BoardError.valueFile(path: r.value?.path ?? role, role: role, problem: "already opened by this firmware")
             case .output, .input: throw BoardError.lineBusy(line: role, consumer: "firmloop (already opened)", role: role)
+            case .i2c, .pwm: throw BoardError.valueFile(path: r.i2c?.label ?? r.pwm?.label ?? role, role: role, problem: "already opened by this firmware")
             }
         }
         return d
@@ -69,5 +70,9 @@ extension Hardware {
     public func serial(_ role: String) throws -> any SerialPort { try take(role, as: .serial) as! any SerialPort }
 
     public func value(_ role: String) throws -> any ValueInput { try take(role, as: .value) as! any ValueInput }
+
+    public func i2c(_ role: String) throws -> any I2CDevice { try take(role, as: .i2c) as! any I2CDevice }
+
+    public func pwm(_ role: String) throws -> any PWMOutput { try take(role, as: .pwm) as! any PWMOutput }
 
 }

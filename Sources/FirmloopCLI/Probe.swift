@@ -3,11 +3,13 @@ import Board
 import Glibc
 import LinuxBoard
 
-/// `firmloop probe`: what this machine has (GPIO chips and lines like gpioinfo, serial ports)
-/// and, for a board file, whether each role resolves here.
+/// `firmloop probe`: what this machine has (GPIO chips and lines like gpioinfo, serial ports,
+/// I2C adapters and the addresses that answer like `i2cdetect -r`, PWM chips and their
+/// channels) and, for a board file, whether each role resolves here. It only reads: an I2C
+/// probe is a read, a PWM channel is not exported.
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List GPIO chips, lines and serial ports, and check a board file's roles against them.",
+        abstract: "List GPIO chips and lines, serial ports, I2C buses and PWM chips, and check a board file's roles against them.",
         discussion: "Exits 1 when the machine has no GPIO chip (and a board needs one, or none was given) or a role does not resolve.")
 
     @Option(help: "Board file whose roles to check.")
@@ -33,6 +35,24 @@ struct Probe: ParsableCommand {
         }
         let ports = serialPorts()
         say(ports.isEmpty ? "serial: no serial ports found" : "serial: " + ports.joined(separator: "  "))
+        let adapters = LinuxI2C.all()
+        if adapters.isEmpty { say("I2C: no I2C buses (on a Pi: dtparam=i2c_arm=on in config.txt; modprobe i2c-dev)") }
+        for a in adapters {
+            switch LinuxI2C.scan(a.path) {
+            case .success(let found):
+                let answered = found.filter { $0.answer == .answered }.map { I2CSpec.hex($0.address) }
+                let claimed = found.filter { $0.answer == .claimed }.map { I2CSpec.hex($0.address) + " (kernel driver)" }
+                let list = answered + claimed
+                say("I2C \(a.label): " + (list.isEmpty ? "nothing answers" : list.joined(separator: " ")))
+            case .failure(let e): say("I2C \(a.label): \(e)")
+            }
+        }
+        let pwmChips = LinuxPWM.all()
+        if pwmChips.isEmpty { say("PWM: no PWM chips (on a Pi: dtoverlay=pwm-2chan in config.txt)") }
+        for c in pwmChips {
+            let exported = (0..<c.channels).filter { access("\(c.path)/pwm\($0)", F_OK) == 0 }
+            say("PWM \(c.label)" + (exported.isEmpty ? "" : ", exported: " + exported.map(String.init).joined(separator: " ")))
+        }
         guard let path = board else {
             if chips.isEmpty { throw ExitCode(1) }
             return
@@ -67,6 +87,25 @@ struct Probe: ParsableCommand {
                 case .failure(let e):
                     failed = true
                     say("  \(r.name.padding(12)) \(spec.path.padding(24)) -> MISSING: \(e)")
+                }
+            case .i2c:
+                let spec = r.i2c!
+                switch LinuxI2C.check(spec, role: r.name) {
+                case .success(let path): say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> \(path): answers  ok")
+                case .failure(let e):
+                    failed = true
+                    say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> MISSING: \(e)")
+                }
+            case .pwm:
+                let spec = r.pwm!
+                switch LinuxPWM.find(spec.chip, role: r.name) {
+                case .success(let c) where spec.channel < c.channels: say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> \(c.path)/pwm\(spec.channel)  ok")
+                case .success(let c):
+                    failed = true
+                    say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> MISSING: \(BoardError.pwmChannel(chip: spec.chip, channel: spec.channel, channels: c.channels, role: r.name))")
+                case .failure(let e):
+                    failed = true
+                    say("  \(r.name.padding(12)) \(spec.label.padding(24)) -> MISSING: \(e)")
                 }
             }
         }

@@ -113,7 +113,9 @@ struct Run: ParsableCommand {
         let saved = (try? box.outputs.valuesNow()) ?? [:]
         let board = p.desc.restoring(saved)
         let stop = StopSignal.install()
-        Self.logStart(p, box, restored: board.roles.filter { $0.line?.restore == true && saved[$0.name] != nil }.map { ($0.name, saved[$0.name]!) },
+        let restored = board.roles.filter { ($0.line?.restore == true || $0.pwm?.restore == true) && saved[$0.name] != nil }
+            .map { r in (r.name, r.kind == .pwm ? "duty \(saved[r.name]!)" : saved[r.name]! != 0 ? "on" : "off") }
+        Self.logStart(p, box, restored: restored,
                       seed: seed, seconds: duration, log)
         let failed = Locked<String?>(nil)
         let options = KernelOptions(onOverBudget: { log.warning("kernel: \($0)") },
@@ -157,7 +159,7 @@ struct Run: ParsableCommand {
     /// What the operator should know before the firmware starts: the board, what a restart
     /// inherits from the outbox (and its damage), the broker and how to watch it, the restored
     /// outputs, discovery, systemd.
-    private static func logStart(_ p: Prepared, _ box: Outbox, restored: [(String, Bool)], seed: UInt64, seconds: Int, _ log: Logger) {
+    private static func logStart(_ p: Prepared, _ box: Outbox, restored: [(String, String)], seed: UInt64, seconds: Int, _ log: Logger) {
         let (desc, cfg, settings) = (p.desc, p.config, p.settings)
         log.info("firmloop run: \(desc.board) (\(desc.file)) " + (SimHardware.isSimulated(desc) ? "simulated in real time, seed \(seed)" : "on this machine")
             + ", device '\(cfg.deviceID)', a snapshot every \(cfg.snapshotIntervalMilliseconds) ms" + (settings.config.map { ", settings from \($0)" } ?? ""))
@@ -177,7 +179,7 @@ struct Run: ParsableCommand {
             log.info("no broker: snapshots are stored in the outbox and wait there")
         }
         if !restored.isEmpty {
-            log.info("restored from the outbox: " + restored.map { "\($0.0) \($0.1 ? "on" : "off")" }.joined(separator: ", "))
+            log.info("restored from the outbox: " + restored.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         }
         if let ha = cfg.homeAssistant {
             log.info("home assistant: discovery under \(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config")

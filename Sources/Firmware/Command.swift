@@ -4,12 +4,17 @@ import Board
 /// `{"id":"c1","set":{"relay":true}}`, `{"id":"c2","snapshot":true}` (both in one is fine: set
 /// first). Pure (no I/O, no kernel), so it is unit-tested and fuzzed on its own.
 public struct Command: Sendable, Equatable {
+    /// One role's new value: a GPIO output's level (1 or 0), a PWM output's duty (0...1).
     public struct Set: Sendable, Equatable {
         public var role: String
-        public var value: Bool
+        public var value: Double
         public init(role: String, value: Bool) {
             self.role = role
-            self.value = value
+            self.value = value ? 1 : 0
+        }
+        public init(role: String, duty: Double) {
+            self.role = role
+            value = duty
         }
     }
     public var id: String?
@@ -29,7 +34,7 @@ public struct Command: Sendable, Equatable {
     /// The command in `payload`, or why it is refused (with the id when it could be read, so
     /// the error ack can name it). `outputs` are the roles a command may set; `statusRole` is
     /// the firmware's own LED.
-    public static func parse(_ payload: [UInt8], board: BoardDescription, outputs: [String], statusRole: String)
+    public static func parse(_ payload: [UInt8], board: BoardDescription, outputs: [String], pwm: [String] = [], statusRole: String)
         -> (id: String?, result: Result<Command, CommandError>)
     {
         let (id, envelope) = CommandEnvelope.parse(payload, keys: ["set", "snapshot"])
@@ -38,7 +43,7 @@ public struct Command: Sendable, Equatable {
             let e = try envelope.get()
             c.expires = e.expires
             for (key, value) in e.values {
-                if key == "set" { c.set = try parseSet(value, board: board, outputs: outputs, statusRole: statusRole).get() }
+                if key == "set" { c.set = try parseSet(value, board: board, outputs: outputs, pwm: pwm, statusRole: statusRole).get() }
                 if key == "snapshot" { c.snapshot = try parseSnapshot(value).get() }
             }
         } catch {
@@ -48,16 +53,31 @@ public struct Command: Sendable, Equatable {
         return (id, .success(c))
     }
 
-    /// `"set": {"relay": true, ...}`: outputs among `outputs`, each true or false (or 1/0).
-    public static func parseSet(_ value: JSON, board: BoardDescription, outputs: [String], statusRole: String) -> Result<[Set], CommandError> {
-        guard let roles = value.members, !roles.isEmpty else { return .failure(CommandError("set: expected an object of role: true/false")) }
+    /// `"set": {"relay": true, "fan": 0.35, ...}`: outputs among `outputs`, each true or false
+    /// (or 1/0); PWM outputs among `pwm`, each a duty cycle from 0 to 1 (true/false: 1/0).
+    public static func parseSet(_ value: JSON, board: BoardDescription, outputs: [String], pwm: [String] = [], statusRole: String)
+        -> Result<[Set], CommandError>
+    {
+        guard let roles = value.members, !roles.isEmpty else {
+            return .failure(CommandError("set: expected an object of role: true/false (a PWM output: a duty from 0 to 1)"))
+        }
         var set: [Set] = []
         for (role, v) in roles {
-            guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
-                return .failure(CommandError("set.\(role): expected true or false, got \(v.text)"))
+            if pwm.contains(role) {
+                guard let duty = v.bool.map({ $0 ? 1.0 : 0.0 }) ?? v.number else {
+                    return .failure(CommandError("set.\(role): expected a duty cycle from 0 to 1, got \(v.text)"))
+                }
+                guard duty >= 0 && duty <= 1 else {
+                    return .failure(CommandError("set.\(role): duty \(v.text) is out of range (expected 0 to 1)"))
+                }
+                set.append(Set(role: role, duty: duty))
+                continue
             }
             guard outputs.contains(role) else {
-                return .failure(CommandError("set.\(role): " + notSettable(role, board: board, outputs: outputs, statusRole: statusRole)))
+                return .failure(CommandError("set.\(role): " + notSettable(role, board: board, outputs: outputs + pwm, statusRole: statusRole)))
+            }
+            guard let value = v.bool ?? (v.int == 0 ? false : v.int == 1 ? true : nil) else {
+                return .failure(CommandError("set.\(role): expected true or false, got \(v.text)"))
             }
             set.append(Set(role: role, value: value))
         }

@@ -48,16 +48,41 @@ extension Component {
 /// holds the state of one run). `.stock` is Firmloop's own firmware; yours adds to it:
 ///
 ///     FirmloopCommand.main(firmware: .stock.adding { TemperatureProbe(role: "probe") })
+///
+/// A board file's I2C roles name their driver (`"driver": "bme280"`): the firmware makes one
+/// component per such role from `drivers`, after its own; yours adds to them:
+///
+///     FirmloopCommand.main(firmware: .stock.adding(driver: "sht31") { SHT31(role: $0) })
 public struct Composition: Sendable {
     public typealias Make = @Sendable @KernelActor () -> any Component
+    /// Makes a driver's component for the role it is given (by name).
+    public typealias MakeDriver = @Sendable @KernelActor (String) -> any Component
     public let makers: [Make]
+    public let drivers: [String: MakeDriver]
 
-    public init(_ makers: [Make]) { self.makers = makers }
+    public init(_ makers: [Make], drivers: [String: MakeDriver] = [:]) {
+        self.makers = makers
+        self.drivers = drivers
+    }
 
     /// This firmware and one more component (started after the others).
-    public func adding(_ make: @escaping Make) -> Composition { Composition(makers + [make]) }
+    public func adding(_ make: @escaping Make) -> Composition { Composition(makers + [make], drivers: drivers) }
 
-    @KernelActor public func make() -> [any Component] { makers.map { $0() } }
+    /// This firmware with one more driver (or another for `name`).
+    public func adding(driver name: String, _ make: @escaping MakeDriver) -> Composition {
+        var d = drivers
+        d[name] = make
+        return Composition(makers, drivers: d)
+    }
+
+    /// The components, then a driver per I2C role of `board` that names one (in the board
+    /// file's order). A driver this firmware does not have stops the start, naming the key.
+    @KernelActor public func make(for board: BoardDescription) -> [any Component] {
+        makers.map { $0() } + board.roles(of: .i2c).compactMap { r -> (any Component)? in
+            guard let name = r.i2c?.driver else { return nil }
+            return drivers[name]?(r.name) ?? UnknownDriver(role: r.name, driver: name, known: drivers.keys.sorted())
+        }
+    }
 
     /// The stock firmware, in the order its parts attach and start:
     ///
@@ -75,9 +100,27 @@ public struct Composition: Sendable {
     /// - **mqtt** (`MQTTLink`): the client's task, its state in logs and snapshots;
     /// - **outbox** (`OutboxForwarding`): stored snapshots handed to the client a window at a
     ///   time, removed once the broker acknowledged them;
-    /// - **discovery** (`HomeAssistantAnnouncer`): Home Assistant MQTT discovery when configured.
+    /// - **discovery** (`HomeAssistantAnnouncer`): Home Assistant MQTT discovery when configured;
+    ///
+    /// and the drivers `bme280` (`BME280`) and `ads1115` (`ADS1115`).
     public static let stock = Composition([
         { Commands() }, { Snapshots() }, { GPIOLines() }, { GPSReader() }, { CPUTemperature() }, { StatusLED() }, { MQTTLink() },
         { OutboxForwarding() }, { HomeAssistantAnnouncer() },
-    ])
+    ], drivers: ["bme280": { BME280(role: $0) }, "ads1115": { ADS1115(role: $0) }])
+}
+
+/// An I2C role whose driver the firmware does not have: its `attach` says so.
+@KernelActor
+final class UnknownDriver: Component {
+    let role: String, driver: String, known: [String]
+    init(role: String, driver: String, known: [String]) {
+        self.role = role
+        self.driver = driver
+        self.known = known
+    }
+
+    func attach(to device: Device) throws {
+        let board = device.board.description
+        throw FileProblems.one(board.file, "roles.\(role).driver: no driver '\(driver)' in this firmware (it has: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+    }
 }

@@ -79,7 +79,7 @@ public final class Device {
         } else {
             client = nil
         }
-        components = firmware.make()
+        components = firmware.make(for: board.description)
         pipe = SnapshotPipe(device: self)
     }
 

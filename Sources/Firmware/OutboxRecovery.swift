@@ -224,7 +224,7 @@ struct Salvage {
     /// The highest number after the marker in the file's and its log's bytes (only searched
     /// when `meta` has no numbering).
     var scannedSeq: Int64?
-    var outputs: [(String, Int64)] = []
+    var outputs: [(String, Double)] = []
     var damage: [Outbox.Damage] = []
     var check: String?
 
@@ -242,7 +242,7 @@ struct Salvage {
                 if sqlite3_column_type(st, 0) != SQLITE_NULL { s.maxSeq = sqlite3_column_int64(st, 0) }
             }
             rows(db, "SELECT role, value FROM outputs") { st in
-                s.outputs.append((String(cString: sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1)))
+                s.outputs.append((String(cString: sqlite3_column_text(st, 0)), sqlite3_column_double(st, 1)))
             }
             rows(db, Outbox.Damage.select) { st in s.damage.append(Outbox.Damage(row: st)) }
             var first: String?

@@ -17,6 +17,10 @@ extension Int64: SQLiteBindable {
     func bind(to statement: OpaquePointer, at index: Int32) { sqlite3_bind_int64(statement, index, self) }
 }
 
+extension Double: SQLiteBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) { sqlite3_bind_double(statement, index, self) }
+}
+
 extension Bool: SQLiteBindable {
     func bind(to statement: OpaquePointer, at index: Int32) { sqlite3_bind_int64(statement, index, self ? 1 : 0) }
 }

@@ -2,8 +2,8 @@ import Board
 import Glibc
 import Kernel
 
-/// A board on real hardware: GPIO lines through libgpiod, serial ports through termios, TCP
-/// through sockets. Everything the board file declares is found and requested when the board
+/// A board on real hardware: GPIO lines through libgpiod, serial ports through termios, I2C
+/// through i2c-dev, PWM through sysfs, TCP through sockets. Everything the board file declares is found and requested when the board
 /// is made, so a missing chip, line or device fails at once, naming it; on any failure, and on
 /// `close()`, every line and port taken so far is released (no "busy" on the next start).
 @KernelActor
@@ -40,6 +40,12 @@ public final class LinuxHardware: Hardware {
             for r in description.roles(of: .value) {
                 roles.add(r.name, try LinuxValue(role: r.name, spec: r.value!))
             }
+            for r in description.roles(of: .i2c) {
+                roles.add(r.name, try LinuxI2C(role: r.name, spec: r.i2c!))
+            }
+            for r in description.roles(of: .pwm) {
+                roles.add(r.name, try LinuxPWM(role: r.name, spec: r.pwm!))
+            }
         } catch {
             close()
             throw error
@@ -74,6 +80,7 @@ public final class LinuxHardware: Hardware {
             case let p as LinuxSerialPort: p.close()
             case let e as LinuxEdges: e.close()
             case let o as LinuxOutput: o.request.release()
+            case let p as LinuxPWM: p.release()
             default: break
             }
         }

@@ -87,6 +87,11 @@ public struct SimEvent: Sendable {
         case brokerPublish = "broker.publish", brokerDrop = "broker.drop"
         /// Scenario steps as they start; subject: the step.
         case step = "scenario.step"
+        /// value: a PWM output's duty in nanoseconds of its period.
+        case pwmDuty = "pwm.duty"
+        /// A transfer the firmware made to a simulated I2C device; value: its register (or
+        /// -1), bytes: what was written or read. `i2cSilent`: the device did not answer.
+        case i2cTransfer = "i2c.transfer", i2cSilent = "i2c.silent"
 
         /// The kind's number in the digest.
         var code: UInt8 {
@@ -109,6 +114,9 @@ public struct SimEvent: Sendable {
             case .brokerPublish: 16
             case .brokerDrop: 17
             case .step: 18
+            case .pwmDuty: 19
+            case .i2cTransfer: 20
+            case .i2cSilent: 21
             }
         }
     }

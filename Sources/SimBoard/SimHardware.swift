@@ -15,6 +15,8 @@ public final class SimHardware: Hardware {
     public let origin: Int64
     public private(set) var lines: [String: SimLine] = [:]
     public private(set) var uarts: [String: SimUART] = [:]
+    public private(set) var i2c: [String: SimI2CDevice] = [:]
+    public private(set) var pwm: [String: SimPWM] = [:]
     public let simNetwork: SimNetwork
     private let wall: SimWallClock
     /// The network the firmware gets: the simulated one, unless another (real sockets) is given.
@@ -47,6 +49,20 @@ public final class SimHardware: Hardware {
                 roles.add(r.name, uarts[r.name]!)
             case .value:
                 roles.add(r.name, SimValue(role: r.name, config: world.values[r.name] ?? SimValue.Config(), seed: seed, origin: origin))
+            case .i2c:
+                let spec = r.i2c!, w = world.i2c[r.name] ?? WorldConfig.I2CWorld()
+                let rng = SeededRandom(seed: seed, stream: "i2c." + r.name)
+                let chip: any SimI2CChip = switch spec.driver {
+                case "bme280": SimBME280(weather: w.weather, rng: rng)
+                case "ads1115": SimADS1115(inputs: w.inputs, rng: rng)
+                default: SimRegisterFile()
+                }
+                i2c[r.name] = SimI2CDevice(role: r.name, spec: spec, chip: chip, silent: w.silent.map { ($0.at, $0.at + $0.length) },
+                                           log: log, origin: origin)
+                roles.add(r.name, i2c[r.name]!)
+            case .pwm:
+                pwm[r.name] = SimPWM(role: r.name, spec: r.pwm!, log: log)
+                roles.add(r.name, pwm[r.name]!)
             }
         }
     }
@@ -59,6 +75,8 @@ public final class SimHardware: Hardware {
             case .serial: (r.device ?? "").hasPrefix("sim:")
             case .value: (r.value?.path ?? "").hasPrefix("sim:")
             case .output, .input: r.line?.chip == "sim"
+            case .i2c: (r.i2c?.bus ?? "").hasPrefix("sim:")
+            case .pwm: r.pwm?.chip == "sim"
             }
         }
     }
@@ -131,6 +149,16 @@ public final class SimHardware: Hardware {
     public func line(_ role: String) throws -> SimLine {
         guard let l = lines[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
         return l
+    }
+
+    public func i2cDevice(_ role: String) throws -> SimI2CDevice {
+        guard let d = i2c[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
+        return d
+    }
+
+    public func pwmOutput(_ role: String) throws -> SimPWM {
+        guard let d = pwm[role] else { throw BoardError.roleNotDeclared(role: role, file: description.file) }
+        return d
     }
 
     public func uart(_ role: String) throws -> SimUART {

@@ -7,14 +7,7 @@ import Kernel
 /// `"sim": {"values": {"probe": {"base": 21.5, "swing": 3, "period": "24h", "noise": 0.05}}}`.
 @KernelActor
 public final class SimValue: ValueInput {
-    public struct Config: Sendable, Equatable {
-        public var base = 20.0
-        public var swing = 0.0
-        public var period: Int64 = 86_400_000_000_000
-        /// Gaussian, this standard deviation.
-        public var noise = 0.0
-        public init() {}
-    }
+    public typealias Config = SimCurve
 
     public let role: String
     public let config: Config
@@ -29,9 +22,30 @@ public final class SimValue: ValueInput {
     }
 
     public func read() async throws -> Double {
-        let t = Double(Kernel.now - origin) / Double(config.period)
-        var v = config.base + config.swing * sin(t * 2 * Double.pi)
-        if config.noise > 0 { v += config.noise * rng.normal() }
+        let v = config.value(at: Kernel.now - origin, rng: &rng)
         return (v * 1000).rounded() / 1000   // a DS18B20 reads in steps of 1/16 °C; a millidegree file
+    }
+}
+
+/// A quantity in a simulated world: `base + swing·sin(2π·t/period)` plus seeded Gaussian
+/// noise (a room that warms by day, the weather's pressure over days, an ADC's input).
+public struct SimCurve: Sendable, Equatable {
+    public var base = 20.0
+    public var swing = 0.0
+    public var period: Int64 = 86_400_000_000_000
+    /// Gaussian, this standard deviation.
+    public var noise = 0.0
+    public init(base: Double = 20, swing: Double = 0, period: Int64 = 86_400_000_000_000, noise: Double = 0) {
+        self.base = base
+        self.swing = swing
+        self.period = period
+        self.noise = noise
+    }
+
+    /// Its value `t` ns after the world started.
+    public func value(at t: Int64, rng: inout SeededRandom) -> Double {
+        var v = base + swing * sin(Double(t) / Double(period) * 2 * Double.pi)
+        if noise > 0 { v += noise * rng.normal() }
+        return v
     }
 }

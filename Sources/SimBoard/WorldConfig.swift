@@ -13,7 +13,10 @@ import Kernel
 ///       "network": {"broker": "127.0.0.1:1883", "latency": "20ms", "jitter": "10ms", "loss": 0.001,
 ///                   "refuse": 0.01, "resets_per_hour": 0.5, "outages": [{"at": "2h", "for": "30s"}],
 ///                   "outages_per_day": 2, "outage_length": "45s"},
-///       "values":  {"probe": {"base": 21.5, "swing": 3, "period": "24h", "noise": 0.05}}
+///       "values":  {"probe": {"base": 21.5, "swing": 3, "period": "24h", "noise": 0.05}},
+///       "i2c":     {"climate": {"temperature": {"base": 21, "swing": 4}, "humidity": {…}, "pressure": {…},
+///                               "silent": [{"at": "3h", "for": "2m"}]},
+///                   "adc":     {"inputs": {"0": {"base": 1.65, "swing": 0.5, "period": "1h"}}}}
 ///     }
 ///
 /// Paths are relative to the board file. Any board file can be simulated: roles without a
@@ -32,6 +35,16 @@ public struct WorldConfig: Sendable {
     public var uarts: [String: UARTSourceConfig] = [:]
     public var network = NetworkFaults()
     public var values: [String: SimValue.Config] = [:]
+    public var i2c: [String: I2CWorld] = [:]
+    /// `sim.i2c.<role>`: what the device at the role's address reads (by its driver's chip:
+    /// a BME280's weather, an ADS1115's inputs) and when it does not answer.
+    public struct I2CWorld: Sendable {
+        public var weather = SimBME280.Weather()
+        public var inputs: [Int: SimCurve] = [:]
+        /// (from, length), kernel time since the world started.
+        public var silent: [(at: Int64, length: Int64)] = []
+        public init() {}
+    }
     /// `"tls": {"cert": …, "key": …, "ca": …}` in "network": the broker speaks MQTT over TLS
     /// (its certificate and key), and the simulated device trusts `ca`. Paths are absolute here.
     public var brokerTLS: BrokerTLS?
@@ -48,7 +61,7 @@ public struct WorldConfig: Sendable {
         guard let sim = board.sections["sim"] else { return w }
         var p = Problems(file: board.file)
         let dir = board.file.contains("/") ? String(board.file[..<board.file.lastIndex(of: "/")!]) : "."
-        p.rejectUnknown(sim, at: "sim", known: ["start", "inputs", "uarts", "network", "values", "note"])
+        p.rejectUnknown(sim, at: "sim", known: ["start", "inputs", "uarts", "network", "values", "i2c", "note"])
         if let s = p.string(sim, "start", at: "sim") {
             if let t = parseISO8601(s) { w.startUnixNanoseconds = t } else { p.add("sim.start", sim["start"], "expected UTC time like 2026-01-01T00:00:00Z, got '\(s)'") }
         }
@@ -65,7 +78,8 @@ public struct WorldConfig: Sendable {
         }
         for r in roles("inputs", .input, &p) { w.inputs[r.name] = input(r.value, at: r.path, &p) }
         for r in roles("uarts", .serial, &p) { w.uarts[r.name] = uart(r.value, at: r.path, dir: dir, &p) }
-        for r in roles("values", .value, &p) { w.values[r.name] = value(r.value, at: r.path, &p) }
+        for r in roles("values", .value, &p) { w.values[r.name] = curve(r.value, at: r.path, &p) }
+        for r in roles("i2c", .i2c, &p) { w.i2c[r.name] = i2c(r.value, at: r.path, driver: board.role(r.name)?.i2c?.driver, &p) }
         if let n = sim["network"] { w.network(n, at: "sim.network", dir: dir, &p) }
         try p.check()
         return w
@@ -112,10 +126,38 @@ public struct WorldConfig: Sendable {
         return u
     }
 
-    /// `sim.values.<role>`: the curve a value role follows.
-    private static func value(_ v: JSON, at path: String, _ p: inout Problems) -> SimValue.Config {
+    /// `sim.i2c.<role>`: its silent windows, and what its chip reads.
+    private static func i2c(_ v: JSON, at path: String, driver: String?, _ p: inout Problems) -> I2CWorld {
+        var w = I2CWorld()
+        let own: Set<String> = driver == "bme280" ? ["temperature", "humidity", "pressure"] : driver == "ads1115" ? ["inputs"] : []
+        p.rejectUnknown(v, at: path, known: own.union(["silent", "note"]))
+        for k in ["temperature", "humidity", "pressure"] {
+            guard let c = v[k] else { continue }
+            let curve = curve(c, at: "\(path).\(k)", &p)
+            switch k {
+            case "temperature": w.weather.temperature = curve
+            case "humidity": w.weather.humidity = curve
+            default: w.weather.pressure = curve
+            }
+        }
+        for m in v["inputs"]?.members ?? [] {
+            guard let n = Int(m.key), (0...3).contains(n) else { p.add("\(path).inputs.\(m.key)", m.value, "expected an input 0 to 3"); continue }
+            w.inputs[n] = curve(m.value, at: "\(path).inputs.\(m.key)", &p)
+        }
+        for (i, o) in (v["silent"]?.array ?? []).enumerated() {
+            let op = "\(path).silent[\(i)]"
+            p.rejectUnknown(o, at: op, known: ["at", "for"])
+            if let at = p.duration(o, "at", at: op, required: true), let len = p.duration(o, "for", at: op, required: true) {
+                w.silent.append((at, len))
+            }
+        }
+        return w
+    }
+
+    /// `sim.values.<role>` and the curves of I2C chips: base, swing, period, noise.
+    private static func curve(_ v: JSON, at path: String, _ p: inout Problems) -> SimCurve {
         p.rejectUnknown(v, at: path, known: ["base", "swing", "period", "noise"])
-        var c = SimValue.Config()
+        var c = SimCurve()
         c.base = p.number(v, "base", at: path) ?? c.base
         c.swing = p.number(v, "swing", at: path) ?? c.swing
         c.period = p.duration(v, "period", at: path) ?? c.period

@@ -22,7 +22,7 @@ import Testing
         (#"{"id":"c7","set":{"valve":true}}"#, "c7", "set.valve: unknown role (outputs: relay)"),
         (#"{"id":7,"reboot":true}"#, "7", "unknown key 'reboot' (expected id, set, snapshot, expires)"),
         (#"{"id":"c8","snapshot":false}"#, "c8", "nothing to do (expected set or snapshot)"),
-        (#"{"id":"c9","set":{}}"#, "c9", "set: expected an object of role: true/false"),
+        (#"{"id":"c9","set":{}}"#, "c9", "set: expected an object of role: true/false (a PWM output: a duty from 0 to 1)"),
         (#"{"id":[1]}"#, nil, "id: expected a string or an integer, got an array"),
         (#"[1]"#, nil, "expected a JSON object, got an array"),
         (#"{"id":"c10","set":{"relay":1e999}}"#, nil, "bad JSON: line 1, column 28: number 1e999 is out of range"),

@@ -11,7 +11,7 @@ func filledOutbox(_ path: String) throws {
     _ = try o.appendNow(topic: "firmloop/sim/snapshot", count: 400) { seq, _ in Array(#"{"device":"sim","seq":\#(seq),"pad":"\#(pad)"}"#.utf8) }
     try o.removeNow(Array(1...150))
     try o.collectNow(limit: 100)
-    try o.outputs.saveNow([("relay", true)])
+    try o.outputs.saveNow([("relay", 1)])
     #expect(try o.countsNow().pending == 250 && o.countsNow().nextSeq == 401)
 }
 
@@ -43,7 +43,7 @@ let laterClock: @Sendable () -> Int64 = { (testEpoch + 86_400) * 1_000_000_000 }
             // Numbering, epoch, loss and the kept outputs as they were.
             #expect(c.nextSeq == 401 && c.epoch == testEpoch && !d.restarted)
             #expect(d.lost == 250 && c.lost == 250)
-            #expect(try o.outputs.valuesNow() == ["relay": true])
+            #expect(try o.outputs.valuesNow() == ["relay": 1])
             #expect(d.description.contains("250 stored messages lost; numbering goes on from 401"), "\(d)")
         } else if damage.seqFound {
             // SQLite reads nothing, but the payloads still say how far the numbers went: a new

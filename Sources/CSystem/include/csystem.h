@@ -46,6 +46,8 @@ static inline uint64_t fl_ticks(void) {
     if (fl_tick_source == 1) { uint32_t lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((uint64_t)hi << 32) | lo; }
 #elif defined(__aarch64__)
     if (fl_tick_source == 2) { uint64_t v; __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v)); return v; }
+#include "fl_i2c.h"
+
 #endif
     return (uint64_t)fl_monotonic_ns();
 }
@@ -55,5 +57,7 @@ double fl_ticks_init(void);
 /// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK; Linux pads every timer of a
 /// normal thread by 50 us by default). Returns the previous value in ns, or -errno.
 long fl_set_timer_slack(unsigned long ns);
+
+#include "fl_i2c.h"
 
 #endif
