@@ -114,6 +114,14 @@ public struct I2CSpec: Sendable, Equatable {
     /// The keys every I2C role may have; a driver adds its own.
     public static let commonKeys: Set<String> = ["type", "bus", "address", "driver", "interval", "note"]
 
+    public init(bus: String, address: Int, driver: String? = nil, intervalNanoseconds: Int64 = 10_000_000_000, object: JSON = JSON(.object([]))) {
+        self.bus = bus
+        self.address = address
+        self.driver = driver
+        self.intervalNanoseconds = intervalNanoseconds
+        self.object = object
+    }
+
     /// "0x76 on /dev/i2c-1": for messages.
     public var label: String { "\(I2CSpec.hex(address)) on \(bus)" }
 
@@ -143,6 +151,15 @@ public struct PWMSpec: Sendable, Equatable {
 
     /// "fe20c000.pwm channel 0": for messages.
     public var label: String { "\(chip) channel \(channel)" }
+
+    public init(chip: String, channel: Int, frequencyHz: Double, initial: Double = 0, restore: Bool = false, inverted: Bool = false) {
+        self.chip = chip
+        self.channel = channel
+        self.frequencyHz = frequencyHz
+        self.initial = initial
+        self.restore = restore
+        self.inverted = inverted
+    }
 }
 
 /// A value role: a number read from a file, such as a 1-Wire DS18B20's

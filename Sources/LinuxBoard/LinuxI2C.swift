@@ -103,26 +103,53 @@ public final class LinuxI2C: I2CDevice {
         return .failure(.system(call: "ioctl(I2C_SLAVE)", errno: -r, what: "\(I2CSpec.hex(address)) on \(bus)"))
     }
 
+    /// One `I2C_SMBUS` ioctl's arguments: i2c_smbus_ioctl_data's read_write, command and size,
+    /// and the 34-byte data union (a block's length first).
+    struct SMBusCall: Equatable {
+        var read: Bool
+        var command: UInt8
+        /// I2C_SMBUS_BYTE 1, BYTE_DATA 2, WORD_DATA 3, I2C_BLOCK_DATA 8.
+        var size: Int32
+        var data = [UInt8](repeating: 0, count: 34)
+
+        /// The call for `t`; nil for a combined write-read (I2C_RDWR, not SMBus).
+        init?(_ t: I2CTransfer) {
+            switch t {
+            case .readByte: (read, command, size) = (true, 0, 1)
+            case .writeByte(let b): (read, command, size) = (false, b, 1)
+            case .readByteData(let r): (read, command, size) = (true, r, 2)
+            case .writeByteData(let r, let v): (read, command, size) = (false, r, 2); data[0] = v
+            case .readWordData(let r): (read, command, size) = (true, r, 3)
+            case .writeWordData(let r, let v):
+                (read, command, size) = (false, r, 3)
+                data[0] = UInt8(v & 0xFF)
+                data[1] = UInt8(v >> 8)
+            case .readBlock(let r, let count):
+                (read, command, size) = (true, r, 8)
+                data[0] = UInt8(min(max(count, 1), 32))
+            case .writeBlock(let r, let bytes):
+                (read, command, size) = (false, r, 8)
+                data[0] = UInt8(min(bytes.count, 32))
+                for (i, b) in bytes.prefix(32).enumerated() { data[i + 1] = b }
+            case .writeRead: return nil
+            }
+        }
+
+        /// What a read returned, from the data union the kernel filled in.
+        func result(_ filled: [UInt8]) -> [UInt8] {
+            guard read else { return [] }
+            switch size {
+            case 1, 2: return [filled[0]]
+            case 3: return [filled[0], filled[1]]
+            default: return Array(filled[1..<(1 + min(Int(filled[0]), 32))])
+            }
+        }
+    }
+
     /// One transfer on an open, addressed bus.
     nonisolated static func transfer(_ fd: Int32, _ t: I2CTransfer, address: Int, bus: String, role: String) -> Result<[UInt8], BoardError> {
-        var data = [UInt8](repeating: 0, count: 34)
-        let read: Int32, command: UInt8, size: Int32
-        var out = 0
-        switch t {
-        case .readByte: (read, command, size, out) = (1, 0, 1, 1)
-        case .writeByte(let b): (read, command, size) = (0, b, 1)
-        case .readByteData(let r): (read, command, size, out) = (1, r, 2, 1)
-        case .writeByteData(let r, let v): (read, command, size) = (0, r, 2); data[0] = v
-        case .readWordData(let r): (read, command, size, out) = (1, r, 3, 2)
-        case .writeWordData(let r, let v): (read, command, size) = (0, r, 3); data[0] = UInt8(v & 0xFF); data[1] = UInt8(v >> 8)
-        case .readBlock(let r, let count):
-            (read, command, size) = (1, r, 8)
-            data[0] = UInt8(min(max(count, 1), 32))
-        case .writeBlock(let r, let bytes):
-            (read, command, size) = (0, r, 8)
-            data[0] = UInt8(min(bytes.count, 32))
-            for (i, b) in bytes.prefix(32).enumerated() { data[i + 1] = b }
-        case .writeRead(let bytes, let count):
+        guard var call = SMBusCall(t) else {
+            guard case .writeRead(let bytes, let count) = t else { return .success([]) }
             var rbuf = [UInt8](repeating: 0, count: min(max(count, 0), 256))
             let r = bytes.withUnsafeBufferPointer { w in
                 rbuf.withUnsafeMutableBufferPointer { rb in
@@ -131,10 +158,9 @@ public final class LinuxI2C: I2CDevice {
             }
             return r == 0 ? .success(rbuf) : .failure(failure(-r, address: address, bus: bus, role: role))
         }
-        let r = fl_i2c_smbus(fd, read, command, size, &data)
+        let r = fl_i2c_smbus(fd, call.read ? 1 : 0, call.command, call.size, &call.data)
         guard r == 0 else { return .failure(failure(-r, address: address, bus: bus, role: role)) }
-        if size == 8 && read == 1 { return .success(Array(data[1..<(1 + Int(data[0]))])) }
-        return .success(Array(data.prefix(out)))
+        return .success(call.result(call.data))
     }
 
     /// A NACK (nothing at the address: ENXIO, EREMOTEIO; ENODEV from i2c-stub) is "no

@@ -101,7 +101,7 @@ public final class SimBME280: SimI2CChip {
     }
 
     /// The ADC value (20 bits, or `bits`) whose reading is closest to `target`.
-    static func bisect(to target: Double, increasing: Bool, bits: Int = 20, _ f: (Int32) -> Double) -> Int32 {
+    public nonisolated static func bisect(to target: Double, increasing: Bool, bits: Int = 20, _ f: (Int32) -> Double) -> Int32 {
         var lo: Int32 = 0, hi: Int32 = (1 << bits) - 1
         while lo < hi {
             let mid = lo + (hi - lo) / 2
@@ -112,7 +112,7 @@ public final class SimBME280: SimI2CChip {
 
     // MARK: the datasheet's floating-point compensation
 
-    static func temperature(adc: Int32, _ c: Calibration) -> (celsius: Double, fine: Double) {
+    public nonisolated static func temperature(adc: Int32, _ c: Calibration) -> (celsius: Double, fine: Double) {
         let a = Double(adc), t1 = Double(c.t1)
         let v1 = (a / 16384 - t1 / 1024) * Double(c.t2)
         let v2 = (a / 131072 - t1 / 8192) * (a / 131072 - t1 / 8192) * Double(c.t3)
@@ -120,7 +120,7 @@ public final class SimBME280: SimI2CChip {
     }
 
     /// Pa.
-    static func pressure(adc: Int32, fine: Double, _ c: Calibration) -> Double {
+    public nonisolated static func pressure(adc: Int32, fine: Double, _ c: Calibration) -> Double {
         var v1 = fine / 2 - 64000
         var v2 = v1 * v1 * Double(c.p6) / 32768
         v2 += v1 * Double(c.p5) * 2
@@ -136,7 +136,7 @@ public final class SimBME280: SimI2CChip {
     }
 
     /// %RH.
-    static func humidity(adc: Int32, fine: Double, _ c: Calibration) -> Double {
+    public nonisolated static func humidity(adc: Int32, fine: Double, _ c: Calibration) -> Double {
         var h = fine - 76800
         h = (Double(adc) - (Double(c.h4) * 64 + Double(c.h5) / 16384 * h))
             * (Double(c.h2) / 65536 * (1 + Double(c.h6) / 67108864 * h * (1 + Double(c.h3) / 67108864 * h)))

@@ -8,7 +8,7 @@ import Testing
         let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/\(name).json")
         #expect(d.board == name)
         #expect(!d.roles.isEmpty)
-        for r in d.roles where r.kind != .serial {
+        for r in d.roles where r.kind.isLine {
             // Header lines by name, never by a chip number.
             #expect(r.line?.name?.hasPrefix("GPIO") == true, "\(name): \(r.name)")
         }
