@@ -90,6 +90,7 @@ struct Simulate: ParsableCommand {
         say("mqtt: \(m.connects) connects (\(max(0, m.connects - 1)) reconnects), \(m.connectFailures) failed, \(m.resent) re-sent, \(m.pings) pings, \(m.protocolErrors) protocol errors")
         say("commands: \(s.commands) (\(s.commandErrors) rejected)")
         let u = s.uart
+        for x in s.sensors { say("sensor \(x.role): \(x.readings) readings, \(x.failures) failed attempts") }
         say("gps uart: \(u.bytes) bytes, \(u.lines) lines, \(u.bad) bad, \(u.overlong) overlong, \(u.noise) noise bytes; last fix: \(s.lastFix.map(fixJSON) ?? "none")")
         for (part, why) in s.faults.sorted(by: { $0.key < $1.key }) { say("fault at the end: \(part): \(why)") }
     }
@@ -99,7 +100,8 @@ struct Simulate: ParsableCommand {
         say("simulated \(DurationText.format(r.virtualNanoseconds)) in \(ms(r.realNanoseconds)) ms real (\(speed) real time)")
         if let p = r.scenarioPassed { say("scenario: \(p ? "passed" : "FAILED")") }
         for u in r.uarts { say("uart \(u.role): \(u.delivered) bytes delivered, \(u.overruns) lost to overruns") }
-        say("outputs: " + r.outputs.map { "\($0.role)=\($0.value ? 1 : 0)" }.joined(separator: " "))
+        say("outputs: " + r.outputs.map { "\($0.role)=\($0.value ? 1 : 0)" }.joined(separator: " ")
+            + r.pwm.map { " \($0.role)=\($0.duty)" }.joined())
         let n = r.network
         say("network: \(n.connects) connects, \(n.refused) refused, \(n.timeouts) timed out, \(n.resets) resets, \(n.outages) outages")
         say("broker: \(r.broker.connects) client connects, \(r.broker.messages) messages, \(r.broker.protocolErrors) protocol errors")

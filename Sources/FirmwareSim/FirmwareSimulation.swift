@@ -72,6 +72,8 @@ public struct FirmwareSimulation: Sendable {
         public var commands = 0
         public var commandErrors = 0
         public var uart = (bytes: 0, lines: 0, bad: 0, overlong: 0, noise: 0)
+        /// Each sensor driver's good readings and failed attempts.
+        public var sensors: [(role: String, readings: Int, failures: Int)] = []
         public var lastFix: Fix?
         public var peakClientBacklog = 0
         /// Outbox removals (transactions) over the run.
@@ -104,6 +106,7 @@ public struct FirmwareSimulation: Sendable {
                 summary.uart = (g.uartBytes, g.framer.lines, g.parser.bad, g.framer.dropped, g.framer.noise)
                 summary.lastFix = g.fix
             }
+            summary.sensors = fw.components.compactMap { $0 as? any SensorDriver }.map { ($0.role, $0.readings, $0.failures) }
             summary.faults = fw.faults.mapValues(\.error)
         }
     }

@@ -15,6 +15,8 @@ import SimBoard
 ///        {"network": "down", "for": "30s"},
 ///        {"publish": "firmloop/sim-1/cmd", "payload": {"id": "c1", "set": {"relay": false}}},
 ///        {"expect_publish": "firmloop/+/ack", "contains": "\"ok\":true", "within": "5s"},
+///        {"i2c_silent": "climate", "for": "30s"},
+///        {"expect_pwm": "fan", "duty": 0.35, "within": "1s"},
 ///        {"at": "10m"}
 ///      ]}
 public struct Scenario: Sendable {
@@ -29,6 +31,9 @@ public struct Scenario: Sendable {
         case resetConnections
         case publish(Publish)
         case expectPublish(filter: String, contains: String?, within: Int64)
+        /// The I2C device of a role stops answering for a while (unplugged, browned out).
+        case i2cSilent(role: String, length: Int64)
+        case expectPWM(role: String, duty: Double, within: Int64)
     }
 
     public struct Step: Sendable {
@@ -61,7 +66,7 @@ public struct Scenario: Sendable {
         }
         for (i, s) in list.enumerated() {
             let path = "steps[\(i)]"
-            let kinds = ["wait", "at", "set", "press", "expect_pin", "wait_serial", "network", "reset_connections", "publish", "expect_publish"]
+            let kinds = ["wait", "at", "set", "press", "expect_pin", "wait_serial", "network", "reset_connections", "publish", "expect_publish", "i2c_silent", "expect_pwm"]
             let present = kinds.filter { s[$0] != nil }
             guard present.count == 1, let k = present.first else {
                 p.add(path, s, present.isEmpty ? "a step needs one of: \(kinds.joined(separator: ", "))" : "one action per step, found \(present.joined(separator: " and "))")
@@ -121,6 +126,18 @@ public struct Scenario: Sendable {
             if let state, state != "down" && state != "up" { p.add("\(path).network", s["network"], "expected \"down\" or \"up\", got \"\(state)\"") }
             let len = p.duration(s, "for", at: path)
             if let state, state == "down" || state == "up" { return (.network(down: state == "down", length: len), "network \(state)" + (len.map { " for \(DurationText.format($0))" } ?? "")) }
+        case "i2c_silent":
+            p.rejectUnknown(s, at: path, known: ["i2c_silent", "for"])
+            let r = role(s, board, "i2c_silent", path, .i2c, &p)
+            let len = p.duration(s, "for", at: path, required: true)
+            if let r, let len { return (.i2cSilent(role: r, length: len), "i2c_silent \(r) for \(DurationText.format(len))") }
+        case "expect_pwm":
+            p.rejectUnknown(s, at: path, known: ["expect_pwm", "duty", "within"])
+            let r = role(s, board, "expect_pwm", path, .pwm, &p)
+            let duty = p.number(s, "duty", at: path)
+            if s["duty"] == nil { p.add("\(path).duty", s, "missing (required)") }
+            let within = p.duration(s, "within", at: path) ?? 0
+            if let r, let duty { return (.expectPWM(role: r, duty: duty, within: within), "expect_pwm \(r) = \(duty)") }
         case "reset_connections":
             p.rejectUnknown(s, at: path, known: ["reset_connections"])
             return (.resetConnections, k)
@@ -236,6 +253,15 @@ extension Scenario {
                 }
             case .resetConnections:
                 board.simNetwork.resetAll()
+            case .i2cSilent(let role, let length):
+                try board.i2cDevice(role).silence(until: started + length)
+            case .expectPWM(let role, let duty, let within):
+                let out = try board.pwmOutput(role)
+                let deadline = started + within
+                while abs(out.duty - duty) > 1e-9 && Kernel.now < deadline { try await out.changed.wait(until: deadline) }
+                if abs(out.duty - duty) > 1e-9 {
+                    throw fail("\(role) duty \(duty)" + (within > 0 ? " within \(DurationText.format(within))" : ""), "\(role) duty \(out.duty)")
+                }
             case .publish(let p):
                 world.broker.inject(p)
             case .expectPublish(let filter, let contains, let within):

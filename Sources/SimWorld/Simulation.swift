@@ -33,6 +33,8 @@ public struct Simulation: Sendable {
         public var tasks: [TaskStats] = []
         public var uarts: [(role: String, delivered: Int, overruns: Int)] = []
         public var outputs: [(role: String, value: Bool)] = []
+        /// Each PWM output's duty at the end.
+        public var pwm: [(role: String, duty: Double)] = []
         public var network = (connects: 0, refused: 0, timeouts: 0, resets: 0, outages: 0)
         public var broker = (connects: 0, messages: 0, protocolErrors: 0, dropped: 0)
         public var scenarioPassed: Bool?
@@ -78,6 +80,7 @@ public struct Simulation: Sendable {
                     r.virtualNanoseconds = Kernel.now - board.origin
                     r.uarts = board.uarts.sorted { $0.key < $1.key }.map { ($0.key, $0.value.delivered, $0.value.overruns) }
                     r.outputs = board.lines.sorted { $0.key < $1.key }.filter { $0.value.isOutput }.map { ($0.key, $0.value.value) }
+                    r.pwm = board.pwm.sorted { $0.key < $1.key }.map { ($0.key, $0.value.duty) }
                     r.network = board.simNetwork.stats
                     r.broker = (world.broker.connects, world.broker.received, world.broker.protocolErrors, world.broker.dropped)
                     shared.report = r

@@ -68,7 +68,7 @@ import Testing
         #expect(waitUntil(seconds: 10) { w.snapshots("t1").last?.contains(#""relay":true"#) == true })
         // Bad commands get an error ack that says why, and change nothing.
         try publish(m, "firmloop/t1/cmd", #"{"id":"c2","set":{"valve":true}}"#)
-        #expect(waitUntil(seconds: 10) { w.lines.contains(#"firmloop/t1/ack {"id":"c2","ok":false,"error":"set.valve: unknown role (outputs: relay)"}"#) },
+        #expect(waitUntil(seconds: 10) { w.lines.contains(#"firmloop/t1/ack {"id":"c2","ok":false,"error":"set.valve: unknown role (outputs: relay, fan)"}"#) },
                 "\(w.lines.filter { $0.contains("/ack") })")
         try publish(m, "firmloop/t1/cmd", "relay on please")
         #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/t1/ack {"id":null,"ok":false,"error":"bad JSON: "#) } })

@@ -102,6 +102,30 @@ func outageBoard(at: String, for length: String) -> String {
         #expect(second.outputs.first { $0.role == "relay" }?.value == restore)
     }
 
+    /// Issue 26: the sensors scenario on the stock simulated board (the weather's values, a
+    /// climate sensor silent for 40 s is a fault in snapshots and clears, a fan's duty by
+    /// command and by `…/fan/set`, refused out of range); then the same board started again
+    /// on the same outbox has the fan at its last duty (`"restore": true`).
+    @Test func theSensorsScenarioPassesAndTheFansDutySurvivesARestart() throws {
+        let dir = temporaryDirectory("firmloop-sensors")
+        defer { removeDirectory(dir) }
+        let board = try BoardDescription.load(path: "\(repositoryRoot)/boards/sim.json")
+        func run(_ scenario: Scenario?, _ duration: Int64) throws -> (Simulation.Report, FirmwareSimulation.Summary) {
+            var r = try FirmwareSimulation(simulation: Simulation(board: board, seed: 1, durationNanoseconds: duration, scenario: scenario))
+            r.outboxPath = dir + "/outbox.db"
+            return try withKernelTurn { try r.run() }
+        }
+        let sc = try Scenario.load(path: "\(repositoryRoot)/boards/scenarios/sensors.json", board: board)
+        let (first, s) = try run(sc, 3_600_000_000_000)
+        #expect(first.scenarioPassed == true, "\(first.failure ?? "")")
+        #expect(first.pwm.first { $0.role == "fan" }?.duty == 0.6)
+        let climate = s.sensors.first { $0.role == "climate" }
+        #expect((climate?.failures ?? 0) >= 3 && (climate?.readings ?? 0) > 0)
+        let (second, t) = try run(nil, 30_000_000_000)
+        #expect(second.pwm.first { $0.role == "fan" }?.duty == 0.6)
+        #expect(t.violations.isEmpty)
+    }
+
     /// Issue 14: Home Assistant's switch on `…/relay/set` drives the relay and the retained
     /// state follows; an input's state follows a press; a plain ON queued by the broker through
     /// an outage is applied at the reconnect; an expired JSON command is not.

@@ -60,8 +60,9 @@ import Testing
         let parts = line.split(separator: "  ", omittingEmptySubsequences: false).map(String.init)
         #expect(parts.first == "t=3s online", "\(line)")
         let names = parts.dropFirst().map { String($0.prefix { $0 != " " }) }
-        // Snapshots (seq, taken), GPSReader (fix, uart), OutboxForwarding (delivered, outbox), the device (cmds).
-        #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "cmds"], "\(line)")
+        // Snapshots (seq, taken), GPSReader (fix, uart), OutboxForwarding (delivered, outbox),
+        // the BME280 driver (climate), the device (cmds).
+        #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "climate", "cmds"], "\(line)")
         #expect(line.contains("seq 4  taken 4 (+0 extra)") && line.contains("cmds 0"), "\(line)")
     }
 

@@ -23,14 +23,21 @@ import Testing
     }
 
     @Test func oneConfigPerEntityAtTheDocumentedTopics() {
-        // In the firmware's order: Snapshots, GPIOLines, GPSReader, CPUTemperature.
+        // In the firmware's order: Snapshots, GPIOLines (the fan a number), GPSReader,
+        // CPUTemperature, then the drivers of the board's I2C roles.
         #expect(Self.entities().map(\.topic) == [
             "homeassistant/sensor/pi-7/outbox_backlog/config",
             "homeassistant/sensor/pi-7/last_seq/config",
             "homeassistant/switch/pi-7/relay/config",
+            "homeassistant/number/pi-7/fan/config",
             "homeassistant/binary_sensor/pi-7/button/config",
             "homeassistant/device_tracker/pi-7/gps_uart/config",
             "homeassistant/sensor/pi-7/cpu_temperature/config",
+            "homeassistant/sensor/pi-7/climate_temperature/config",
+            "homeassistant/sensor/pi-7/climate_humidity/config",
+            "homeassistant/sensor/pi-7/climate_pressure/config",
+            "homeassistant/sensor/pi-7/adc_light/config",
+            "homeassistant/sensor/pi-7/adc_supply/config",
         ])   // the status LED is the firmware's own: not a switch
         #expect(Self.entities(device: "pi.7 lab", prefix: "ha").first?.topic == "ha/sensor/pi_7_lab/outbox_backlog/config")
         #expect(HomeAssistantDiscovery.sanitize("a.b/c+d#é-_Z9") == "a_b_c_d__-_Z9")

@@ -13,7 +13,7 @@ import Kernel
 /// every snapshot as `"adc": {"soil": 1.2345, "battery": 7.41}` (volts; nulls while it fails),
 /// and as a Home Assistant voltage sensor per channel.
 @KernelActor
-public final class ADS1115: Component {
+public final class ADS1115: SensorDriver {
     public struct Channel: Sendable, Equatable {
         public var name: String
         /// AIN0 … AIN3.
@@ -33,6 +33,9 @@ public final class ADS1115: Component {
     private var poll: SensorPoll<[Double]>!
 
     public init(role: String) { self.role = role }
+
+    public var readings: Int { poll?.readings ?? 0 }
+    public var failures: Int { poll?.failures ?? 0 }
 
     /// The config word that starts a single-shot conversion of `input` against GND:
     /// OS=1, MUX=1xx, PGA, MODE=single-shot, DR, comparator off (COMP_QUE=11).

@@ -16,7 +16,7 @@ import Kernel
 /// sensor"): the board-file keys (`DriverOptions`), the schedule and fault (`SensorPoll`), the
 /// register reads (`I2CDevice`), and the snapshot fields and entities.
 @KernelActor
-public final class BME280: Component {
+public final class BME280: SensorDriver {
     /// Calibration words (datasheet table 16), as the chip holds them.
     public struct Calibration: Sendable, Equatable {
         public var t1: UInt16, t2: Int16, t3: Int16
@@ -59,6 +59,9 @@ public final class BME280: Component {
     private var oversampling: UInt8 = 1
 
     public init(role: String) { self.role = role }
+
+    public var readings: Int { poll?.readings ?? 0 }
+    public var failures: Int { poll?.failures ?? 0 }
 
     public func attach(to device: Device) throws {
         self.device = device

@@ -68,6 +68,15 @@ public final class SensorPoll<Reading: Sendable> {
     }
 }
 
+/// A driver that measures on a `SensorPoll`: what a simulation's summary and a test read.
+@KernelActor
+public protocol SensorDriver: Component {
+    var role: String { get }
+    /// Good readings, and failed attempts, so far.
+    var readings: Int { get }
+    var failures: Int { get }
+}
+
 /// A driver's board-file keys: its role's object, read with the board file's own problems
 /// (each names the file, the key and its line), unknown keys rejected.
 @KernelActor
