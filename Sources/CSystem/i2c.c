@@ -1,4 +1,4 @@
-#include "fl_i2c.h"
+#include "csystem.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>

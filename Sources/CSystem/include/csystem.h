@@ -1,5 +1,6 @@
 // Thin C shims for the Linux calls Swift's Glibc module does not expose:
-// epoll (sys/epoll.h), eventfd (sys/eventfd.h). One wrapper per syscall, errno returned as -errno.
+// epoll (sys/epoll.h), eventfd (sys/eventfd.h), i2c-dev (linux/i2c-dev.h). One wrapper per
+// syscall, errno returned as -errno.
 #ifndef FIRMLOOP_CSYSTEM_H
 #define FIRMLOOP_CSYSTEM_H
 #include <stdint.h>
@@ -46,7 +47,20 @@ static inline uint64_t fl_ticks(void) {
     if (fl_tick_source == 1) { uint32_t lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((uint64_t)hi << 32) | lo; }
 #elif defined(__aarch64__)
     if (fl_tick_source == 2) { uint64_t v; __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v)); return v; }
-#include "fl_i2c.h"
+/// Linux i2c-dev (linux/i2c-dev.h), for LinuxBoard's I2C roles. Every call returns 0 (or a
+/// count) or -errno.
+
+/// The adapter's functionality bits (I2C_FUNCS).
+int fl_i2c_funcs(int fd, unsigned long *funcs);
+/// The address later SMBus transfers go to (I2C_SLAVE; I2C_SLAVE_FORCE when `force`, for an
+/// address a kernel driver has claimed).
+int fl_i2c_set_address(int fd, int address, int force);
+/// One SMBus transfer (I2C_SMBUS). `read`: 1 read, 0 write. `size`: I2C_SMBUS_BYTE (1),
+/// BYTE_DATA (2), WORD_DATA (3), I2C_BLOCK_DATA (8). `data` holds up to 34 bytes: for a block,
+/// data[0] is the length and data[1...] the bytes; a word is data[0] low, data[1] high.
+int fl_i2c_smbus(int fd, int read, uint8_t command, int size, uint8_t *data);
+/// A write then a read with a repeated start (I2C_RDWR); `rlen` 0: the write alone.
+int fl_i2c_write_read(int fd, int address, const uint8_t *wbuf, uint16_t wlen, uint8_t *rbuf, uint16_t rlen);
 
 #endif
     return (uint64_t)fl_monotonic_ns();
@@ -58,6 +72,19 @@ double fl_ticks_init(void);
 /// normal thread by 50 us by default). Returns the previous value in ns, or -errno.
 long fl_set_timer_slack(unsigned long ns);
 
-#include "fl_i2c.h"
+/// Linux i2c-dev (linux/i2c-dev.h), for LinuxBoard's I2C roles. Every call returns 0 (or a
+/// count) or -errno.
+
+/// The adapter's functionality bits (I2C_FUNCS).
+int fl_i2c_funcs(int fd, unsigned long *funcs);
+/// The address later SMBus transfers go to (I2C_SLAVE; I2C_SLAVE_FORCE when `force`, for an
+/// address a kernel driver has claimed).
+int fl_i2c_set_address(int fd, int address, int force);
+/// One SMBus transfer (I2C_SMBUS). `read`: 1 read, 0 write. `size`: I2C_SMBUS_BYTE (1),
+/// BYTE_DATA (2), WORD_DATA (3), I2C_BLOCK_DATA (8). `data` holds up to 34 bytes: for a block,
+/// data[0] is the length and data[1...] the bytes; a word is data[0] low, data[1] high.
+int fl_i2c_smbus(int fd, int read, uint8_t command, int size, uint8_t *data);
+/// A write then a read with a repeated start (I2C_RDWR); `rlen` 0: the write alone.
+int fl_i2c_write_read(int fd, int address, const uint8_t *wbuf, uint16_t wlen, uint8_t *rbuf, uint16_t rlen);
 
 #endif
