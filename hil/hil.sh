@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${HIL_ARCH:-amd64}
-TAG=HIL EXTRA_PACKAGES=gpioset:gpiod
+TAG=HIL EXTRA_PACKAGES="gpioset:gpiod i2cset:i2c-tools"
 [ "$ARCH" = arm64 ] && TAG=HIL-ARM64
 . hil/vm/host.sh "$@"
 vm_host_packages

@@ -55,10 +55,15 @@ public final class LinuxI2C: I2CDevice {
         let (found, result) = try await offload { () -> (String, Result<[UInt8], BoardError>) in
             var path = path
             var opened = Self.open(path, role: role)
-            // An adapter named in the board file may have come back under another number.
-            if case .failure = opened, !name.hasPrefix("/"), case .success(let again) = Self.resolve(name, role: role, sysfs: sysfs) {
-                path = again
-                opened = Self.open(path, role: role)
+            // An adapter named in the board file may have come back under another number, or
+            // be gone (its module unloaded, a USB adapter unplugged): the error says which.
+            if case .failure = opened, !name.hasPrefix("/") {
+                switch Self.resolve(name, role: role, sysfs: sysfs) {
+                case .success(let again):
+                    path = again
+                    opened = Self.open(path, role: role)
+                case .failure(let e): return (path, .failure(e))
+                }
             }
             let fd: Int32
             switch opened {

@@ -36,6 +36,12 @@ public final class LinuxPWM: PWMOutput {
         if access(channel, F_OK) != 0 {
             try write("export", "\(spec.channel)", in: chip)
             exported = true
+            // udev gives the new channel's files to the gpio group a moment after the export
+            // (deploy/60-firmloop-gpiochip.rules): wait up to a second for them, once, as the
+            // board is made, before any task runs.
+            var ts = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            let period = "\(channel)/period"
+            for _ in 0..<100 where access(period, F_OK) == 0 && access(period, W_OK) != 0 { nanosleep(&ts, nil) }
         }
         do {
             let ns = try dutyNanoseconds(spec.initial)

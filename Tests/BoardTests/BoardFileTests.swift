@@ -3,7 +3,7 @@ import KernelTestSupport
 import Testing
 
 @Suite struct BoardFileTests {
-    @Test(arguments: ["raspberrypi-4b", "raspberrypi-5", "host-serial", "sim"])
+    @Test(arguments: ["raspberrypi-4b", "raspberrypi-5", "raspberrypi-4b-sensors", "raspberrypi-5-sensors", "host-serial", "sim", "hil", "hil-buses"])
     func shippedBoardFilesLoad(_ name: String) throws {
         let d = try BoardDescription.load(path: "\(repositoryRoot)/boards/\(name).json")
         #expect(d.board == name)

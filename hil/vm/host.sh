@@ -64,10 +64,12 @@ vm_kernel_cache() {
     [ -n "$KPKG" ] || cannot "apt knows no linux-image-$arch (not a Debian package source for $arch?)"
     KVER=${KPKG#linux-image-}
     CACHE=${FIRMLOOP_HIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-hil}/$KVER
-    if [ -f "$CACHE/ready" ]; then
+    local parts
+    parts=$(. hil/vm/kernel-parts.sh && echo "$HIL_PARTS")
+    if [ -f "$CACHE/ready" ] && grep -qF "$parts" "$CACHE/ready"; then
         echo "$TAG: $what $KVER with gpio-sim from the cache ($CACHE)"
     else
-        echo "$TAG: preparing $what $KVER, gpio-sim and the base initramfs into $CACHE"
+        echo "$TAG: preparing $what $KVER, gpio-sim, pwm-sim and the base initramfs into $CACHE ($parts)"
         # prepare.sh takes the package, prepare-arm64.sh the version.
         if [ "$arch" = arm64 ]; then set -- "$KVER"; else set -- "$KPKG"; fi
         "${prepare[@]}" "$1" "$CACHE" || case $? in

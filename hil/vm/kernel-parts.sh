@@ -24,24 +24,52 @@ build_gpiosim() {
     [ -f gpiosim/gpio-sim.ko ] || { echo "gpio-sim.ko was not built" >&2; exit 1; }
 }
 
+# build_pwmsim KVER [MAKE ARGS...]: the project's own pwm-sim.ko (hil/vm/pwm-sim: a PWM chip
+# with nothing behind it, the real sysfs PWM interface in front), into pwmsim/, against the
+# headers build_gpiosim unpacked.
+build_pwmsim() {
+    local kver=$1
+    shift
+    mkdir pwmsim
+    cp "$HERE/pwm-sim/pwm-sim.c" "$HERE/pwm-sim/Kbuild" pwmsim/
+    make -s -C "hdr/usr/src/linux-headers-$kver" M="$PWD/pwmsim" "$@" modules
+    [ -f pwmsim/pwm-sim.ko ] || { echo "pwm-sim.ko was not built" >&2; exit 1; }
+}
+
+# check_config KVER: the kernel options the HIL needs beyond GPIO and the UARTs: I2C with its
+# character device and the SMBus stub as modules or built in, PWM with its sysfs interface.
+check_config() {
+    local c=kroot/boot/config-$1 want
+    for want in CONFIG_I2C=[ym] CONFIG_I2C_CHARDEV=[ym] CONFIG_I2C_STUB=[ym] CONFIG_PWM=y CONFIG_PWM_SYSFS=y; do
+        grep -q "^$want\$" "$c" || { echo "kernel $1 lacks ${want%=*} (the HIL's I2C and PWM scenario needs it)" >&2; exit 1; }
+    done
+}
+
+# The parts' version, in CACHE/ready: a cache made by older parts is made again.
+HIL_PARTS="parts 2 (gpio-sim, i2c-dev, i2c-stub, pwm-sim)"
+
 # pack_base KVER BUSYBOX STRIP: base.cpio.gz, the initramfs every boot starts from: BUSYBOX (a
 # static one of the VM's architecture) with the applets of the host's busybox (the same
-# version; a foreign one cannot run here to list its own), configfs (unless built in) and
-# gpio-sim.ko (its debug info stripped with STRIP).
+# version; a foreign one cannot run here to list its own), configfs, i2c-dev and i2c-stub
+# (unless built in, with what they depend on), gpio-sim.ko and pwm-sim.ko (their debug info
+# stripped with STRIP).
 pack_base() {
-    local kver=$1 busybox=$2 strip=$3 r=$PWD/rootfs m=kroot/lib/modules/$1 a f mod=kernel/fs/configfs/configfs.ko
+    local kver=$1 busybox=$2 strip=$3 r=$PWD/rootfs m=kroot/lib/modules/$1 a f mod
     mkdir -p "$r"/bin "$r"/sbin "$r"/usr/bin "$r"/usr/sbin "$r"/dev "$r"/proc "$r"/sys "$r"/tmp "$r"/mnt "$r"/etc "$r"/run
     cp "$busybox" "$r/bin/busybox"
     for a in $(/bin/busybox --list); do [ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
     /bin/busybox depmod -b kroot "$kver"                     # the .deb ships no modules.dep
-    if ! grep -q "^$mod\$" "$m/modules.builtin"; then
+    for mod in kernel/fs/configfs/configfs.ko kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko; do
+        grep -q "^$mod\$" "$m/modules.builtin" && continue
         for f in $mod $(grep "^$mod:" "$m/modules.dep" | cut -d: -f2); do
             install -D -m644 "$m/$f" "$r/lib/modules/$kver/$f"
         done
-    fi
+    done
     cp "$m/modules.builtin" "$m/modules.order" "$r/lib/modules/$kver/"   # modprobe knows built-ins from these
-    install -D -m644 gpiosim/gpio-sim.ko "$r/lib/modules/$kver/extra/gpio-sim.ko"
-    "$strip" --strip-debug "$r/lib/modules/$kver/extra/gpio-sim.ko"
+    for f in gpiosim/gpio-sim.ko pwmsim/pwm-sim.ko; do
+        install -D -m644 "$f" "$r/lib/modules/$kver/extra/${f#*/}"
+        "$strip" --strip-debug "$r/lib/modules/$kver/extra/${f#*/}"
+    done
     /bin/busybox depmod -b "$r" "$kver"
     (cd "$r" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -9) > base.cpio.gz
 }

@@ -14,7 +14,7 @@ install -m755 "$ROOT/hil/vm/init" "$D/init"
 mkdir -p "$D/firmloop/hil" "$D/firmloop/boards/nmea" "$D/usr/local/bin" "$D/etc"
 cp -r "$ROOT/hil/scenarios" "$D/firmloop/hil/"
 mkdir -p "$D/firmloop/scripts" && cp "$ROOT/scripts/mosquitto.sh" "$D/firmloop/scripts/"
-cp "$ROOT/boards/hil.json" "$D/firmloop/boards/"
+cp "$ROOT/boards/hil.json" "$ROOT/boards/hil-buses.json" "$D/firmloop/boards/"
 cp "$ROOT"/boards/nmea/* "$D/firmloop/boards/nmea/"
 GUEST=${GUEST:-}
 STRIP=${STRIP:-strip}
@@ -63,6 +63,8 @@ if [ -n "$FW2" ]; then
 fi
 with_libs /usr/sbin/mosquitto /usr/bin/mosquitto_sub /usr/bin/mosquitto_pub
 for t in gpiodetect gpioinfo gpioget gpioset gpiomon gpiofind; do with_libs "$(tool $t)"; done
+# i2c-tools (scenario 6 loads the i2c-stub's registers with i2cset).
+if [ -n "$GUEST" ]; then with_libs /usr/sbin/i2cset /usr/sbin/i2cget /usr/sbin/i2cdetect; else with_libs "$(command -v i2cset)" "$(command -v i2cget)" "$(command -v i2cdetect)"; fi
 
 printf 'root:x:0:0:root:/root:/bin/sh\nmosquitto:x:100:101:mosquitto:/tmp:/bin/false\n' > "$D/etc/passwd"
 printf 'root:x:0:\nmosquitto:x:101:\n' > "$D/etc/group"

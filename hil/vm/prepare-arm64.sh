@@ -10,6 +10,7 @@
 set -euo pipefail
 KVER=$1 OUT=$2                                               # 6.1.0-57-arm64
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/hil/vm
 CACHE=${FIRMLOOP_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/firmloop-arm64}   # the apt states
 MIRROR=${FIRMLOOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "HIL: prepare: $*" >&2; }
@@ -37,17 +38,21 @@ done
 log "building gpio-sim.ko for arm64 (with irq_sim.c, which this kernel does not build in)"
 build_gpiosim "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 
+check_config "$KVER"
+log "building pwm-sim.ko for arm64 (hil/vm/pwm-sim)"
+build_pwmsim "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
+
 log "packing the base initramfs"
 dpkg -x busybox-static_*.deb bb
 pack_base "$KVER" bb/bin/busybox aarch64-linux-gnu-strip
 
 log "the guest's programs and libraries (bookworm arm64)"
-fetch bookworm arm64 "$W/guest" mosquitto mosquitto-clients gpiod libgpiod2 libsqlite3-0 libssl3 libstdc++6 libgcc-s1
+fetch bookworm arm64 "$W/guest" mosquitto mosquitto-clients gpiod libgpiod2 i2c-tools libi2c0 libsqlite3-0 libssl3 libstdc++6 libgcc-s1
 
 mkdir -p "$OUT"
 cp "kroot/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 mv base.cpio.gz "$OUT/"
 mv "$W/guest" "$OUT/guest"
-echo "linux-image-$KVER $KDEB" > "$OUT/ready"
+echo "linux-image-$KVER $KDEB $HIL_PARTS" > "$OUT/ready"
 cd / && rm -rf "$W"
 log "done: $(du -sh "$OUT" | cut -f1) in $OUT"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # prepare.sh KPKG CACHE: Debian's kernel KPKG (linux-image-6.1.0-NN-amd64), gpio-sim built out
-# of tree from Debian's own linux-source against its headers, and the base initramfs (busybox,
-# configfs and gpio-sim modules), into CACHE: vmlinuz, base.cpio.gz, ready. Nothing is
+# of tree from Debian's own linux-source against its headers, the project's pwm-sim (hil/vm/
+# pwm-sim), and the base initramfs (busybox; configfs, i2c-dev, i2c-stub, gpio-sim and pwm-sim
+# modules), into CACHE: vmlinuz, base.cpio.gz, ready. Nothing is
 # installed on the host; the ~900 MB work folder is removed afterwards.
 # Exit 3 when the packages cannot be downloaded, 1 on any other failure.
 set -euo pipefail
@@ -27,12 +28,16 @@ grep -q '^CONFIG_SERIAL_8250=y' "kroot/boot/config-$KVER" || { echo "kernel $KVE
 step "building gpio-sim.ko (with irq_sim.c, which this kernel does not build in)"
 build_gpiosim "$KVER"
 
+check_config "$KVER"
+step "building pwm-sim.ko (hil/vm/pwm-sim)"
+build_pwmsim "$KVER"
+
 step "packing the base initramfs"
 pack_base "$KVER" /bin/busybox strip
 
 mkdir -p "$CACHE"
 cp "kroot/boot/vmlinuz-$KVER" "$CACHE/vmlinuz"
 mv base.cpio.gz "$CACHE/"
-echo "$KPKG $KDEB" > "$CACHE/ready"
+echo "$KPKG $KDEB $HIL_PARTS" > "$CACHE/ready"
 cd / && rm -rf "$W"
 step "done: $(du -sh "$CACHE" | cut -f1) in $CACHE"
