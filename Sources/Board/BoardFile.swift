@@ -97,7 +97,7 @@ public struct Role: Sendable, Equatable {
 /// An I2C role: a device at a 7-bit address on a bus, read by a driver component.
 public struct I2CSpec: Sendable, Equatable {
     /// `/dev/i2c-N`, or the adapter's name as `i2cdetect -l` and
-    /// `/sys/class/i2c-adapter/i2c-N/name` show it ("bcm2835 (i2c@7e804000)"), so the file
+    /// `/sys/bus/i2c/devices/i2c-N/name` show it ("bcm2835 (i2c@7e804000)"), so the file
     /// survives renumbering; "sim:…" on the simulated board.
     public var bus: String
     /// 7-bit, 0x03...0x77.

@@ -44,8 +44,10 @@ public final class LinuxI2C: I2CDevice {
         if case .failure(let e) = Self.select(fd, address: spec.address, bus: path, role: role) { throw e }
     }
 
-    /// `/sys/class/i2c-adapter`: one `i2c-N` per adapter, each with its `name`.
-    public nonisolated static let adapters = "/sys/class/i2c-adapter"
+    /// `/sys/bus/i2c/devices`: one `i2c-N` per adapter, each with its `name` (beside the
+    /// devices, `N-00AA`), on every kernel with I2C (`/sys/class/i2c-adapter` needs
+    /// CONFIG_I2C_COMPAT).
+    public nonisolated static let adapters = "/sys/bus/i2c/devices"
 
     public func perform(_ transfer: I2CTransfer) async throws -> [UInt8] {
         guard functions.contains(transfer.function) else {

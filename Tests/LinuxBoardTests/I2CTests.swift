@@ -46,9 +46,12 @@ import Testing
         #expect(try #require(Call(.writeByteData(register: 0, value: 1))).result(filled) == [])
     }
 
-    /// A fake /sys/class/i2c-adapter with `names` (i2c-N: name).
+    /// A fake /sys/bus/i2c/devices with `names` (i2c-N: name) and a device (1-0076: not an
+    /// adapter).
     static func adapters(_ names: [Int: String]) -> String {
         let dir = temporaryDirectory("firmloop-i2c")
+        mkdir("\(dir)/1-0076", 0o755)
+        _ = writeBytes("\(dir)/1-0076/name", Array("bme280\n".utf8))
         for (n, name) in names {
             mkdir("\(dir)/i2c-\(n)", 0o755)
             _ = writeBytes("\(dir)/i2c-\(n)/name", Array((name + "\n").utf8))

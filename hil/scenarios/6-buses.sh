@@ -22,7 +22,7 @@ BME="0xd0=0x60
 0xf7=0x65 0xf8=0x5a 0xf9=0xc0 0xfa=0x7e 0xfb=0xed 0xfc=0x00 0xfd=0x6d 0xfe=0x60"
 ADS_CONVERSION=0x3412     # an SMBus word, low byte first: the ADS1115 sends 0x12 0x34, raw 0x1234
 
-stub_bus() { for a in /sys/class/i2c-adapter/i2c-*; do [ "$(cat "$a/name" 2>/dev/null)" = "SMBus stub driver" ] && echo "${a##*-}"; done; }
+stub_bus() { for a in /sys/bus/i2c/devices/i2c-*; do [ "$(cat "$a/name" 2>/dev/null)" = "SMBus stub driver" ] && echo "${a##*-}"; done; }
 stub_load() {
     modprobe i2c-stub chip_addr=0x76,0x48 || fail "modprobe i2c-stub"
     wait_until 5 "the i2c-stub adapter" test -n "$(stub_bus)"
