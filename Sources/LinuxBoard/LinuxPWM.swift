@@ -45,9 +45,11 @@ public final class LinuxPWM: PWMOutput {
         }
         do {
             let ns = try dutyNanoseconds(spec.initial)
-            try write("enable", "0")
-            // duty ≤ period at every step: the old duty could be over the new period.
-            try write("duty_cycle", "0")
+            // The kernel takes a state only with a period above 0 and duty ≤ period: a fresh
+            // channel (period 0) takes its period first; one left enabled is disabled first,
+            // and a duty over the new period goes to 0 before the period changes.
+            if read("enable") == 1 { try write("enable", "0") }
+            if (read("duty_cycle") ?? 0) > periodNanoseconds { try write("duty_cycle", "0") }
             try write("period", "\(periodNanoseconds)")
             // A chip without polarity control may refuse even "normal", which it already is.
             do { try write("polarity", spec.inverted ? "inversed" : "normal") } catch where !spec.inverted {}
@@ -75,6 +77,11 @@ public final class LinuxPWM: PWMOutput {
         exported = false
         try? write("enable", "0")
         try? write("unexport", "\(spec.channel)", in: chip)
+    }
+
+    /// The number in the channel's attribute, nil where it cannot be read.
+    private func read(_ attribute: String) -> Int64? {
+        readTextFile("\(channel)/\(attribute)", limit: 64)?.split(separator: "\n").first.flatMap { Int64($0) }
     }
 
     /// Writes `value` to the channel's attribute (or `dir`'s), naming the role and the file.

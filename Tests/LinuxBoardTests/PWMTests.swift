@@ -65,7 +65,7 @@ import Testing
         }
         #expect(Self.read("\(dir)/pwmchip0/export") == "1")
         // The fake kernel made no pwm1: the first attribute's error names the role and file.
-        #expect(text.hasPrefix("open failed for role 'servo': \(dir)/pwmchip0/pwm1/enable: No such file or directory"))
+        #expect(text.hasPrefix("open failed for role 'servo': \(dir)/pwmchip0/pwm1/period: No such file or directory"))
         #expect(Self.read("\(dir)/pwmchip0/unexport") == "1")
     }
 
