@@ -36,11 +36,29 @@ build_pwmsim() {
     [ -f pwmsim/pwm-sim.ko ] || { echo "pwm-sim.ko was not built" >&2; exit 1; }
 }
 
+# build_i2cstub KVER [MAKE ARGS...]: the kernel's own i2c-stub.ko, out of tree from the
+# linux-source build_gpiosim unpacked, where the kernel does not build it (Debian's arm64
+# kernel; amd64's has it as a module), into i2cstub/.
+build_i2cstub() {
+    local kver=$1 kser src
+    shift
+    grep -q '^CONFIG_I2C_STUB=[ym]' "kroot/boot/config-$kver" && return 0
+    kser=$(echo "$kver" | cut -d. -f1,2)
+    src=linux-source-$kser
+    tar -xaf "src/usr/src/$src.tar.xz" -C src "$src/drivers/i2c/i2c-stub.c"
+    mkdir i2cstub
+    cp "src/$src/drivers/i2c/i2c-stub.c" i2cstub/
+    echo 'obj-m := i2c-stub.o' > i2cstub/Kbuild
+    make -s -C "hdr/usr/src/linux-headers-$kver" M="$PWD/i2cstub" "$@" modules
+    [ -f i2cstub/i2c-stub.ko ] || { echo "i2c-stub.ko was not built" >&2; exit 1; }
+}
+
 # check_config KVER: the kernel options the HIL needs beyond GPIO and the UARTs: I2C with its
-# character device and the SMBus stub as modules or built in, PWM with its sysfs interface.
+# character device (the stub is built when the kernel lacks it: build_i2cstub), PWM with its
+# sysfs interface.
 check_config() {
     local c=kroot/boot/config-$1 want
-    for want in CONFIG_I2C=[ym] CONFIG_I2C_CHARDEV=[ym] CONFIG_I2C_STUB=[ym] CONFIG_PWM=y CONFIG_PWM_SYSFS=y; do
+    for want in CONFIG_I2C=[ym] CONFIG_I2C_CHARDEV=[ym] CONFIG_PWM=y CONFIG_PWM_SYSFS=y; do
         grep -q "^$want\$" "$c" || { echo "kernel $1 lacks ${want%=*} (the HIL's I2C and PWM scenario needs it)" >&2; exit 1; }
     done
 }
@@ -51,8 +69,8 @@ HIL_PARTS="parts 2 (gpio-sim, i2c-dev, i2c-stub, pwm-sim)"
 # pack_base KVER BUSYBOX STRIP: base.cpio.gz, the initramfs every boot starts from: BUSYBOX (a
 # static one of the VM's architecture) with the applets of the host's busybox (the same
 # version; a foreign one cannot run here to list its own), configfs, i2c-dev and i2c-stub
-# (unless built in, with what they depend on), gpio-sim.ko and pwm-sim.ko (their debug info
-# stripped with STRIP).
+# (unless built in, with what they depend on), gpio-sim.ko, pwm-sim.ko and, where the kernel
+# lacks it, our build of i2c-stub.ko (their debug info stripped with STRIP).
 pack_base() {
     local kver=$1 busybox=$2 strip=$3 r=$PWD/rootfs m=kroot/lib/modules/$1 a f mod
     mkdir -p "$r"/bin "$r"/sbin "$r"/usr/bin "$r"/usr/sbin "$r"/dev "$r"/proc "$r"/sys "$r"/tmp "$r"/mnt "$r"/etc "$r"/run
@@ -61,12 +79,14 @@ pack_base() {
     /bin/busybox depmod -b kroot "$kver"                     # the .deb ships no modules.dep
     for mod in kernel/fs/configfs/configfs.ko kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko; do
         grep -q "^$mod\$" "$m/modules.builtin" && continue
+        [ -f "$m/$mod" ] || continue                           # not built by this kernel: ours (below)
         for f in $mod $(grep "^$mod:" "$m/modules.dep" | cut -d: -f2); do
             install -D -m644 "$m/$f" "$r/lib/modules/$kver/$f"
         done
     done
     cp "$m/modules.builtin" "$m/modules.order" "$r/lib/modules/$kver/"   # modprobe knows built-ins from these
-    for f in gpiosim/gpio-sim.ko pwmsim/pwm-sim.ko; do
+    for f in gpiosim/gpio-sim.ko pwmsim/pwm-sim.ko i2cstub/i2c-stub.ko; do
+        [ -f "$f" ] || continue
         install -D -m644 "$f" "$r/lib/modules/$kver/extra/${f#*/}"
         "$strip" --strip-debug "$r/lib/modules/$kver/extra/${f#*/}"
     done

@@ -39,6 +39,7 @@ log "building gpio-sim.ko for arm64 (with irq_sim.c, which this kernel does not 
 build_gpiosim "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 
 check_config "$KVER"
+build_i2cstub "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 log "building pwm-sim.ko for arm64 (hil/vm/pwm-sim)"
 build_pwmsim "$KVER" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 

@@ -29,6 +29,7 @@ step "building gpio-sim.ko (with irq_sim.c, which this kernel does not build in)
 build_gpiosim "$KVER"
 
 check_config "$KVER"
+build_i2cstub "$KVER"
 step "building pwm-sim.ko (hil/vm/pwm-sim)"
 build_pwmsim "$KVER"
 
