@@ -50,9 +50,7 @@ public final class ADS1115: SensorDriver {
 
     public func attach(to device: Device) throws {
         self.device = device
-        let board = device.board.description
-        guard let r = board.role(role), let spec = r.i2c else { throw BoardError.roleNotDeclared(role: role, file: board.file) }
-        var o = DriverOptions(r, file: board.file, known: ["gain", "rate", "channels"])
+        var o = try DriverOptions(role, of: device.board.description, known: ["gain", "rate", "channels"])
         let path = o.path
         if let g = o.problems.number(o.object, "gain", at: path) {
             if let i = Self.gains.firstIndex(of: g) { pga = i } else {
@@ -86,7 +84,7 @@ public final class ADS1115: SensorDriver {
         try o.check()
         adc = try device.board.i2c(role)
         try adc.require(.wordData)
-        poll = SensorPoll(role: role, interval: spec.intervalNanoseconds)
+        poll = SensorPoll(role: role, interval: o.spec.intervalNanoseconds)
     }
 
     public func start(in group: TaskGroupScope) {

@@ -65,9 +65,7 @@ public final class BME280: SensorDriver {
 
     public func attach(to device: Device) throws {
         self.device = device
-        let board = device.board.description
-        guard let r = board.role(role), let spec = r.i2c else { throw BoardError.roleNotDeclared(role: role, file: board.file) }
-        var o = DriverOptions(r, file: board.file, known: ["oversampling"])
+        var o = try DriverOptions(role, of: device.board.description, known: ["oversampling"])
         if let n = o.problems.int(o.object, "oversampling", at: o.path, range: 1...16) {
             if let f = [1: 1, 2: 2, 4: 3, 8: 4, 16: 5][n] { oversampling = UInt8(f) } else {
                 o.problems.add("\(o.path).oversampling", o.object["oversampling"], "expected 1, 2, 4, 8 or 16, got \(n)")
@@ -76,7 +74,7 @@ public final class BME280: SensorDriver {
         try o.check()
         sensor = try device.board.i2c(role)
         try sensor.require(.byteData)
-        poll = SensorPoll(role: role, interval: spec.intervalNanoseconds)
+        poll = SensorPoll(role: role, interval: o.spec.intervalNanoseconds)
     }
 
     public func start(in group: TaskGroupScope) {

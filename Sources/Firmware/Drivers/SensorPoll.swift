@@ -81,17 +81,24 @@ public protocol SensorDriver: Component {
 /// (each names the file, the key and its line), unknown keys rejected.
 @KernelActor
 public struct DriverOptions {
-    public let role: Role
+    /// The role's I2C declaration (bus, address, interval).
+    public let spec: I2CSpec
     public let object: JSON
+    /// "roles.climate": where its keys are, for messages.
     public let path: String
     public var problems: Problems
 
+    /// The I2C role `role` of `board` (`roleNotDeclared`, `wrongRoleType` otherwise);
     /// `known`: the driver's own keys (the common ones, `I2CSpec.commonKeys`, are added).
-    public init(_ role: Role, file: String, known: Set<String>) {
-        self.role = role
-        object = role.i2c?.object ?? JSON(.object([]), line: 0)
-        path = "roles.\(role.name)"
-        problems = Problems(file: file)
+    public init(_ role: String, of board: BoardDescription, known: Set<String>) throws {
+        guard let r = board.role(role) else { throw BoardError.roleNotDeclared(role: role, file: board.file) }
+        guard let spec = r.i2c else {
+            throw BoardError.wrongRoleType(role: role, file: board.file, declared: r.kind.rawValue, wanted: RoleKind.i2c.rawValue)
+        }
+        self.spec = spec
+        object = spec.object
+        path = "roles.\(role)"
+        problems = Problems(file: board.file)
         problems.rejectUnknown(object, at: path, known: known.union(I2CSpec.commonKeys))
     }
 
