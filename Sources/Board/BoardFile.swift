@@ -164,15 +164,29 @@ public struct PWMSpec: Sendable, Equatable {
 
 /// A value role: a number read from a file, such as a 1-Wire DS18B20's
 /// `/sys/bus/w1/devices/28-*/temperature` (millidegrees: scale 0.001) or a hwmon or IIO input.
+///
+/// What the value is, for Home Assistant and the snapshot's readers: `unit` (`"°C"`),
+/// `device_class` (`"temperature"`) and `state_class` (`"measurement"`, the default) as Home
+/// Assistant's sensor platform names them, `precision` (decimals shown), and how often it is
+/// read (`interval`, default 10 s).
 public struct ValueSpec: Sendable, Equatable {
     /// The file; `*` and `?` match within one path level, and exactly one file must match.
     public var path: String
     /// The file's number times `scale` is the value.
     public var scale = 1.0
+    public var unit: String?
+    public var deviceClass: String?
+    /// nil: `measurement`; `"none"` in the board file: no state class (a value with no history).
+    public var stateClass: String? = "measurement"
+    public var precision: Int?
+    public var intervalNanoseconds: Int64 = 10_000_000_000
     public init(path: String, scale: Double = 1) {
         self.path = path
         self.scale = scale
     }
+
+    /// The state classes Home Assistant's sensors have.
+    public static let stateClasses = ["measurement", "measurement_angle", "total", "total_increasing"]
 }
 
 /// A loaded, validated board file.
@@ -249,7 +263,7 @@ public struct BoardDescription: Sendable {
 
     static let lineKeys: Set<String> = ["type", "line", "chip", "offset", "active_low", "bias", "initial", "restore", "debounce_ms", "note"]
     static let serialKeys: Set<String> = ["type", "device", "settings", "note"]
-    static let valueKeys: Set<String> = ["type", "path", "scale", "note"]
+    static let valueKeys: Set<String> = ["type", "path", "scale", "unit", "device_class", "state_class", "precision", "interval", "note"]
     static let pwmKeys: Set<String> = ["type", "chip", "channel", "frequency_hz", "initial", "restore", "inverted", "note"]
 
     static func parseRole(_ name: String, _ v: JSON, defaultChip: String?, _ p: inout Problems) -> Role? {
@@ -313,8 +327,23 @@ public struct BoardDescription: Sendable {
             if let f = file, !f.hasPrefix("/") && !f.contains(":") {
                 p.add("\(path).path", v["path"], "expected an absolute path such as /sys/bus/w1/devices/28-*/temperature, got '\(f)'")
             }
-            let scale = p.number(v, "scale", at: path) ?? 1
-            return Role(name: name, kind: .value, value: ValueSpec(path: file ?? "", scale: scale))
+            var spec = ValueSpec(path: file ?? "", scale: p.number(v, "scale", at: path) ?? 1)
+            spec.unit = p.string(v, "unit", at: path)
+            if let c = p.string(v, "device_class", at: path) {
+                if !c.isEmpty && c.allSatisfy({ $0.isLowercase || $0 == "_" }) { spec.deviceClass = c } else {
+                    p.add("\(path).device_class", v["device_class"], "expected a Home Assistant sensor device class such as \"temperature\", got '\(c)'")
+                }
+            }
+            if let c = p.string(v, "state_class", at: path) {
+                if c == "none" { spec.stateClass = nil } else if ValueSpec.stateClasses.contains(c) { spec.stateClass = c } else {
+                    p.add("\(path).state_class", v["state_class"], "expected one of \((ValueSpec.stateClasses + ["none"]).joined(separator: ", ")), got '\(c)'")
+                }
+            }
+            spec.precision = p.int(v, "precision", at: path, range: 0...9)
+            if let d = p.duration(v, "interval", at: path) {
+                if d >= 100_000_000 { spec.intervalNanoseconds = d } else { p.add("\(path).interval", v["interval"], "expected at least 100ms") }
+            }
+            return Role(name: name, kind: .value, value: spec)
         case .i2c:
             let driver = p.string(v, "driver", at: path)
             // A driver reads its own keys (and rejects the unknown ones when it attaches).

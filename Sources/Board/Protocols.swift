@@ -101,6 +101,8 @@ public protocol Hardware: AnyObject {
     /// The device of `role` as its kind's protocol says (`RoleDevices.take`): each role once,
     /// until the board is closed.
     func take(_ role: String, as kind: RoleKind) throws -> AnyObject
+    /// Whether `role` was handed out (`take`) and not released.
+    func isTaken(_ role: String) -> Bool
     var network: any Network { get }
     var clock: any WallClock { get }
     /// The CPU's temperature in °C where the board has a sensor, nil where not. Async: some

@@ -54,6 +54,8 @@ public struct RoleDevices {
         return d
     }
 
+    public func isTaken(_ role: String) -> Bool { taken.contains(role) }
+
     public mutating func releaseAll() { taken.removeAll() }
 }
 

@@ -66,6 +66,11 @@ struct Run: ParsableCommand {
                                valueName: "PREFIX"))
     var haDiscovery: String?
 
+    @Option(name: .customLong("ha-discovery-mode"),
+            help: ArgumentHelp("device: one discovery message per device (Home Assistant 2024.11 and later, the default); entity: one per entity (older Home Assistant).",
+                               valueName: "MODE"))
+    var haDiscoveryMode: String?
+
     @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
     var logLevel: String?
 
@@ -82,7 +87,7 @@ struct Run: ParsableCommand {
         RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
                           username: username, passwordFile: passwordFile, caFile: cafile, certFile: cert, keyFile: key, snapshotInterval: snapshots.snapshotInterval,
                           outboxCapacity: snapshots.outboxCapacity, logLevel: logLevel,
-                          haPrefix: haDiscovery)
+                          haPrefix: haDiscovery, haMode: haDiscoveryMode)
     }
 
     /// What `run` starts from: the settings resolved, the board file and its world, the
@@ -182,7 +187,8 @@ struct Run: ParsableCommand {
             log.info("restored from the outbox: " + restored.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         }
         if let ha = cfg.homeAssistant {
-            log.info("home assistant: discovery under \(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config")
+            log.info("home assistant: discovery at " + (ha.mode == .device ? ha.deviceTopic(device: cfg.deviceID)
+                : "\(ha.prefix)/<component>/\(HomeAssistantDiscovery.sanitize(cfg.deviceID))/…/config"))
         }
         if let n = p.notify {
             log.info("systemd: notifying \(n.socket)" + (n.watchdogNanoseconds.map { ", watchdog ping every \($0 / 2_000_000) ms" } ?? ", no watchdog"))

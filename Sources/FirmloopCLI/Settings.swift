@@ -35,8 +35,9 @@ struct RunSettings {
         var caFile, certFile, keyFile: String?
         var snapshotInterval, outboxCapacity: Int?
         var logLevel: String?
-        /// `--ha-discovery [PREFIX]`.
+        /// `--ha-discovery [PREFIX]`, `--ha-discovery-mode device|entity`.
         var haPrefix: String?
+        var haMode: String?
     }
 
     /// The settings from `flags`, over the config file they name, over the environment's and the
@@ -89,6 +90,12 @@ struct RunSettings {
         }
         let ha = flags.haPrefix.map { HomeAssistantDiscovery(prefix: $0) }
         s.homeAssistant = pickOptional("ha_discovery", ha, file?.homeAssistant, nil)
+        let mode = try flags.haMode.map { m throws -> HomeAssistantDiscovery.Mode in
+            guard let mode = HomeAssistantDiscovery.Mode(rawValue: m) else { throw ConfigError("--ha-discovery-mode \(m): expected device or entity") }
+            return mode
+        }
+        s.homeAssistant?.mode = pick("ha_discovery_mode", mode, file?.homeAssistantMode, .device)
+        s.homeAssistant?.supportURL = pickOptional("ha_support_url", nil, file?.homeAssistantSupportURL, nil)
         s.update.keyPath = pick("update_key", nil, file?.updateKey, s.update.keyPath)
         s.update.caFile = pickOptional("update_cafile", nil, file?.updateCAFile, nil)
         s.update.maxBytes = pick("update_max_bytes", nil, file?.updateMaxBytes, s.update.maxBytes)
@@ -111,6 +118,7 @@ struct RunSettings {
             ("key", tls.keyFile ?? "(none)"),
             ("log_level", logLevel.description),
             ("ha_discovery", homeAssistant.map { "on, prefix \($0.prefix)" } ?? "off"),
+            ("ha_discovery_mode", homeAssistant.map { $0.mode.rawValue } ?? "(discovery off)"),
             ("update_key", update.keyPath),
             ("update_cafile", update.caFile ?? "(the system's CA store)"),
             ("update_max_bytes", "\(update.maxBytes)"),

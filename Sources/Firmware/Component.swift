@@ -59,29 +59,34 @@ public struct Composition: Sendable {
     public typealias MakeDriver = @Sendable @KernelActor (String) -> any Component
     public let makers: [Make]
     public let drivers: [String: MakeDriver]
+    /// Whether the value roles no component opens are read by a `ValueSensors` (the stock
+    /// firmware's do).
+    public let readsValueRoles: Bool
 
-    public init(_ makers: [Make], drivers: [String: MakeDriver] = [:]) {
+    public init(_ makers: [Make], drivers: [String: MakeDriver] = [:], readsValueRoles: Bool = false) {
         self.makers = makers
         self.drivers = drivers
+        self.readsValueRoles = readsValueRoles
     }
 
     /// This firmware and one more component (started after the others).
-    public func adding(_ make: @escaping Make) -> Composition { Composition(makers + [make], drivers: drivers) }
+    public func adding(_ make: @escaping Make) -> Composition { Composition(makers + [make], drivers: drivers, readsValueRoles: readsValueRoles) }
 
     /// This firmware with one more driver (or another for `name`).
     public func adding(driver name: String, _ make: @escaping MakeDriver) -> Composition {
         var d = drivers
         d[name] = make
-        return Composition(makers, drivers: d)
+        return Composition(makers, drivers: d, readsValueRoles: readsValueRoles)
     }
 
     /// The components, then a driver per I2C role of `board` that names one (in the board
-    /// file's order). A driver this firmware does not have stops the start, naming the key.
+    /// file's order; a driver this firmware does not have stops the start, naming the key),
+    /// then (`readsValueRoles`) a `ValueSensors` for the value roles none of them opened.
     @KernelActor public func make(for board: BoardDescription) -> [any Component] {
         makers.map { $0() } + board.roles(of: .i2c).compactMap { r -> (any Component)? in
             guard let name = r.i2c?.driver else { return nil }
             return drivers[name]?(r.name) ?? UnknownDriver(role: r.name, driver: name, known: drivers.keys.sorted())
-        }
+        } + (readsValueRoles && !board.roles(of: .value).isEmpty ? [ValueSensors()] : [])
     }
 
     /// The stock firmware, in the order its parts attach and start:
@@ -102,11 +107,12 @@ public struct Composition: Sendable {
     ///   time, removed once the broker acknowledged them;
     /// - **discovery** (`HomeAssistantAnnouncer`): Home Assistant MQTT discovery when configured;
     ///
-    /// and the drivers `bme280` (`BME280`) and `ads1115` (`ADS1115`).
+    /// the drivers `bme280` (`BME280`) and `ads1115` (`ADS1115`), and the value roles no
+    /// component reads (`ValueSensors`).
     public static let stock = Composition([
         { Commands() }, { Snapshots() }, { GPIOLines() }, { GPSReader() }, { CPUTemperature() }, { StatusLED() }, { MQTTLink() },
         { OutboxForwarding() }, { HomeAssistantAnnouncer() },
-    ], drivers: ["bme280": { BME280(role: $0) }, "ads1115": { ADS1115(role: $0) }])
+    ], drivers: ["bme280": { BME280(role: $0) }, "ads1115": { ADS1115(role: $0) }], readsValueRoles: true)
 }
 
 /// An I2C role whose driver the firmware does not have: its `attach` says so.

@@ -15,7 +15,8 @@ import Board
 ///       "cert": "/etc/firmloop/client.pem",
 ///       "key": "/etc/firmloop/client.key",
 ///       "log_level": "info",
-///       "ha_discovery": true
+///       "ha_discovery": true,
+///       "ha_discovery_mode": "device"
 ///     }
 ///
 /// Every key is optional; a flag given on the command line wins over the file. Unknown keys and
@@ -39,6 +40,10 @@ public struct ConfigFile: Sendable, Equatable {
     public var logLevel: LogLevel?
     /// `"ha_discovery": true` (prefix homeassistant) or a prefix: Home Assistant discovery on.
     public var homeAssistant: HomeAssistantDiscovery?
+    /// `"ha_discovery_mode"`: `"device"` (the default) or `"entity"` (`HomeAssistantDiscovery.Mode`).
+    public var homeAssistantMode: HomeAssistantDiscovery.Mode?
+    /// `"ha_support_url"`: the discovery origin's `url`.
+    public var homeAssistantSupportURL: String?
     /// Over-the-air updates: `update_key` (the public key they must be signed with),
     /// `update_cafile` (the CA for their https downloads), `update_max_bytes`.
     public var updateKey: String?
@@ -49,7 +54,7 @@ public struct ConfigFile: Sendable, Equatable {
 
     public static let keys: Set<String> = [
         "broker", "device_id", "board", "snapshot_interval", "outbox", "outbox_capacity",
-        "username", "password_file", "cafile", "cert", "key", "log_level", "ha_discovery",
+        "username", "password_file", "cafile", "cert", "key", "log_level", "ha_discovery", "ha_discovery_mode", "ha_support_url",
         "update_key", "update_cafile", "update_max_bytes",
     ]
 
@@ -100,6 +105,15 @@ public struct ConfigFile: Sendable, Equatable {
             } else {
                 p.add("ha_discovery", v, "expected true, false or a topic prefix such as \"homeassistant\", found \(v.text)")
             }
+        }
+        if let m = p.string(root, "ha_discovery_mode", at: "") {
+            if let mode = HomeAssistantDiscovery.Mode(rawValue: m) { c.homeAssistantMode = mode } else {
+                p.add("ha_discovery_mode", root["ha_discovery_mode"],
+                      "expected \"device\" (one message per device, Home Assistant 2024.11 and later) or \"entity\" (one per entity), found '\(m)'")
+            }
+        }
+        if let u = p.string(root, "ha_support_url", at: "") {
+            if let why = HomeAssistantDiscovery.problem(supportURL: u) { p.add("ha_support_url", root["ha_support_url"], why) } else { c.homeAssistantSupportURL = u }
         }
         c.updateKey = p.string(root, "update_key", at: "").map { resolve($0, file: file) }
         c.updateCAFile = p.string(root, "update_cafile", at: "").map { resolve($0, file: file) }

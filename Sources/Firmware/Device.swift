@@ -31,6 +31,8 @@ public final class Device {
     /// What is wrong now, by part (a role such as "gps_uart", or "outbox", "broker"); empty
     /// when all is well. In every snapshot, in the status LED and in `onLog`.
     public private(set) var faults: [String: Fault] = [:]
+    /// The last fault raised (kept after it cleared): which part, its text, when (ns since 1970).
+    public private(set) var lastError: (part: String, error: String, at: Int64)?
     /// One line per event worth an operator's attention (faults raised and cleared, the
     /// broker's connection going up and down and why), with how much it matters; never per
     /// snapshot.
@@ -145,6 +147,7 @@ public final class Device {
         setFault("broker", client.refusal)
         switch state {
         case .online:
+            publishFaults()
             for c in components { c.online() }
             onLog(.info, "mqtt: online (\(client.config.host):\(client.config.port))")
         case .disconnected where !stopping:
@@ -177,10 +180,47 @@ public final class Device {
             guard faults[part]?.error != error else { return }
             let since = faults[part]?.since ?? at ?? board.clock.unixNanoseconds()
             faults[part] = Fault(error: error, since: since)
+            lastError = (part, error, board.clock.unixNanoseconds())
             onLog(.error, "fault: \(part): \(error)")
+            publishFaults()
         } else if let f = faults.removeValue(forKey: part) {
             onLog(.info, "fault cleared: \(part) (since \(iso8601(unixNanoseconds: f.since)))")
+            publishFaults()
         }
+    }
+
+    /// `…/faults` (retained; after every change and every connect):
+    /// `{"active": {"gps_uart": {"error": "…", "since": "2026-…Z"}}, "last": {"part": "gps_uart",
+    /// "error": "…", "at": "…"}}`, `"last": null` before the first fault of this run. What Home
+    /// Assistant's problem sensors and last-error sensor read (`HomeAssistantDiscovery`).
+    public var faultsPayload: String {
+        var w = JSONWriter(capacity: 128 + 128 * faults.count)
+        w.object { w in
+            w.key("active"); w.object { w in
+                for (part, f) in faults.sorted(by: { $0.key < $1.key }) {
+                    w.key(part); w.object { w in
+                        w.key("error"); w.string(f.error)
+                        w.key("since"); w.string(iso8601(unixNanoseconds: f.since))
+                    }
+                }
+            }
+            w.key("last")
+            if let l = lastError {
+                w.object { w in
+                    w.key("part"); w.string(l.part)
+                    w.key("error"); w.string(l.error)
+                    w.key("at"); w.string(iso8601(unixNanoseconds: l.at))
+                }
+            } else {
+                w.null()
+            }
+        }
+        return w.text
+    }
+
+    private func publishFaults() {
+        guard let client, client.state == .online else { return }   // sent again on connect
+        publishDirect(topics.faults, faultsPayload, retain: true)
     }
 
     // MARK: snapshots and status

@@ -1,7 +1,9 @@
 /// The MQTT topics of one device: `firmloop/<id>/snapshot`, `…/status`, `…/cmd`, `…/ack`,
-/// `…/gps`, and per GPIO role `…/<role>/state` and `…/<role>/set`.
+/// `…/gps`, `…/faults`, and per GPIO role `…/<role>/state` and `…/<role>/set`.
 public struct Topics: Sendable, Equatable {
     public let base, snapshot, status, cmd, ack, gps: String
+    /// Retained: the faults the device has now and the last error (`Device.faultsPayload`).
+    public let faults: String
     public init(device: String) {
         base = "firmloop/\(device)"
         snapshot = base + "/snapshot"
@@ -9,6 +11,7 @@ public struct Topics: Sendable, Equatable {
         cmd = base + "/cmd"
         ack = base + "/ack"
         gps = base + "/gps"
+        faults = base + "/faults"
     }
     /// Retained ON/OFF of a GPIO role.
     public func state(_ role: String) -> String { "\(base)/\(role)/state" }

@@ -54,6 +54,8 @@ public final class LinuxHardware: Hardware {
 
     public func take(_ role: String, as kind: RoleKind) throws -> AnyObject { try roles.take(role, as: kind) }
 
+    public func isTaken(_ role: String) -> Bool { roles.isTaken(role) }
+
     public func cpuTemperature() async -> Double? {
         guard let path = thermal else { return nil }
         // Read off the kernel thread: a zone behind I2C can take milliseconds.

@@ -129,6 +129,8 @@ public final class SimHardware: Hardware {
         return d
     }
 
+    public func isTaken(_ role: String) -> Bool { roles.isTaken(role) }
+
     /// A CPU warming and cooling over the day: 52 °C ± 6, a 24 h cycle plus a 10-minute ripple
     /// (deterministic, from the virtual clock).
     public func cpuTemperature() async -> Double? {

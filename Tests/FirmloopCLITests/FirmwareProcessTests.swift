@@ -158,11 +158,18 @@ import Testing
                                                        "--snapshot-interval", "500", "--outbox", m.dir + "/outbox.db",
                                                        "--broker", "mqtt://127.0.0.1:\(m.port)", "--ha-discovery"], output: log)
         defer { fw.terminate() }
-        let configs = ["switch/ha1/relay", "binary_sensor/ha1/button", "sensor/ha1/cpu_temperature", "device_tracker/ha1/gps_uart",
-                       "sensor/ha1/outbox_backlog", "sensor/ha1/last_seq"].map { "homeassistant/\($0)/config" }
-        try #require(waitUntil(seconds: 20) { configs.allSatisfy { c in haLines().contains { $0.hasPrefix(c + " {") } } },
-                     "\(haLines()) \(readFile(log) ?? "")")
+        // The device form: one message, every entity under cmps.
+        let device = "homeassistant/device/ha1/config"
+        try #require(waitUntil(seconds: 20) { haLines().contains { $0.hasPrefix(device + " {") } }, "\(haLines()) \(readFile(log) ?? "")")
+        let message = try JSON.parse(String(try #require(haLines().last { $0.hasPrefix(device + " {") }).dropFirst(device.count + 1)))
+        let ids = Set(try #require(message["cmps"]?.members).map(\.key))
+        #expect(ids.isSuperset(of: ["relay", "button", "cpu_temperature", "gps_uart", "gps_uart_problem", "water", "outbox_backlog", "uptime"]), "\(ids)")
+        #expect(!ids.contains("status_led"))
+        // A config an older board file had (in the entity form): emptied, not moved.
         #expect(waitUntil(seconds: 10) { haLines().contains("homeassistant/switch/ha1/old_valve/config (null)") }, "\(haLines())")
+        #expect(!haLines().contains("homeassistant/switch/ha1/old_valve/config {\"migrate_discovery\":true}"))
+        // The faults, retained, for the problem sensors.
+        #expect(waitUntil(seconds: 10) { w.lines.contains { $0.hasPrefix(#"firmloop/ha1/faults {"active":"#) } }, "\(w.lines.suffix(8))")
         #expect(!haLines().contains { $0.hasPrefix("homeassistant/switch/ha1/status_led/") })
         // States after the connect: retained ON/OFF per GPIO role, the GPS position.
         #expect(waitUntil(seconds: 10) { w.lines.contains("firmloop/ha1/relay/state OFF") && w.lines.contains("firmloop/ha1/button/state OFF") },
@@ -188,9 +195,9 @@ import Testing
                 "\(w.lines.filter { $0.contains("/ack") })")
         #expect(w.lines.last { $0.hasPrefix("firmloop/ha1/relay/state ") } == "firmloop/ha1/relay/state OFF")
         // Home Assistant restarted: it says online, and every config comes again.
-        let before = haLines().filter { $0.hasPrefix("homeassistant/switch/ha1/relay/config {") }.count
+        let before = haLines().filter { $0.hasPrefix(device + " {") }.count
         try publish(m, "homeassistant/status", "online")
-        #expect(waitUntil(seconds: 10) { haLines().filter { $0.hasPrefix("homeassistant/switch/ha1/relay/config {") }.count > before })
+        #expect(waitUntil(seconds: 10) { haLines().filter { $0.hasPrefix(device + " {") }.count > before })
         kill(fw.pid, SIGINT)
         #expect(fw.wait() == 0, "\(readFile(log) ?? "")")
     }

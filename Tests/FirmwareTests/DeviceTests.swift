@@ -61,8 +61,8 @@ import Testing
         #expect(parts.first == "t=3s online", "\(line)")
         let names = parts.dropFirst().map { String($0.prefix { $0 != " " }) }
         // Snapshots (seq, taken), GPSReader (fix, uart), OutboxForwarding (delivered, outbox),
-        // the BME280 driver (climate), the device (cmds).
-        #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "climate", "cmds"], "\(line)")
+        // the BME280 driver (climate), the value role (water), the device (cmds).
+        #expect(names == ["seq", "taken", "fix", "uart", "delivered", "outbox", "climate", "water", "cmds"], "\(line)")
         #expect(line.contains("seq 4  taken 4 (+0 extra)") && line.contains("cmds 0"), "\(line)")
     }
 

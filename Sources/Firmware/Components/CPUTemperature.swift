@@ -17,6 +17,6 @@ public final class CPUTemperature: Component {
     }
 
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
-        a.addSnapshotSensor("cpu_temperature", name: "CPU temperature", field: "cpu_temp_c", deviceClass: "temperature", unit: "°C")
+        a.addSnapshotSensor("cpu_temperature", name: "CPU temperature", field: "cpu_temp_c", deviceClass: "temperature", unit: "°C", precision: 1)
     }
 }

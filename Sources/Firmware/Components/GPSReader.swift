@@ -76,7 +76,8 @@ public final class GPSReader: Component {
         line.add("uart \(framer.lines) lines, \(parser.bad) bad")
     }
 
-    /// A `device_tracker` on `…/gps` (the attributes `publishPosition` writes).
+    /// A `device_tracker` on `…/gps` (the attributes `publishPosition` writes), and the UART's
+    /// problem sensor (unplugged, silent).
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
         guard port != nil else { return }
         let topics = a.topics
@@ -85,6 +86,7 @@ public final class GPSReader: Component {
             w.key("json_attributes_topic"); w.string(topics.gps)
             w.key("source_type"); w.string("gps")
         }
+        a.addProblemSensor(device.config.gpsRole, name: "GPS problem")
     }
 
     public func online() {

@@ -18,6 +18,13 @@ public final class MQTTLink: Component {
         }
     }
 
+    /// How often the link had to be made again since the start, a diagnostic sensor.
+    public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
+        guard device.client != nil else { return }
+        a.addSnapshotSensor("mqtt_reconnects", name: "MQTT reconnects", template: "{{ [value_json.mqtt.connects - 1, 0] | max }}",
+                            category: "diagnostic", stateClass: "total_increasing")
+    }
+
     /// `"mqtt"`: connects, failures (refused or dropped), protocol errors, oversized packets,
     /// dropped droppable messages, the last error (no field without a broker).
     public func sample(into s: inout Snapshot) async {

@@ -48,10 +48,13 @@ public final class Snapshots: Component {
         if pipe.unstored > 0 { line.add("NOT STORED \(pipe.unstored)") }
     }
 
-    /// Diagnostic sensors from the snapshot: the outbox's backlog and the last sequence number.
+    /// Diagnostic sensors from the snapshot: the outbox's backlog and the last sequence number;
+    /// the outbox's faults (it cannot store; a damaged file was set aside) as problem sensors.
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
         a.addSnapshotSensor("outbox_backlog", name: "Outbox backlog", field: "outbox.pending", category: "diagnostic")
         a.addSnapshotSensor("last_seq", name: "Last snapshot", field: "seq", category: "diagnostic", stateClass: nil)
+        a.addProblemSensor("outbox", name: "Outbox problem")
+        a.addProblemSensor("outbox.damaged", name: "Outbox damaged")
     }
 
     private func loop() async throws {

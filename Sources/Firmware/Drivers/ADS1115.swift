@@ -124,5 +124,6 @@ public final class ADS1115: SensorDriver {
             a.addSnapshotSensor("\(role)_\(ch.name)", name: "\(role) \(ch.name)", field: "\(role).\(ch.name)", deviceClass: "voltage",
                                 unit: "V", precision: 3)
         }
+        a.addProblemSensor(role)
     }
 }

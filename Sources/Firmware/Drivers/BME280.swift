@@ -199,6 +199,7 @@ public final class BME280: SensorDriver {
                             unit: "%", precision: 0)
         a.addSnapshotSensor("\(role)_pressure", name: "\(role) pressure", field: "\(role).pressure_hpa", deviceClass: "atmospheric_pressure",
                             unit: "hPa", precision: 1)
+        a.addProblemSensor(role)
     }
 
     /// `value` with `digits` decimals, for the status line.
