@@ -10,7 +10,7 @@ TESTFLAGS  := -c release -Xswiftc -enable-testing
 BENCH_PY   := .build/bench-venv/bin/python3
 SHIM       := .build/alloccount.so
 
-.PHONY: run test test-example test-gpiod-v2 test-nonsending-park hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
+.PHONY: run test test-example test-home-assistant test-gpiod-v2 test-nonsending-park hil bench deps bench-deps clean fuzz soak sanitize sanitize-address sanitize-thread \
         buildinfo build-static build-arm64 test-arm64 install uninstall test-install deploy-test deb test-deb
 PREFIX     ?= /usr/local
 # The binary `make install` puts on a board: release, with Swift's standard library linked in,
@@ -25,7 +25,8 @@ run: deps buildinfo
 	$(SWIFT) build -c release --product firmloop
 	scripts/run.sh $(RUNARGS)
 
-## make test: every test, release build; the fuzz seed corpus replayed; the short forms of
+## make test: every test, release build; the firmware against a real Home Assistant (make
+## test-home-assistant); the fuzz seed corpus replayed; the short forms of
 ## the fuzzing (one minute) and the soak (10 broker + 10 firmware kills); the suite under
 ## ASan+LSan and under TSan (FIRMLOOP_SANITIZE=0 skips them); the aarch64
 ## build under qemu-user (make test-arm64; FIRMLOOP_ARM64=0 skips it); the .deb for both
@@ -36,6 +37,7 @@ test: deps buildinfo
 	$(SWIFT) build $(TESTFLAGS) --build-tests
 	$(SWIFT) test $(TESTFLAGS) --skip-build
 	$(MAKE) --no-print-directory test-example
+	$(MAKE) --no-print-directory test-home-assistant
 	$(MAKE) --no-print-directory test-gpiod-v2
 	$(MAKE) --no-print-directory test-install
 	$(MAKE) --no-print-directory test-nonsending-park
@@ -57,6 +59,15 @@ test: deps buildinfo
 ## invariants and its scenario, and run for a few seconds against mosquitto on 127.0.0.1.
 test-example: deps
 	SWIFT=$(SWIFT) python3 Examples/custom-sensor/test.py
+
+## make test-home-assistant: the firmware against a real Home Assistant, the newest release pip
+## installs on the newest Python here (cached in ~/.cache/firmloop/home-assistant), with a
+## mosquitto on 127.0.0.1: onboarding and the MQTT integration through its APIs, then its device
+## and entity registries, the relay driven from it, a fault, a removed role, both discovery
+## forms, a clean stop (Tests/HomeAssistant/ha_test.py). Skips, saying why, with no Python 3.12+.
+test-home-assistant: deps
+	$(SWIFT) build $(TESTFLAGS) --product firmloop
+	Tests/HomeAssistant/run.sh
 
 ## make test-nonsending-park: bench/nonsending-park, the stand-alone stress for the kernel's
 ## nonisolated(nonsending) park (its README): fails if a resumed job is ever lost.

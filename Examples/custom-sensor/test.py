@@ -11,7 +11,7 @@
    changes the reading, the status line has the probe's part, and Home Assistant discovery
    announces the probe as a temperature sensor in °C.
 """
-import os, re, shutil, socket, subprocess, sys, tempfile, time
+import json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 swift = os.environ.get("SWIFT", "swift")
@@ -103,9 +103,13 @@ try:
     if not re.search(r"  probe -?[0-9.]+ C", out):
         print(out)
         fail("the status line has no probe part")
-    config = [l for l in lines if l.startswith("homeassistant/sensor/example/probe/config ")]
-    if not config or '"unit_of_measurement":"°C"' not in config[0] or '"value_template":"{{ value_json.probe_c }}"' not in config[0]:
-        fail(f"Home Assistant discovery did not announce the probe: {config}")
+    device = [l for l in lines if l.startswith("homeassistant/device/example/config ")]
+    cmps = json.loads(device[-1].split(" ", 1)[1]).get("cmps", {}) if device else {}
+    probe = cmps.get("probe", {})
+    if probe.get("p") != "sensor" or probe.get("unit_of_measurement") != "°C" or probe.get("value_template") != "{{ value_json.probe_c | default(None) }}":
+        fail(f"Home Assistant discovery did not announce the probe: {probe or device}")
+    if cmps.get("probe_problem", {}).get("device_class") != "problem":
+        fail(f"Home Assistant discovery did not announce the probe's problem sensor: {sorted(cmps)}")
     say("PASS: its field and counters in every snapshot, its command acked and applied, its status part, its"
         " Home Assistant sensor, 24 h simulated with the invariants")
 finally:

@@ -12,8 +12,9 @@ import Board
 ///   `<prefix>/<platform>/<node_id>/<object_id>/config`, each with the device block and the
 ///   availability; a config of an entity the device no longer has is emptied.
 ///
-/// Every entity carries `default_entity_id` (`switch.pi_7_relay`: Home Assistant 2025.10 and
-/// later take the entity id of a new install from it). The entity form also carries the
+/// Every entity carries `default_entity_id` (`switch.pi_7_relay`, from the device's and the
+/// entity's names: Home Assistant 2025.10 and later take the entity id of a new install from
+/// it, earlier releases make the same one from the names). The entity form also carries the
 /// deprecated `object_id`, which the releases it is kept for (before 2024.11) need and the ones
 /// that deprecated it never see; the device form does not (2026.4 ignores it, 2025.10 to 2026.3
 /// warn about it, and 2024.11 to 2025.9 name the entity from the device and entity names,
@@ -103,6 +104,18 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
         return out
     }
 
+    /// The value template of a snapshot field (`a.b`): `{{ (value_json.a | default({})).b |
+    /// default(None) }}`. A snapshot without the field (one stored by an older firmware and
+    /// sent after an update, or after its role was taken out of the board file and before Home
+    /// Assistant removed the entity) renders `None`, which Home Assistant reads as unknown,
+    /// instead of a template warning in its log.
+    public static func template(field: String) -> String {
+        let parts = field.split(separator: ".").map(String.init)
+        var t = "value_json"
+        for p in parts.dropLast() { t = "(\(t).\(p) | default({}))" }
+        return "{{ \(t).\(parts.last ?? field) | default(None) }}"
+    }
+
     /// One entity as a component declares it: its platform, its id within the device and its
     /// own keys (name, topics, classes); the shared keys are added by the form it is sent in.
     public struct Entity: Sendable, Equatable {
@@ -159,13 +172,13 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
         }
 
         /// A `sensor` whose value is a field of every snapshot (`field`: its path, such as
-        /// `cpu_temp_c` or `outbox.pending`; a null field is "unknown"), with its classes;
-        /// `category` "diagnostic" for the device's own figures. `expires`: the value goes
-        /// unknown when no snapshot came for `freshSeconds`.
+        /// `cpu_temp_c` or `outbox.pending`; a null or missing field is "unknown"), with its
+        /// classes; `category` "diagnostic" for the device's own figures. `expires`: the value
+        /// goes unknown when no snapshot came for `freshSeconds`.
         public mutating func addSnapshotSensor(_ object: String, name: String, field: String, deviceClass: String? = nil, unit: String? = nil,
                                                category: String? = nil, stateClass: String? = "measurement", precision: Int? = nil,
                                                expires: Bool = true) {
-            addSnapshotSensor(object, name: name, template: "{{ value_json.\(field) }}", deviceClass: deviceClass, unit: unit,
+            addSnapshotSensor(object, name: name, template: HomeAssistantDiscovery.template(field: field), deviceClass: deviceClass, unit: unit,
                               category: category, stateClass: stateClass, precision: precision, expires: expires)
         }
 
@@ -210,9 +223,15 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
 
         public func uniqueID(_ e: Entity) -> String { "firmloop_\(node)_\(e.objectID)" }
 
-        /// `switch.pi_7_relay`: the entity id Home Assistant 2025.10+ gives a new install.
+        /// `switch.pi_7_relay`: the entity id Home Assistant 2025.10+ gives a new install; from
+        /// the device's and the entity's names (the id when it has none), as earlier releases
+        /// make it, so an entity has the same id on every release.
         public func defaultEntityID(_ e: Entity) -> String {
-            "\(e.platform).\(HomeAssistantDiscovery.slug(node + "_" + e.objectID))"
+            "\(e.platform).\(objectIDSlug(e))"
+        }
+
+        private func objectIDSlug(_ e: Entity) -> String {
+            HomeAssistantDiscovery.slug(device + "_" + (e.config["name"]?.string ?? e.objectID))
         }
 
         /// The messages of the configured form: one, or one per entity.
@@ -257,7 +276,7 @@ public struct HomeAssistantDiscovery: Sendable, Equatable {
                 var w = JSONWriter(capacity: 1024)
                 w.object { w in
                     writeOwn(e, &w)
-                    w.key("object_id"); w.string(HomeAssistantDiscovery.slug(node + "_" + e.objectID))
+                    w.key("object_id"); w.string(objectIDSlug(e))
                     writeAvailability(&w)
                     w.key("device"); writeDevice(&w, abbreviated: false)
                     w.key("origin"); w.object { w in

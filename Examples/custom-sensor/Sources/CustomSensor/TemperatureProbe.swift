@@ -9,7 +9,8 @@ import Kernel
 /// - its field: the latest reading (plus the calibration offset) in every snapshot as
 ///   `"probe_c"`, and its counters there as `"probe": {"reads": N, "failures": N}`;
 /// - its part of the status line: `probe 21.4 C` (or `probe -`), `firmloop run` prints it;
-/// - its Home Assistant entity: a temperature sensor in °C, read from the snapshot;
+/// - its Home Assistant entities: a temperature sensor in °C, read from the snapshot, and a
+///   problem sensor on while its fault lasts;
 /// - its command: `{"probe_offset": -0.25}` sets the offset (°C, within ±10);
 /// - its fault: a failed read is a fault of its role (in the snapshot's `faults` and on the
 ///   status LED) until a read succeeds again.
@@ -93,5 +94,6 @@ public final class TemperatureProbe: Component {
     public func discover(into a: inout HomeAssistantDiscovery.Announcement) {
         guard sensor != nil else { return }
         a.addSnapshotSensor(role, name: "Probe temperature", field: "probe_c", deviceClass: "temperature", unit: "°C", precision: 1)
+        a.addProblemSensor(role, name: "Probe problem")
     }
 }
