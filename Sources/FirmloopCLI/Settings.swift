@@ -94,8 +94,11 @@ struct RunSettings {
             guard let mode = HomeAssistantDiscovery.Mode(rawValue: m) else { throw ConfigError("--ha-discovery-mode \(m): expected device or entity") }
             return mode
         }
-        s.homeAssistant?.mode = pick("ha_discovery_mode", mode, file?.homeAssistantMode, .device)
-        s.homeAssistant?.supportURL = pickOptional("ha_support_url", nil, file?.homeAssistantSupportURL, nil)
+        // Picked first: `pick` records the origin in `s`, which must not be under modification.
+        let pickedMode = pick("ha_discovery_mode", mode, file?.homeAssistantMode, .device)
+        let supportURL = pickOptional("ha_support_url", nil, file?.homeAssistantSupportURL, nil)
+        s.homeAssistant?.mode = pickedMode
+        s.homeAssistant?.supportURL = supportURL
         s.update.keyPath = pick("update_key", nil, file?.updateKey, s.update.keyPath)
         s.update.caFile = pickOptional("update_cafile", nil, file?.updateCAFile, nil)
         s.update.maxBytes = pick("update_max_bytes", nil, file?.updateMaxBytes, s.update.maxBytes)

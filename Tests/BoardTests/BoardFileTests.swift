@@ -67,11 +67,28 @@ import Testing
          ["roles.t.path: missing (required)", "roles.t.scale: expected a number"]),
         (#"{"board": "b", "roles": {"t": {"type": "value", "path": "temperature", "line": "GPIO4"}}}"#,
          ["roles.t.path: expected an absolute path", "roles.t.line: unknown key"]),
+        (#"{"board": "b", "roles": {"t": {"type": "value", "path": "/t", "device_class": "Temp C", "state_class": "average", "precision": 12, "interval": "1ms"}}}"#,
+         ["roles.t.device_class: expected a Home Assistant sensor device class", "roles.t.state_class: expected one of measurement, measurement_angle, total, total_increasing, none",
+          "roles.t.precision: ", "roles.t.interval: expected at least 100ms"]),
         (#"{"board": "b", "roles": {"x": {"type": "output", "line": "GPIO1"}}, "simm": {}}"#, ["simm: unknown key"]),
         (#"{"board": "b", "roles": {"x": {"type": "output", "line": "GPIO1"}}, "sim": 3}"#, ["sim: expected an object"]),
         (#"{"board": 4, "roles": {"x": {"type": "output", "line": "GPIO1", "active_low": "yes"}}}"#,
          ["board: expected a string, found a number", "roles.x.active_low: expected true or false, found a string"]),
     ]
+
+    @Test func aValueRoleSaysWhatItIs() throws {
+        let b = try BoardDescription.parse(#"""
+            {"board": "b", "roles": {
+              "water": {"type": "value", "path": "/sys/bus/w1/devices/28-*/temperature", "scale": 0.001, "unit": "°C",
+                        "device_class": "temperature", "precision": 1, "interval": "30s"},
+              "count": {"type": "value", "path": "/sys/x", "state_class": "none"}}}
+            """#, file: "b.json")
+        let w = try #require(b.role("water")?.value)
+        #expect(w.unit == "°C" && w.deviceClass == "temperature" && w.stateClass == "measurement" && w.precision == 1)
+        #expect(w.intervalNanoseconds == 30_000_000_000 && w.scale == 0.001)
+        let c = try #require(b.role("count")?.value)
+        #expect(c.stateClass == nil && c.unit == nil && c.intervalNanoseconds == 10_000_000_000)
+    }
 
     @Test(arguments: broken.indices)
     func brokenFilesReportEveryProblemWithFileAndKey(_ i: Int) {

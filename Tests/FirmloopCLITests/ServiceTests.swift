@@ -161,6 +161,17 @@ final class NotifyListener {
         #expect(out.contains("outbox            \(dir)/state/from-file.outbox") && out.contains("($STATE_DIRECTORY)"), "\(out)")
         #expect(out.contains("password_file     \(creds)/mqtt-password") && out.contains("($CREDENTIALS_DIRECTORY)"), "\(out)")
         #expect(out.contains("board file boards/sim.json: sim, roles "), "\(out)")
+        #expect(out.contains("ha_discovery      off") && out.contains("ha_discovery_mode (discovery off)"), "\(out)")
+
+        // Home Assistant: the file's mode, a flag over it.
+        let ha = dir + "/ha.json"
+        #expect(writeFile(ha, #"{"board": "sim", "ha_discovery": "ha", "ha_discovery_mode": "entity", "ha_support_url": "https://example.org/fw"}"#))
+        let (s5, out5) = try firmloop(["config", "check", ha])
+        #expect(s5 == 0 && out5.contains("ha_discovery      on, prefix ha") && out5.contains("ha_discovery_mode entity") && out5.contains("(\(ha))"), "\(out5)")
+        let (s6, out6) = try firmloop(["run", "--config", ha, "--ha-discovery-mode", "device", "--duration", "1", "--outbox", dir + "/ha.outbox"])
+        #expect(s6 == 0 && out6.contains("home assistant: discovery at ha/device/"), "\(out6)")
+        let (s7, out7) = try firmloop(["run", "--config", ha, "--ha-discovery-mode", "both"])
+        #expect(s7 == 2 && out7.contains("--ha-discovery-mode both: expected device or entity"), "\(out7)")
 
         // A flag wins over the file; the run says where its settings came from.
         let (status2, out2) = try firmloop(["run", "--config", conf, "--device-id", "from-flag", "--duration", "1",

@@ -11,8 +11,8 @@ import Testing
 /// The stock drivers and PWM on the simulated board, through the world's broker: a BME280
 /// whose readings follow the weather (a minute-long day here, so it moves within the test), a
 /// silent window that is the role's fault and ends, an ADS1115 whose channel follows its
-/// input's curve, and a fan's duty set by command, refused out of range, kept for the next
-/// start.
+/// input's curve, a value role read by the stock firmware, and a fan's duty set by command,
+/// refused out of range, kept for the next start.
 @Suite struct BusComponentTests {
     static let board = #"""
         {"board": "buses", "chip": "sim",
@@ -21,9 +21,10 @@ import Testing
            "climate": {"type": "i2c", "bus": "sim:i2c-1", "address": "0x76", "driver": "bme280", "interval": "1s"},
            "adc": {"type": "i2c", "bus": "sim:i2c-1", "address": "0x48", "driver": "ads1115", "interval": "1s", "gain": 4.096,
                    "channels": {"soil": 0, "battery": {"input": 1, "scale": 2}}},
-           "fan": {"type": "pwm", "chip": "sim", "channel": 0, "frequency_hz": 25000, "initial": 0.2, "restore": true}
+           "fan": {"type": "pwm", "chip": "sim", "channel": 0, "frequency_hz": 25000, "initial": 0.2, "restore": true},
+           "tank": {"type": "value", "path": "sim:tank", "unit": "°C", "interval": "1s"}
          },
-         "sim": {"network": {"latency": "5ms"},
+         "sim": {"network": {"latency": "5ms"}, "values": {"tank": {"base": 12, "swing": 2, "period": "60s"}},
                  "i2c": {"climate": {"temperature": {"base": 20, "swing": 5, "period": "60s"}, "humidity": {"base": 50, "swing": 0},
                                      "pressure": {"base": 1000, "swing": 0}, "silent": [{"at": "20s", "for": "10s"}]},
                          "adc": {"inputs": {"0": {"base": 1.5, "swing": 1, "period": "40s"}, "1": {"base": 1.8}}}}}}
@@ -74,6 +75,9 @@ import Testing
             let soil = s.snapshot["adc"]?["soil"]?.number ?? -9
             #expect(abs(soil - (1.5 + sin(s.t / 40 * 2 * Double.pi))) < 0.2, "t=\(s.t): soil \(soil) V")
             #expect(abs((s.snapshot["adc"]?["battery"]?.number ?? 0) - 3.6) < 0.001)
+            // The value role, read by the stock ValueSensors every second (0.21 °C/s at most).
+            let tank = s.snapshot["tank"]?.number ?? -99
+            #expect(abs(tank - (12 + 2 * sin(s.t / 60 * 2 * Double.pi))) < 0.3, "t=\(s.t): tank \(tank) °C")
         }
         // The weather moved through the run.
         #expect((temperatures.min() ?? 99) < 17 && (temperatures.max() ?? 0) > 23)

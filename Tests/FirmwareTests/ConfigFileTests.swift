@@ -32,6 +32,21 @@ import Testing
         #expect(try ConfigFile.parse("{}", file: "x.json") == ConfigFile(file: "x.json"))
     }
 
+    @Test func homeAssistantDiscoveryItsFormAndOrigin() throws {
+        let c = try ConfigFile.parse(#"{"ha_discovery": true, "ha_discovery_mode": "entity", "ha_support_url": "https://example.org/fw"}"#, file: "f.json")
+        #expect(c.homeAssistant == HomeAssistantDiscovery() && c.homeAssistantMode == .entity && c.homeAssistantSupportURL == "https://example.org/fw")
+        #expect(try ConfigFile.parse(#"{"ha_discovery": "ha/x"}"#, file: "f.json").homeAssistant?.prefix == "ha/x")
+        do {
+            _ = try ConfigFile.parse("{\n\"ha_discovery_mode\": \"both\",\n\"ha_support_url\": \"ftp://x\",\n\"ha_discovery\": \"a/#\"\n}", file: "f.json")
+            Issue.record("accepted a bad file")
+        } catch {
+            let lines = error.problems.map(\.description)
+            #expect(lines.contains { $0.hasPrefix("f.json:2: ha_discovery_mode: expected \"device\"") }, "\(lines)")
+            #expect(lines.contains("f.json:3: ha_support_url: expected an http:// or https:// URL, got 'ftp://x'"), "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("f.json:4: ha_discovery: expected true, false or a topic prefix") }, "\(lines)")
+        }
+    }
+
     @Test func everyProblemNamesTheFileLineAndKey() {
         let text = """
             {
