@@ -30,6 +30,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIRMLOOP = os.environ.get("FIRMLOOP", os.path.join(ROOT, ".build", "release", "firmloop"))
 DEVICE = "pi-7"
 HASS = os.path.join(os.path.dirname(sys.executable), "hass")
+# --screenshot FILE: also a PNG of the device page (docs/home-assistant-device.png is one).
+SCREENSHOT = os.path.abspath(sys.argv[sys.argv.index("--screenshot") + 1]) if "--screenshot" in sys.argv else None
 
 
 def say(msg):
@@ -81,9 +83,16 @@ class Test:
     def start_home_assistant(self):
         conf = os.path.join(self.work, "ha")
         os.makedirs(conf)
+        # --screenshot: the browser logs in without a password from 127.0.0.1.
+        trusted = """  auth_providers:
+    - type: trusted_networks
+      trusted_networks: [127.0.0.1/32]
+      allow_bypass_login: true
+    - type: homeassistant
+""" if SCREENSHOT else ""
         with open(os.path.join(conf, "configuration.yaml"), "w") as f:
             f.write(f"""homeassistant:
-  name: Firmloop test
+{trusted}  name: Firmloop test
   latitude: 44.07
   longitude: 12.57
   elevation: 10
@@ -316,6 +325,9 @@ logger:
             say(f"units as declared; the value role reads {water} °C; entity ids: "
                 + ", ".join(ents[self.uid(k)]["entity_id"] for k in ["relay", "button", "cpu_temperature", "gps_uart", "water", "climate_problem"]))
 
+            if SCREENSHOT:
+                await self.screenshot(d["id"], SCREENSHOT)
+
             # 2. The relay from Home Assistant.
             relay = ents[self.uid("relay")]["entity_id"]
             for service, want, payload in [("turn_on", "on", "ON"), ("turn_off", "off", "OFF")]:
@@ -388,6 +400,50 @@ logger:
         say("PASS: one device, every entity, the relay driven from Home Assistant, a fault shown, a removed role gone,"
             " both discovery forms, unavailable after a clean stop, no error in Home Assistant's log")
 
+    async def screenshot(self, device_id, path):
+        """The device page as Home Assistant's frontend shows it, by a headless Chromium."""
+        chrome = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chrome:
+            raise Failed("--screenshot needs chromium (apt install chromium)")
+        await asyncio.sleep(8)   # a few snapshots in: every sensor has a value
+        url = f"{self.base}/config/devices/device/{device_id}"
+        # Chromium's DevTools protocol: load, wait for the page to draw its cards, then capture.
+        port = free_port()
+        r = await asyncio.create_subprocess_exec(chrome, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                                 "--window-size=1400,1900", f"--remote-debugging-port={port}", "about:blank",
+                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    async with self.session.get(f"http://127.0.0.1:{port}/json") as resp:
+                        pages = [p for p in await resp.json(content_type=None) if p.get("type") == "page"]
+                        if pages:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+            cdp = await self.session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
+            n = 0
+            async def send(method, **params):
+                nonlocal n
+                n += 1
+                await cdp.send_json({"id": n, "method": method, "params": params})
+                while True:
+                    m = await cdp.receive_json()
+                    if m.get("id") == n:
+                        return m.get("result", {})
+            await send("Page.navigate", url=url)
+            await asyncio.sleep(18)   # the login redirect, the frontend's bundles, the device's cards
+            shot = await send("Page.captureScreenshot", format="png")
+            import base64
+            with open(path, "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
+            await cdp.close()
+        finally:
+            r.kill()
+            await r.wait()
+        say(f"screenshot of {url} in {path}")
+
     async def _is(self, entity_id, want):
         s = (await self.states()).get(entity_id)
         return s and s["state"] == want
@@ -404,8 +460,8 @@ def main():
     t = Test()
     try:
         asyncio.run(t.run())
-    except Failed as e:
-        print(f"home-assistant: FAIL: {e}")
+    except (Failed, TimeoutError, OSError, aiohttp.ClientError, subprocess.SubprocessError) as e:
+        print(f"home-assistant: FAIL: {type(e).__name__}: {e}")
         for name in sorted(os.listdir(t.work)):
             if name.startswith("firmware-"):
                 print(f"--- {name} (last lines)")
@@ -413,9 +469,9 @@ def main():
         if os.path.exists(getattr(t, "ha_log", "")):
             print("--- Home Assistant's log (mqtt lines, last 40)")
             print("\n".join([l for l in open(t.ha_log).read().splitlines() if "mqtt" in l][-40:]))
-        t.cleanup()
         sys.exit(1)
-    t.cleanup()
+    finally:
+        t.cleanup()   # also on Ctrl-C: no Home Assistant, broker or firmware left running
     shutil.rmtree(t.work, ignore_errors=True)
 
 
