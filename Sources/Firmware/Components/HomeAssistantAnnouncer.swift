@@ -30,6 +30,9 @@ public final class HomeAssistantAnnouncer: Component {
     private var toMove: [String] = []
     private let move = Event()
     private var toldDuplicates = false
+    /// The components' entities: declared once every component is attached, the same for the
+    /// whole run (`entities()`).
+    private var declared: HomeAssistantDiscovery.Announcement?
 
     /// Removed entities remembered in the device message.
     public static let maxRemoved = 64
@@ -95,10 +98,17 @@ public final class HomeAssistantAnnouncer: Component {
         publish()
     }
 
+    private func entities(_ ha: HomeAssistantDiscovery) -> HomeAssistantDiscovery.Announcement {
+        if let declared { return declared }
+        let a = Self.announcement(of: device, ha)
+        declared = a
+        return a
+    }
+
     /// The announcement in the configured form.
     private func publish() {
         guard let ha = device.config.homeAssistant else { return }
-        let a = Self.announcement(of: device, ha)
+        let a = entities(ha)
         if !a.duplicates.isEmpty && !toldDuplicates {
             toldDuplicates = true
             device.onLog(.warning, "home assistant: declared twice, the first kept: " + a.duplicates.joined(separator: ", "))
@@ -132,8 +142,7 @@ public final class HomeAssistantAnnouncer: Component {
             // An entity-form config: moved when the device still has that entity, else emptied.
             let levels = p.topic.split(separator: "/", omittingEmptySubsequences: false)
             let (platform, object) = (String(levels[levels.count - 4]), String(levels[levels.count - 2]))
-            let a = Self.announcement(of: device, ha)
-            if a.entities.contains(where: { $0.platform == platform && $0.objectID == object }) {
+            if entities(ha).entities.contains(where: { $0.platform == platform && $0.objectID == object }) {
                 queueMove(p.topic)
             } else {
                 device.publishDirect(p.topic, "", retain: true)
@@ -165,7 +174,7 @@ public final class HomeAssistantAnnouncer: Component {
     private func forgetGone(fromDeviceMessage payload: String) {
         guard let ha = device.config.homeAssistant, let j = try? JSON.parse(payload),
               let cmps = (j["cmps"] ?? j["components"])?.members else { return }
-        let current = Set(Self.announcement(of: device, ha).entities.map(\.objectID))
+        let current = Set(entities(ha).entities.map(\.objectID))
         var changed = false
         for (id, c) in cmps where !current.contains(id) && !removed.contains(where: { $0.id == id }) {
             guard let platform = (c["p"] ?? c["platform"])?.string else { continue }
