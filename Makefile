@@ -172,6 +172,7 @@ hil: deps buildinfo
 ## make bench: release build, our benchmarks and the peers' (CPython asyncio, uvloop) side by side.
 bench: deps bench-deps $(SHIM)
 	$(SWIFT) build -c release --static-swift-stdlib --product firmloop-bench --scratch-path .build-static
+	$(SWIFT) build -c release --static-swift-stdlib --product firmloop --scratch-path .build-static
 	bench/run.sh
 
 deps:

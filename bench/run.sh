@@ -65,4 +65,10 @@ for round in $(seq "$rounds"); do
   $pin python3 bench/mqtt_mosquitto_pub.py --port "$tls_port" --cafile "$mq/certs/ca.pem" --payloads "$mq/payloads.txt" | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
 done
 FIRMLOOP_BENCH=snapshot_cycle $pin $bench | tee -a "$out"
+
+# The whole firmware beside the Python firmware a Pi user would write instead (issue 28,
+# bench/peers/python-firmware): NMEA from a pty at 9600 and 115200 baud, a snapshot every
+# 100 ms and 2 s, CPU per hour, RSS, latency, start-up, a 10-minute backlog's drain. The
+# static firmloop, as `make install` ships it.
+$pin $py bench/firmware_side_by_side.py --firmloop "${BENCH_FIRMLOOP:-.build-static/release/firmloop}" --python "$py" | tee -a "$out"
 python3 bench/summary.py "$out"

@@ -156,5 +156,34 @@ goal("MQTT QoS 1 drain >= 5x paho-mqtt in every round, >= 1.2x mosquitto_pub",
 tls = per_round("mqtt_drain_tls", None, "mosquitto_pub", "msgs_per_s", higher_is_better=True)
 if tls:
     print(f"  (over TLS: mosquitto_pub {fmt(get('mqtt_drain_tls', None, 'mosquitto_pub', 'msgs_per_s'), ',.0f')} msgs/s, firmloop {fmt(statistics.median(tls))}x)")
+# Issue 28: the whole firmware beside the Python firmware a Pi user would write instead.
+side = [r for r in rows if r["bench"] == "fw_side_by_side"]
+if side:
+    print("\nthe firmware beside the Python firmware (bench/peers/python-firmware), same inputs, same run")
+    print(f"  {'baud':>6} {'every':>6}  {'CPU s/h ours':>12} {'Python':>7} {'ratio':>6}  {'RSS MB ours':>11} {'Python':>7} {'ratio':>6}"
+          f"  {'p99 ms ours':>11} {'Python':>7}  {'first snapshot s':>16}")
+    cpu_ok, mem_ok, lat_ok = [], [], []
+    for baud in sorted({r["baud"] for r in side}):
+        for every in sorted({r["interval_ms"] for r in side}):
+            o = [r for r in side if r["baud"] == baud and r["interval_ms"] == every and r["impl"] == "firmloop"]
+            t = [r for r in side if r["baud"] == baud and r["interval_ms"] == every and r["impl"] == "python-firmware"]
+            if not o or not t:
+                continue
+            o, t = o[-1], t[-1]
+            cr = t["cpu_s_per_hour"] / o["cpu_s_per_hour"] if o["cpu_s_per_hour"] else None
+            mr = t["rss_steady_kb"] / o["rss_steady_kb"] if o["rss_steady_kb"] else None
+            cpu_ok.append(cr is not None and cr >= 10)
+            mem_ok.append(mr is not None and mr >= 4)
+            lat_ok.append(o["latency_ms_p99"] is not None and t["latency_ms_p99"] is not None and o["latency_ms_p99"] < t["latency_ms_p99"])
+            print(f"  {baud:>6} {every:>4}ms  {o['cpu_s_per_hour']:>12} {t['cpu_s_per_hour']:>7} {fmt(cr, '.1f'):>5}x  {o['rss_steady_kb'] / 1024:>11.1f}"
+                  f" {t['rss_steady_kb'] / 1024:>7.1f} {fmt(mr, '.1f'):>5}x  {o['latency_ms_p99']:>11} {t['latency_ms_p99']:>7}"
+                  f"  {o['first_snapshot_s']:>7} / {t['first_snapshot_s']}")
+    goal("the firmware: >= 10x less CPU than the Python firmware in every configuration", all(cpu_ok) if cpu_ok else None, f"{sum(cpu_ok)} of {len(cpu_ok)}")
+    goal("the firmware: >= 4x less memory (steady RSS) than the Python firmware", all(mem_ok) if mem_ok else None, f"{sum(mem_ok)} of {len(mem_ok)}")
+    goal("the firmware: lower p99 latency than the Python firmware", all(lat_ok) if lat_ok else None, f"{sum(lat_ok)} of {len(lat_ok)}")
+for r in rows:
+    if r["bench"] == "fw_drain":
+        print(f"  drain of a 10-minute backlog ({r['backlog']} snapshots): {r['impl']} {r['drain_s']} s ({r['per_s']}/s)")
+
 measured = [g for g in goals if g is not None]
 print(f"\n{sum(measured)} of {len(goals)} goals met ({len(goals) - len(measured)} not measured in this run)")
