@@ -37,6 +37,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_mosquitto(script, folder, port):
+    """scripts/mosquitto.sh on `port` (queueing for slow subscribers), once it accepts."""
+    mq = subprocess.Popen([script, folder, str(port), QUEUE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return mq
+        except OSError:
+            time.sleep(0.05)
+    mq.terminate()
+    raise SystemExit(f"mosquitto did not start on port {port}")
+
+
 def cpu_seconds(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / TICK
@@ -214,13 +228,7 @@ def drain(impl, args, work, mosquitto):
     d = os.path.join(work, device + "-mq")
     os.makedirs(d)
     os.chmod(d, 0o777)
-    mq = subprocess.Popen([mosquitto, d, str(port), QUEUE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    mq = start_mosquitto(mosquitto, d, port)
     sub = Subscriber(port, device)
     time.sleep(0.5)
     p.send_signal(signal.SIGCONT)
@@ -257,9 +265,8 @@ def main():
     os.chmod(work, 0o777)
     mosquitto = os.path.join(ROOT, "scripts", "mosquitto.sh")
     port = free_port()
-    mq = subprocess.Popen([mosquitto, work, str(port), QUEUE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mq = start_mosquitto(mosquitto, work, port)
     try:
-        time.sleep(1)
         for baud in (9600, 115200):
             for interval_ms in (100, 2000):
                 for impl in ("firmloop", "python"):
