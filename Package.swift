@@ -58,9 +58,9 @@ let package = Package(
         .library(name: "FirmloopCLI", targets: ["FirmloopCLI"]),
         .executable(name: "firmloop", targets: ["firmloop"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
+    // No package dependencies: the command line's parser is FirmloopCLI/Arguments.swift (issue 28:
+    // swift-argument-parser linked FoundationEssentials, 5 MB of the binary an update ships).
+    dependencies: [],
     targets: [
         .target(name: "CSystem"),
         // The version `firmloop --version` prints, stamped by the Makefile (scripts/buildinfo.sh).
@@ -93,7 +93,6 @@ let package = Package(
         // The command line as a library: `FirmloopCommand.main(firmware:)` for any firmware.
         .target(name: "FirmloopCLI", dependencies: [
             "Kernel", "Board", "SimBoard", "SimWorld", "LinuxBoard", "Firmware", "FirmwareSim", "MQTT", "CBuildInfo", "TLS", "Update",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "firmloop", dependencies: ["Firmware", "FirmloopCLI"]),
         // Test and benchmark support only: replaces malloc process-wide to count calls; and the C

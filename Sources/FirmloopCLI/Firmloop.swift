@@ -1,4 +1,3 @@
-import ArgumentParser
 import CBuildInfo
 import Firmware
 import Glibc
@@ -14,33 +13,30 @@ import LinuxBoard
 ///     import FirmloopCLI
 ///
 ///     FirmloopCommand.main(firmware: .stock.adding { TemperatureProbe() })
-public struct FirmloopCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "firmloop",
-        abstract: "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks.",
-        version: version,
-        subcommands: [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Keygen.self, Sign.self, UpdateDevice.self, Demo.self])
+public struct FirmloopCommand: Command {
+    static let name = "firmloop"
+    static let abstract = "Firmware runtime for Linux boards: a cooperative kernel, boards, firmware tasks."
+    static let subcommands: [any Command.Type] = [Run.self, Simulate.self, Probe.self, UART.self, Config.self, Keygen.self,
+                                                  Sign.self, UpdateDevice.self, Demo.self]
 
     public init() {}
+    init(_ arguments: ParsedArguments) {}
+    func run() throws {}
 
     /// The firmware `run` and `simulate` run (set once by `main(firmware:)`, before parsing).
     static let firmware = ThreadMutex(Composition.stock)
 
     /// Parses the process's arguments and runs the command with `firmware`; exits.
-    public static func main(firmware: Composition) {
+    public static func main(firmware: Composition) -> Never {
         self.firmware.withLock { $0 = firmware }
         main()
     }
 
-    /// `--ha-discovery` takes an optional PREFIX, which ArgumentParser cannot say: given bare
-    /// (last, or before another option), the default prefix is put in.
-    public static func main() {
+    /// Parses the process's arguments and runs the command (with the stock firmware unless
+    /// `main(firmware:)` set another); exits.
+    public static func main() -> Never {
         Kernel.makeKernelDefaultExecutor()   // before any task exists
-        var args = Array(CommandLine.arguments.dropFirst())
-        if let i = args.firstIndex(of: "--ha-discovery"), i + 1 == args.count || args[i + 1].hasPrefix("-") {
-            args.insert(HomeAssistantDiscovery.defaultPrefix, at: i + 1)
-        }
-        main(args)
+        runCommandLine(FirmloopCommand.self, version: version, Array(CommandLine.arguments.dropFirst()))
     }
 }
 
@@ -63,15 +59,20 @@ let version = """
 
 /// `firmloop demo`: the kernel alone at work (no board, no firmware): named tasks, a channel,
 /// their stats.
-struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "A few named tasks blink a simulated LED, sample a sensor and report, then print their stats.")
+struct Demo: Command {
+    static let name = "demo"
+    static let abstract = "A few named tasks blink a simulated LED, sample a sensor and report, then print their stats."
+    static let parameters: [Parameter] = [
+        .option("seconds", help: "Stop after this many seconds (0: run until Ctrl-C).", default: "0"),
+        .option("budget", help: "Report a task that runs longer than this between awaits (ms).", default: "50"),
+    ]
+    var seconds = 0
+    var budget = 50
 
-    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
-    var seconds: Int = 0
-
-    @Option(help: "Report a task that runs longer than this between awaits (ms).")
-    var budget: Int = 50
+    init(_ a: ParsedArguments) throws(UsageError) {
+        seconds = try a.int("seconds") ?? seconds
+        budget = try a.int("budget") ?? budget
+    }
 
     func run() throws {
         let stop = StopSignal.install()

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Board
 import Glibc
 import LinuxBoard
@@ -7,16 +6,21 @@ import LinuxBoard
 /// I2C adapters and the addresses that answer like `i2cdetect -r`, PWM chips and their
 /// channels) and, for a board file, whether each role resolves here. It only reads: an I2C
 /// probe is a read, a PWM channel is not exported.
-struct Probe: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List GPIO chips and lines, serial ports, I2C buses and PWM chips, and check a board file's roles against them.",
-        discussion: "Exits 1 when the machine has no GPIO chip (and a board needs one, or none was given) or a role does not resolve.")
-
-    @Option(help: "Board file whose roles to check.")
+struct Probe: Command {
+    static let name = "probe"
+    static let abstract = "List GPIO chips and lines, serial ports, I2C buses and PWM chips, and check a board file's roles against them."
+    static let discussion = "Exits 1 when the machine has no GPIO chip (and a board needs one, or none was given) or a role does not resolve."
+    static let parameters: [Parameter] = [
+        .option("board", help: "Board file whose roles to check."),
+        .flag("all", help: "List every line of every chip (default: named or used lines only)."),
+    ]
     var board: String?
-
-    @Flag(help: "List every line of every chip (default: named or used lines only).")
     var all = false
+
+    init(_ a: ParsedArguments) {
+        board = a.string("board")
+        all = a.flag("all")
+    }
 
     func run() throws {
         var failed = false

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Board
 import Firmware
 import Glibc
@@ -18,70 +17,55 @@ final class Locked<Value: Sendable>: Sendable {
 
 /// `firmloop run`: the firmware in real time, on the machine's GPIO and serial ports, or on the
 /// simulated board (a board file whose devices are all simulated, such as boards/sim.json).
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the firmware in real time: on this machine's GPIO and serial ports, or on the simulated board (boards/sim.json).",
-        discussion: """
-            Snapshots go to the outbox (on disk before they are offered to the network) and, with \
-            --broker, to firmloop/<device-id>/snapshot; commands are taken on firmloop/<device-id>/cmd \
-            and answered on …/ack; …/status is online/offline (retained). Ctrl-C or SIGTERM stops \
-            cleanly: no more snapshots, what is in flight is given a moment, offline is published, \
-            lines are released.
-            """)
+struct Run: Command {
+    static let name = "run"
+    static let abstract = "Run the firmware in real time: on this machine's GPIO and serial ports, or on the simulated board (boards/sim.json)."
+    static let discussion = """
+        Snapshots go to the outbox (on disk before they are offered to the network) and, with \
+        --broker, to firmloop/<device-id>/snapshot; commands are taken on firmloop/<device-id>/cmd \
+        and answered on …/ack; …/status is online/offline (retained). Ctrl-C or SIGTERM stops \
+        cleanly: no more snapshots, what is in flight is given a moment, offline is published, \
+        lines are released.
+        """
+    static let parameters: [Parameter] = [
+        .option("config", help: "Config file (JSON, e.g. /etc/firmloop/firmloop.json; `firmloop config check` validates it). Flags given here win over it."),
+        .option("board", help: "Board file, or the name of an installed one (raspberrypi-4b). Default: boards/sim.json."),
+        .option("broker", help: "MQTT broker, mqtt://HOST[:1883] or mqtts://HOST[:8883] (TLS) (none: snapshots wait in the outbox)."),
+        .option("device-id", help: "Device id (one MQTT topic level). Default: the host name."),
+    ] + SnapshotOptions.parameters + [
+        .option("outbox", help: "The outbox file. Default: $STATE_DIRECTORY/<device-id>.outbox under systemd, else $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox"),
+        .option("username", help: "MQTT user name."),
+        .option("password-file", help: "File holding the MQTT password (first line). Default under systemd: $CREDENTIALS_DIRECTORY/mqtt-password when present."),
+        .option("cafile", help: "mqtts:// only: PEM file of the CA certificates to trust. Default: the system's store."),
+        .option("cert", help: "mqtts:// only: PEM client certificate (for a broker with require_certificate); needs --key."),
+        .option("key", help: "mqtts:// only: the client certificate's PEM private key."),
+        .option("ha-discovery", implicit: HomeAssistantDiscovery.defaultPrefix,
+                help: "Announce the device to Home Assistant (MQTT discovery) under PREFIX; the PREFIX may be left out (homeassistant).",
+                valueName: "PREFIX"),
+        .option("ha-discovery-mode", help: "device: one discovery message per device (Home Assistant 2024.11 and later, the default); entity: one per entity (older Home Assistant).",
+                valueName: "MODE"),
+        .option("log-level", help: "Least important log lines written: \(LogLevel.names). Default: info."),
+        .option("duration", help: "Stop after this many seconds (0: run until Ctrl-C).", default: "0"),
+        .option("nmea-replay", help: "Simulated board only: an NMEA log (gpsd's format) to replay on the GPS UART."),
+        .option("seed", help: "Simulated board only: seed for the world's noise and button presses.", default: "1"),
+    ]
 
-    @Option(help: "Config file (JSON, e.g. /etc/firmloop/firmloop.json; `firmloop config check` validates it). Flags given here win over it.")
-    var config: String?
-
-    @Option(help: "Board file, or the name of an installed one (raspberrypi-4b). Default: boards/sim.json.")
-    var board: String?
-
-    @Option(help: "MQTT broker, mqtt://HOST[:1883] or mqtts://HOST[:8883] (TLS) (none: snapshots wait in the outbox).")
-    var broker: String?
-
-    @Option(help: "Device id (one MQTT topic level). Default: the host name.")
-    var deviceId: String?
-
-    @OptionGroup var snapshots: SnapshotOptions
-
-    @Option(help: "The outbox file. Default: $STATE_DIRECTORY/<device-id>.outbox under systemd, else $XDG_STATE_HOME (or ~/.local/state)/firmloop/<device-id>.outbox")
-    var outbox: String?
-
-    @Option(help: "MQTT user name.")
-    var username: String?
-
-    @Option(help: "File holding the MQTT password (first line). Default under systemd: $CREDENTIALS_DIRECTORY/mqtt-password when present.")
-    var passwordFile: String?
-
-    @Option(help: "mqtts:// only: PEM file of the CA certificates to trust. Default: the system's store.")
-    var cafile: String?
-
-    @Option(help: "mqtts:// only: PEM client certificate (for a broker with require_certificate); needs --key.")
-    var cert: String?
-
-    @Option(help: "mqtts:// only: the client certificate's PEM private key.")
-    var key: String?
-
-    @Option(name: .customLong("ha-discovery"),
-            help: ArgumentHelp("Announce the device to Home Assistant (MQTT discovery) under PREFIX; the PREFIX may be left out (homeassistant).",
-                               valueName: "PREFIX"))
-    var haDiscovery: String?
-
-    @Option(name: .customLong("ha-discovery-mode"),
-            help: ArgumentHelp("device: one discovery message per device (Home Assistant 2024.11 and later, the default); entity: one per entity (older Home Assistant).",
-                               valueName: "MODE"))
-    var haDiscoveryMode: String?
-
-    @Option(help: "Least important log lines written: \(LogLevel.names). Default: info.")
-    var logLevel: String?
-
-    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
-    var duration: Int = 0
-
-    @Option(help: "Simulated board only: an NMEA log (gpsd's format) to replay on the GPS UART.")
-    var nmeaReplay: String?
-
-    @Option(help: "Simulated board only: seed for the world's noise and button presses.")
+    var config, board, broker, deviceId, outbox, username, passwordFile, cafile, cert, key: String?
+    var haDiscovery, haDiscoveryMode, logLevel, nmeaReplay: String?
+    var snapshots: SnapshotOptions
+    var duration = 0
     var seed: UInt64 = 1
+
+    init(_ a: ParsedArguments) throws(UsageError) {
+        (config, board, broker, deviceId) = (a.string("config"), a.string("board"), a.string("broker"), a.string("device-id"))
+        (outbox, username, passwordFile) = (a.string("outbox"), a.string("username"), a.string("password-file"))
+        (cafile, cert, key) = (a.string("cafile"), a.string("cert"), a.string("key"))
+        (haDiscovery, haDiscoveryMode) = (a.string("ha-discovery"), a.string("ha-discovery-mode"))
+        (logLevel, nmeaReplay) = (a.string("log-level"), a.string("nmea-replay"))
+        snapshots = try SnapshotOptions(a)
+        duration = try a.int("duration") ?? duration
+        seed = try a.uint64("seed") ?? seed
+    }
 
     var flags: RunSettings.Flags {
         RunSettings.Flags(config: config, board: board, broker: broker, deviceID: deviceId, outbox: outbox,
@@ -269,12 +253,18 @@ struct Run: ParsableCommand {
 
 /// The snapshot options `run` and `simulate` share (nil: not given; `run` may take them from
 /// its config file).
-struct SnapshotOptions: ParsableArguments {
-    @Option(help: "Milliseconds between snapshots. Default: 5000.")
+struct SnapshotOptions {
+    static let parameters: [Parameter] = [
+        .option("snapshot-interval", help: "Milliseconds between snapshots. Default: 5000."),
+        .option("outbox-capacity", help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted). Default: 100000."),
+    ]
     var snapshotInterval: Int?
-
-    @Option(help: "Most snapshots the outbox keeps; when full, the oldest are dropped (counted). Default: 100000.")
     var outboxCapacity: Int?
+
+    init(_ a: ParsedArguments) throws(UsageError) {
+        snapshotInterval = try a.int("snapshot-interval")
+        outboxCapacity = try a.int("outbox-capacity")
+    }
 
     /// What is wrong with them, or nil (the commands report it and exit 2, as for a bad file).
     var problem: String? {

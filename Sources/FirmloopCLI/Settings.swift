@@ -1,4 +1,3 @@
-import ArgumentParser
 import Board
 import Firmware
 import Glibc
@@ -177,18 +176,21 @@ func nonEmptyEnvironment(_ name: String) -> String? {
 }
 
 /// `firmloop config check FILE`: validates a config file and prints the effective settings.
-struct Config: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Check a config file for `firmloop run --config`.",
-        subcommands: [Check.self])
+struct Config: Command {
+    static let name = "config"
+    static let abstract = "Check a config file for `firmloop run --config`."
+    static let subcommands: [any Command.Type] = [Check.self]
+    init(_ a: ParsedArguments) {}
+    func run() throws {}
 
-    struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Validate FILE (unknown keys, bad values, the board file it names) and print the settings `run` would use.",
-            discussion: "Exit 0 when it is valid, 2 with every problem (file, line, key) when it is not.")
-
-        @Argument(help: "The config file, e.g. /etc/firmloop/firmloop.json.")
+    struct Check: Command {
+        static let name = "check"
+        static let abstract = "Validate FILE (unknown keys, bad values, the board file it names) and print the settings `run` would use."
+        static let discussion = "Exit 0 when it is valid, 2 with every problem (file, line, key) when it is not."
+        static let parameters: [Parameter] = [.argument("file", help: "The config file, e.g. /etc/firmloop/firmloop.json.")]
         var file: String
+
+        init(_ a: ParsedArguments) { file = a.required("file") }
 
         func run() throws {
             do {

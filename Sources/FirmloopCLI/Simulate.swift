@@ -1,4 +1,3 @@
-import ArgumentParser
 import Board
 import Firmware
 import FirmwareSim
@@ -8,33 +7,37 @@ import SimBoard
 import SimWorld
 
 /// `firmloop simulate`: the firmware on the simulated board in virtual time.
-struct Simulate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the firmware on the simulated board in virtual time (a day in seconds), seeded and reproducible.",
-        discussion: """
+struct Simulate: Command {
+    static let name = "simulate"
+    static let abstract = "Run the firmware on the simulated board in virtual time (a day in seconds), seeded and reproducible."
+    static let discussion = """
             The firmware (device id "sim") publishes to the world's in-process broker through the \
             board's simulated network and its faults. The same board file + seed + duration gives \
             the same run byte for byte: compare the digest printed at the end. Exit 1 when an \
             invariant broke (a snapshot lost; the MQTT client holding more than its window) or, \
             with --scenario, at the first step whose expectation does not hold.
-            """)
-
-    @Option(help: "Board file (any board can be simulated; its \"sim\" section describes the world).")
+            """
+    static let parameters: [Parameter] = [
+        .option("board", help: "Board file (any board can be simulated; its \"sim\" section describes the world).", default: "boards/sim.json"),
+        .option("seed", help: "Seed for every fault, bounce and noise byte.", default: "1"),
+        .option("duration", help: "Virtual time to run: 90s, 10m, 24h, 7d.", default: "24h"),
+        .option("scenario", help: "Scenario file: steps to drive and check (see boards/README.md)."),
+        .option("trace", help: "Write the event log as Chrome trace JSON (open in ui.perfetto.dev)."),
+    ] + SnapshotOptions.parameters
     var board = "boards/sim.json"
-
-    @Option(help: "Seed for every fault, bounce and noise byte.")
     var seed: UInt64 = 1
-
-    @Option(help: "Virtual time to run: 90s, 10m, 24h, 7d.")
     var duration = "24h"
-
-    @Option(help: "Scenario file: steps to drive and check (see boards/README.md).")
     var scenario: String?
-
-    @Option(help: "Write the event log as Chrome trace JSON (open in ui.perfetto.dev).")
     var trace: String?
+    var snapshots: SnapshotOptions
 
-    @OptionGroup var snapshots: SnapshotOptions
+    init(_ a: ParsedArguments) throws(UsageError) {
+        board = a.string("board") ?? board
+        seed = try a.uint64("seed") ?? seed
+        duration = a.string("duration") ?? duration
+        (scenario, trace) = (a.string("scenario"), a.string("trace"))
+        snapshots = try SnapshotOptions(a)
+    }
 
     func run() throws {
         let desc: BoardDescription

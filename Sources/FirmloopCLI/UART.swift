@@ -1,4 +1,3 @@
-import ArgumentParser
 import Board
 import Firmware
 import Glibc
@@ -6,25 +5,29 @@ import Kernel
 import LinuxBoard
 
 /// `firmloop uart DEVICE`: a serial monitor; with --nmea, one JSON line per fix.
-struct UART: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "uart",
-        abstract: "Show what a serial port receives; with --nmea, each GPS fix as a JSON line.")
-
-    @Argument(help: "Serial device, e.g. /dev/ttyUSB0 or /dev/serial0.")
+struct UART: Command {
+    static let name = "uart"
+    static let abstract = "Show what a serial port receives; with --nmea, each GPS fix as a JSON line."
+    static let parameters: [Parameter] = [
+        .argument("device", help: "Serial device, e.g. /dev/ttyUSB0 or /dev/serial0."),
+        .option("baud", help: "Baud rate (1200-921600).", default: "9600"),
+        .option("frame", help: "Data bits, parity, stop bits, e.g. 8N1, 7E1; add \" rtscts\" for flow control.", default: "8N1"),
+        .flag("nmea", help: "Parse NMEA 0183 and print each fix as JSON (mode, lat, lon, alt, time, sats)."),
+        .option("seconds", help: "Stop after this many seconds (0: run until Ctrl-C).", default: "0"),
+    ]
     var device: String
-
-    @Option(help: "Baud rate (1200-921600).")
     var baud = 9600
-
-    @Option(help: "Data bits, parity, stop bits, e.g. 8N1, 7E1; add \" rtscts\" for flow control.")
     var frame = "8N1"
-
-    @Flag(help: "Parse NMEA 0183 and print each fix as JSON (mode, lat, lon, alt, time, sats).")
     var nmea = false
-
-    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
     var seconds = 0
+
+    init(_ a: ParsedArguments) throws(UsageError) {
+        device = a.required("device")
+        baud = try a.int("baud") ?? baud
+        frame = a.string("frame") ?? frame
+        nmea = a.flag("nmea")
+        seconds = try a.int("seconds") ?? seconds
+    }
 
     func run() throws {
         let settings: SerialSettings

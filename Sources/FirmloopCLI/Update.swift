@@ -1,25 +1,26 @@
-import ArgumentParser
 import CBuildInfo
 import Glibc
 import Update
 
 /// `firmloop keygen DIR`: the key pair updates are signed with.
-struct Keygen: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Make an Ed25519 key pair for signing updates.",
-        discussion: """
+struct Keygen: Command {
+    static let name = "keygen"
+    static let abstract = "Make an Ed25519 key pair for signing updates."
+    static let discussion = """
             Writes DIR/update-key (the private key: keep it where you build, never on a device) and \
             DIR/update-key.pem (the public key: install it on each device as /etc/firmloop/update-key.pem). \
             The same keys as `openssl genpkey -algorithm ed25519` and `openssl pkey -pubout`.
-            """)
-
-    @Argument(help: "Where to write the two files.")
+            """
+    static let parameters: [Parameter] = [.argument("directory", help: "Where to write the two files.", default: ".")]
     var directory = "."
+
+    init(_ a: ParsedArguments) { directory = a.string("directory") ?? directory }
 
     func run() throws {
         let privatePath = directory + "/update-key", publicPath = directory + "/update-key.pem"
         for p in [privatePath, publicPath] where access(p, F_OK) == 0 {
-            throw ValidationError("\(p) is already there: not overwritten (a device trusts the key it has)")
+            writeErr("firmloop keygen: \(p) is already there: not overwritten (a device trusts the key it has)\n")
+            throw ExitCode(1)
         }
         let (priv, pub) = try Ed25519.generate()
         try UpdateFiles.write(privatePath, priv, mode: 0o600)
@@ -30,22 +31,28 @@ struct Keygen: ParsableCommand {
 }
 
 /// `firmloop sign ARTIFACT --key KEY`: the signature and the command that installs it.
-struct Sign: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Sign an update (a firmloop .deb): print its sha256, its signature and the update command.",
-        discussion: """
+struct Sign: Command {
+    static let name = "sign"
+    static let abstract = "Sign an update (a firmloop .deb): print its sha256, its signature and the update command."
+    static let discussion = """
             Writes ARTIFACT.sig (the Ed25519 signature, base64), which `firmloop update ARTIFACT` reads. \
             With --url, prints the command to publish on firmloop/<device>/cmd once the file is there.
-            """)
-
-    @Argument(help: "The artifact, e.g. .build/deb/firmloop_0.9.0+git180.1a2b3c4_arm64.deb.")
+            """
+    static let parameters: [Parameter] = [
+        .argument("artifact", help: "The artifact, e.g. .build/deb/firmloop_0.9.0+git180.1a2b3c4_arm64.deb."),
+        .option("key", help: "The private key (from firmloop keygen, or openssl genpkey -algorithm ed25519).", required: true),
+        .option("url", help: "Where the devices will download it (https://…)."),
+        .option("id", help: "The command's id.", default: "update"),
+    ]
     var artifact: String
-    @Option(help: "The private key (from firmloop keygen, or openssl genpkey -algorithm ed25519).")
     var key: String
-    @Option(help: "Where the devices will download it (https://…).")
     var url: String?
-    @Option(help: "The command's id.")
     var id = "update"
+
+    init(_ a: ParsedArguments) {
+        (artifact, key, url) = (a.required("artifact"), a.required("key"), a.string("url"))
+        id = a.string("id") ?? id
+    }
 
     func run() throws {
         let priv = String(decoding: try UpdateFiles.read(key, limit: 64 << 10), as: UTF8.self)
@@ -64,33 +71,37 @@ struct Sign: ParsableCommand {
 }
 
 /// `firmloop update FILE`: what the `update` command does after its download, on the device.
-struct UpdateDevice: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "update",
-        abstract: "Check a signed update and hand it to the installer (firmloop-update.service).",
-        discussion: """
+struct UpdateDevice: Command {
+    static let name = "update"
+    static let abstract = "Check a signed update and hand it to the installer (firmloop-update.service)."
+    static let discussion = """
             The artifact is checked (size limit, sha256 when given, the Ed25519 signature under \
             the device's key) and staged in the state directory; firmloop-update.path starts the \
             installer, which checks it again as root, installs it with dpkg, holds the new \
             version to the health gate and puts the previous one back when it fails. Run it as \
             root or as the firmloop user. Exit 0 when it is staged (with --wait: installed), 1 when \
             it is refused (nothing changes), 3 when --wait saw it rolled back or fail.
-            """)
-
-    @Argument(help: "The artifact (a firmloop .deb), a file or an https:// URL.")
+            """
+    static let parameters: [Parameter] = [
+        .argument("artifact", help: "The artifact (a firmloop .deb), a file or an https:// URL."),
+        .option("signature", help: "Its Ed25519 signature, base64 (default, for a file: the content of ARTIFACT.sig)."),
+        .option("sha256", help: "Its SHA-256, 64 hex digits (checked when given; needed for a URL)."),
+        .option("cafile", help: "The CA file for an https:// URL (default: the system's)."),
+        .option("key", help: "The public key updates must be signed with.", default: UpdatePolicy.defaultKey),
+        .option("state-directory", help: "The service's state directory (default: $STATE_DIRECTORY, else /var/lib/firmloop)."),
+        .option("wait", help: "Wait up to this many seconds for the installer's result and print it (0: do not wait).", default: "0"),
+    ]
     var artifact: String
-    @Option(help: "Its Ed25519 signature, base64 (default, for a file: the content of ARTIFACT.sig).")
-    var signature: String?
-    @Option(help: "Its SHA-256, 64 hex digits (checked when given; needed for a URL).")
-    var sha256: String?
-    @Option(help: "The CA file for an https:// URL (default: the system's).")
-    var cafile: String?
-    @Option(help: "The public key updates must be signed with.")
+    var signature, sha256, cafile, stateDirectory: String?
     var key = UpdatePolicy.defaultKey
-    @Option(help: "The service's state directory (default: $STATE_DIRECTORY, else /var/lib/firmloop).")
-    var stateDirectory: String?
-    @Option(help: "Wait up to this many seconds for the installer's result and print it (0: do not wait).")
     var wait = 0
+
+    init(_ a: ParsedArguments) throws(UsageError) {
+        artifact = a.required("artifact")
+        (signature, sha256, cafile, stateDirectory) = (a.string("signature"), a.string("sha256"), a.string("cafile"), a.string("state-directory"))
+        key = a.string("key") ?? key
+        wait = try a.int("wait") ?? wait
+    }
 
     func run() throws {
         let state = stateDirectory ?? nonEmptyEnvironment("STATE_DIRECTORY").map { String($0.split(separator: ":")[0]) } ?? "/var/lib/firmloop"

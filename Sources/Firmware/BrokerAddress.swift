@@ -17,13 +17,15 @@ public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String) throws(ConfigError) -> BrokerAddress {
         var rest = Substring(text)
         var tls = false
-        if let r = rest.firstRange(of: "://") {
-            switch rest[..<r.lowerBound] {
+        // (firstIndex(of:) and hasPrefix, not firstRange(of:): that one is _StringProcessing's,
+        // a library the binary would otherwise link for this line alone.)
+        if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+            switch rest[..<colon] {
             case "mqtt": break
             case "mqtts": tls = true
             default: throw ConfigError("--broker \(text): expected mqtt:// or mqtts:// (TLS)")
             }
-            rest = rest[r.upperBound...]
+            rest = rest[colon...].dropFirst(3)
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         var host = rest, port = tls ? 8883 : 1883

@@ -67,9 +67,9 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError("client certificate \(cert): not a PEM certificate (\(Self.openSSLErrors()))")
             }
             guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
-                let why = Self.openSSLErrors()
+                let why = Self.openSSLErrorReasons()
                 if why.contains("key values mismatch") { throw TLSError("client key \(key) is not the key of the client certificate \(cert)") }
-                throw TLSError("client key \(key): not a PEM private key (\(why))")
+                throw TLSError("client key \(key): not a PEM private key (\(why.joined(separator: "; ")))")
             }
         case (_?, nil): throw TLSError("a client certificate needs its key (--key, or key in the config file)")
         case (nil, _?): throw TLSError("a client key needs its certificate (--cert, or cert in the config file)")
@@ -102,7 +102,10 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// OpenSSL's error queue as text (and emptied), "" when empty.
-    static func openSSLErrors() -> String {
+    static func openSSLErrors() -> String { openSSLErrorReasons().joined(separator: "; ") }
+
+    /// The reasons of the thread's queued OpenSSL errors, oldest first (the queue is emptied).
+    static func openSSLErrorReasons() -> [String] {
         var parts: [String] = []
         while true {
             let e = ERR_get_error()
@@ -113,6 +116,6 @@ public final class TLSContext: @unchecked Sendable {
             // "error:0A000086:SSL routines::certificate verify failed" → the reason.
             parts.append(text.split(separator: ":").last.map(String.init) ?? text)
         }
-        return parts.joined(separator: "; ")
+        return parts
     }
 }

@@ -25,6 +25,15 @@ check() {   # check ARCH BINARY FILE-SAYS
     f=$(file -b "$W/$arch/x/usr/bin/firmloop")
     case "$f" in *"$says"*stripped*) case "$f" in *"not stripped"*) fail "$arch: the binary is not stripped: $f";; esac;;
         *) fail "$arch: file says '$f', not $says, stripped";; esac
+    # What an over-the-air update ships (issue 28): at most 10 MB stripped, with no Foundation
+    # (or its Unicode tables, or _StringProcessing) linked in: a stray import or a String API
+    # from those libraries brings them back (readelf reads either architecture's symbols).
+    size=$(stat -c %s "$W/$arch/x/usr/bin/firmloop")
+    [ "$size" -le 10000000 ] || fail "$arch: /usr/bin/firmloop is $size bytes stripped, more than 10 MB"
+    for lib in FoundationEssentials _FoundationCollections 17_StringProcessing 12_RegexParser; do
+        n=$(readelf -sW "$bin" | grep -c "$lib" || true)
+        [ "$n" -eq 0 ] || fail "$arch: $bin links $lib ($n symbols): what uses it? (nm -u .build-static/release/*.build/*.o | grep $lib)"
+    done
     for p in usr/bin/firmloop usr/lib/systemd/system/firmloop.service usr/lib/sysusers.d/firmloop.conf \
              usr/lib/udev/rules.d/60-firmloop-gpiochip.rules usr/share/firmloop/boards/raspberrypi-5.json \
              usr/share/firmloop/boards/nmea/neo-m8n.log usr/share/firmloop/firmloop.json etc/firmloop/firmloop.json \
@@ -44,7 +53,7 @@ check() {   # check ARCH BINARY FILE-SAYS
     done
     out=$(lintian --display-info --fail-on error,warning "$deb" 2>&1) || { echo "$out" >&2; fail "$arch: lintian (above)"; }
     tags=$(echo "$out" | grep '^I: ' | sed 's/^I: firmloop: \([a-z0-9.-]*\).*/\1/' | sort -u | tr '\n' ' ')
-    echo "test-deb: $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB; $says, stripped): lintian: no error, no warning; info: $tags"
+    echo "test-deb: $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB; $says, stripped, the binary $size bytes): lintian: no error, no warning; info: $tags"
 }
 check amd64 "$AMD64" "x86-64"
 # What the binary says and what the package says are one version.
