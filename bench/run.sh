@@ -23,11 +23,15 @@ fi
 pin=${PIN:-}
 # ROUNDS rounds per group, firmloop then CPython then uvloop each round: the summary takes each
 # round's ratios (pairs measured seconds apart) and reports their median.
+# yield and spawn are followed by their floor rows (floor_yield, floor_spawn: the Swift runtime
+# alone on a minimal executor, Floor.swift; a process of their own, the floor its default
+# executor), so the summary reads both as ratios to it.
 rounds=${ROUNDS:-3}
 for group in yield spawn fd_pingpong sleep_lateness idle_cpu parked_task; do
   for round in $(seq "$rounds"); do
     [ "$group" = idle_cpu ] || [ "$group" = parked_task ] && [ "$round" -gt 1 ] && continue
     FIRMLOOP_BENCH=$group $pin $bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
+    case $group in yield | spawn) FIRMLOOP_BENCH=floor_$group $pin $bench | sed "s/}\$/,\"round\":$round}/" | tee -a "$out" ;; esac
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl cpython-asyncio --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
     LD_PRELOAD=$shim $pin $py bench/asyncio_bench.py --impl uvloop --only $group | sed "s/}\$/,\"round\":$round}/" | tee -a "$out"
   done

@@ -126,6 +126,28 @@ goal("yield at 100 tasks >= 10x CPython asyncio, >= 5x uvloop", None if rc is No
 sc, sm = ratio("spawn", 1, "cpython-asyncio", "ns_per_op"), get("spawn", 1, "firmloop", "mallocs_per_op")
 goal("spawn + run + finish >= 5x CPython, <= 2 mallocs", None if sc is None or sm is None else sc >= 5 and sm <= 2,
      f"{fmt(get('spawn', 1, 'firmloop', 'ns_per_op'))} ns; {fmt(sc)}x CPython, {fmt(ratio('spawn', 1, 'uvloop', 'ns_per_op'))}x uvloop; {sm} mallocs")
+# Issue 28: the same rows on the runtime's floor (bench/Sources/firmloop-bench/Floor.swift): a bare
+# continuation and a bare task on a minimal serial executor, no kernel code, same binary and round.
+def over_floor(bench, tasks):
+    """Median over the rounds of firmloop/floor for one row (1.0: the kernel adds nothing)."""
+    fl = {r.get("round", 1): r.get("ns_per_op") for r in by.get(("floor_" + bench, tasks, "swift-runtime"), [])}
+    rs = [r["ns_per_op"] / fl[r.get("round", 1)] for r in by.get((bench, tasks, "firmloop"), [])
+          if r.get("ns_per_op") and fl.get(r.get("round", 1))]
+    return statistics.median(rs) if rs else None
+
+
+for t in (1, 100, 10000):
+    fy = get("floor_yield", t, "swift-runtime", "ns_per_op")
+    if fy is not None:
+        print(f"  (the floor: a bare continuation at {t} tasks {fy} ns, {get('floor_yield', t, 'swift-runtime', 'mallocs_per_op')} mallocs;"
+              f" yield is {fmt(over_floor('yield', t))}x it)")
+yf, sf = over_floor("yield", 100), over_floor("spawn", 1)
+goal("yield at 100 tasks within 1.25x of the runtime's floor (a bare continuation on a minimal executor)",
+     None if yf is None else yf <= 1.25, f"{fmt(get('yield', 100, 'firmloop', 'ns_per_op'))} ns against {get('floor_yield', 100, 'swift-runtime', 'ns_per_op')} ns: {fmt(yf)}x")
+goal("spawn within 1.5x of the runtime's floor (a bare task created and joined)",
+     None if sf is None else sf <= 1.5,
+     f"{fmt(get('spawn', 1, 'firmloop', 'ns_per_op'))} ns, {get('spawn', 1, 'firmloop', 'mallocs_per_op')} mallocs against "
+     f"{get('floor_spawn', 1, 'swift-runtime', 'ns_per_op')} ns, {get('floor_spawn', 1, 'swift-runtime', 'mallocs_per_op')} mallocs: {fmt(sf)}x")
 pb, pr = get("parked_task", 10000, "firmloop", "malloc_bytes_per_task"), get("parked_task", 10000, "firmloop", "rss_bytes_per_task")
 goal("memory per parked task <= 1 KB", None if pb is None else pb <= 1024 and (pr or 0) <= 1024,
      f"{pb} B malloc'd, {pr} B RSS; CPython asyncio {get('parked_task', 10000, 'cpython-asyncio', 'rss_bytes_per_task')} B RSS")

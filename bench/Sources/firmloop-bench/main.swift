@@ -16,8 +16,6 @@ import LinuxBoard
 import SimBoard
 import SimWorld
 
-// As the firmloop command line does (FIRMLOOP_EXECUTOR=preference measures the fallback).
-Kernel.makeKernelDefaultExecutor()
 /// FIRMLOOP_BENCH_REPEATS=1 (and FIRMLOOP_BENCH_TASKS=100 for the yield row) make a run small
 /// enough for callgrind's instruction counts.
 let repeats = getenv("FIRMLOOP_BENCH_REPEATS").flatMap { Int(String(cString: $0)) } ?? 5
@@ -25,6 +23,15 @@ let yieldTasks = getenv("FIRMLOOP_BENCH_TASKS").map { String(cString: $0).split(
 /// FIRMLOOP_BENCH=yield,fd_pingpong runs only those (for profiling).
 let only: Set<String>? = getenv("FIRMLOOP_BENCH").map { Set(String(cString: $0).split(separator: ",").map(String.init)) }
 func selected(_ name: String) -> Bool { only?.contains(name) ?? true }
+/// The floor rows (Floor.swift) need the process's default executor to be the floor's, not the
+/// kernel's: they run only in a process that asks for nothing else.
+let floorProcess = only.map { !$0.isEmpty && $0.allSatisfy { $0.hasPrefix("floor_") } } ?? false
+if floorProcess {
+    makeFloorDefaultExecutor()
+} else {
+    // As the firmloop command line does (FIRMLOOP_EXECUTOR=preference measures the fallback).
+    Kernel.makeKernelDefaultExecutor()
+}
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
@@ -137,6 +144,10 @@ if selected("spawn") { try measure("spawn", extra: [("tasks", "1")], ops: 200_00
     }
     w.stop()
 } }
+
+// The runtime's floor under both rows (Floor.swift): a bare continuation and a bare task on a
+// minimal executor, no kernel code, in a process of its own. summary.py prints the ratios.
+if floorProcess { runFloorRows() }
 
 // fd ping-pong: one byte back and forth over a socketpair; an op is a round trip.
 if selected("fd_pingpong") { try measure("fd_pingpong", extra: [("tasks", "2")], ops: 100_000) { w in
