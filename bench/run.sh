@@ -75,4 +75,16 @@ FIRMLOOP_BENCH=snapshot_cycle $pin $bench | tee -a "$out"
 # 100 ms and 2 s, CPU per hour, RSS, latency, start-up, a 10-minute backlog's drain. The
 # static firmloop, as `make install` ships it.
 $pin $py bench/firmware_side_by_side.py --firmloop "${BENCH_FIRMLOOP:-.build-static/release/firmloop}" --python "$py" | tee -a "$out"
+# What an over-the-air update ships (issue 28): the static firmloop stripped, as the .deb and
+# `make install` ship it, and whether Foundation or _StringProcessing is linked in; the
+# aarch64 build's too when `make build-arm64` made one.
+for bin in "${BENCH_FIRMLOOP:-.build-static/release/firmloop}" .build-arm64/aarch64-unknown-linux-gnu/release/firmloop; do
+  [ -x "$bin" ] || continue
+  s=$(mktemp)
+  objcopy --strip-all "$bin" "$s" 2>/dev/null || llvm-objcopy --strip-all "$bin" "$s"
+  case $(readelf -h "$bin" | sed -n 's/.*Machine: *//p') in *X86-64*) arch=x86_64 ;; *AArch64*) arch=aarch64 ;; *) arch=other ;; esac
+  printf '{"bench":"binary_size","impl":"firmloop","arch":"%s","unstripped_bytes":%s,"stripped_bytes":%s,"foundation_symbols":%s}\n' \
+    "$arch" "$(wc -c < "$bin")" "$(wc -c < "$s")" "$(readelf -sW "$bin" | grep -c 'FoundationEssentials\|17_StringProcessing' || true)" | tee -a "$out"
+  rm -f "$s"
+done
 python3 bench/summary.py "$out"

@@ -207,5 +207,11 @@ for r in rows:
     if r["bench"] == "fw_drain":
         print(f"  drain of a 10-minute backlog ({r['backlog']} snapshots): {r['impl']} {r['drain_s']} s ({r['per_s']}/s)")
 
+# Issue 28: the binary an update ships.
+for r in rows:
+    if r["bench"] == "binary_size":
+        goal(f"the stripped release binary ({r['arch']}) <= 10 MB, no Foundation", r["stripped_bytes"] <= 10_000_000 and r["foundation_symbols"] == 0,
+             f"{r['stripped_bytes']:,} bytes stripped ({r['unstripped_bytes']:,} with its debug info); Foundation/_StringProcessing symbols: {r['foundation_symbols']}")
+
 measured = [g for g in goals if g is not None]
 print(f"\n{sum(measured)} of {len(goals)} goals met ({len(goals) - len(measured)} not measured in this run)")

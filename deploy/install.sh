@@ -2,7 +2,9 @@
 # make install / make uninstall: deploy/install.sh install|uninstall BINARY
 #
 # Honours PREFIX (default /usr/local) and DESTDIR (a staging root or a target root filesystem).
-#   $PREFIX/bin/firmloop                          the release binary (Swift's stdlib linked in)
+#   $PREFIX/bin/firmloop                          the release binary (Swift's stdlib linked in),
+#                                                 stripped: its debug info stays in the build,
+#                                                 BINARY.debug (.gnu_debuglink), for reading a crash
 #   $PREFIX/lib/systemd/system/firmloop.service   the unit (systemd reads /usr/local/lib too)
 #   $PREFIX/lib/sysusers.d/firmloop.conf          the firmloop user, in the gpio and dialout groups
 #   $PREFIX/share/firmloop/boards/                the board files (+ their NMEA logs)
@@ -29,7 +31,16 @@ live() { [ -z "$D" ] && [ -d /run/systemd/system ]; }
 case $ACTION in
 install)
     [ -x "$BIN" ] || { echo "install: no binary at '$BIN' (make install builds it)" >&2; exit 1; }
-    install -D -m 0755 "$BIN" "$D$PREFIX/bin/firmloop"
+    # What a device needs is the stripped binary (9.8 MB, not 19.5); BINARY.debug is what
+    # `gdb`/`addr2line -e` need to read its crash, and it stays here, not on the device.
+    objcopy=$(command -v objcopy || command -v llvm-objcopy || true)
+    [ -n "$objcopy" ] || { echo "install: objcopy is missing (apt install binutils)" >&2; exit 1; }
+    stripped=$(mktemp "${TMPDIR:-/tmp}/firmloop-bin-XXXXXX")
+    "$objcopy" --only-keep-debug "$BIN" "$BIN.debug"
+    "$objcopy" --strip-all --add-gnu-debuglink="$BIN.debug" "$BIN" "$stripped"
+    install -D -m 0755 "$stripped" "$D$PREFIX/bin/firmloop"
+    rm -f "$stripped"
+    say "$PREFIX/bin/firmloop stripped ($(wc -c < "$D$PREFIX/bin/firmloop") bytes); its debug info: $BIN.debug"
     mkdir -p "$(dirname "$UNIT")"
     sed -e "s|@BINDIR@|$PREFIX/bin|g" -e "s|@PREFIX@|$PREFIX|g" deploy/firmloop.service.in > "$UNIT"
     chmod 0644 "$UNIT"

@@ -3,7 +3,8 @@
 # every file in place, the unit passes `systemd-analyze verify` with no warning (its exit status
 # is 0 even for unknown keys, so any output about the unit fails), the sample config passes
 # `firmloop config check` with the installed binary and board files, a second install keeps an
-# edited config, and `make uninstall` removes all but the config. Usage: test-install.sh BINARY
+# edited config, and `make uninstall` removes all but the config. The installed binary is
+# stripped, its debug info left beside BINARY as BINARY.debug. Usage: test-install.sh BINARY
 set -eu
 cd "$(dirname "$0")/.."
 BIN=$1
@@ -16,6 +17,10 @@ for f in usr/local/bin/firmloop usr/local/lib/systemd/system/firmloop.service us
          etc/udev/rules.d/60-firmloop-gpiochip.rules etc/firmloop/firmloop.json; do
     [ -e "$D/$f" ] || fail "make install left no /$f"
 done
+# The installed binary is stripped, and names the debug file it left in the build (issue 28).
+! readelf -SW "$D/usr/local/bin/firmloop" | grep -Eq '\.(symtab|debug_info) ' || fail "the installed binary is not stripped: $(readelf -SW "$D/usr/local/bin/firmloop" | grep -E '\.(symtab|debug_)')"
+readelf -p .gnu_debuglink "$D/usr/local/bin/firmloop" 2>/dev/null | grep -qF "$(basename "$BIN").debug" || fail "the installed binary has no .gnu_debuglink to $(basename "$BIN").debug"
+readelf -S "$BIN.debug" | grep -q '\.debug_info' || fail "$BIN.debug holds no debug info"
 U=$D/usr/local/lib/systemd/system/firmloop.service
 grep -q '^ExecStart=/usr/local/bin/firmloop run --config /etc/firmloop/firmloop.json$' "$U" || fail "ExecStart: $(grep ExecStart "$U")"
 for k in Type=notify WatchdogSec= Restart=on-failure StateDirectory=firmloop ConfigurationDirectory=firmloop \
