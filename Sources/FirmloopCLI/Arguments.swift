@@ -97,15 +97,15 @@ struct ParsedArguments {
     func string(_ name: String) -> String? { values[name] ?? positionals[name] }
     func flag(_ name: String) -> Bool { flags.contains(name) }
 
-    func int(_ name: String) throws(UsageError) -> Int? {
-        guard let v = string(name) else { return nil }
-        guard let n = Int(v) else { throw UsageError("--\(name) \(v): expected a whole number") }
-        return n
-    }
+    func int(_ name: String) throws(UsageError) -> Int? { try number(name) }
+    func uint64(_ name: String) throws(UsageError) -> UInt64? { try number(name) }
 
-    func uint64(_ name: String) throws(UsageError) -> UInt64? {
+    /// A whole number; the error names the option, and the range for an unsigned one.
+    private func number<N: FixedWidthInteger>(_ name: String) throws(UsageError) -> N? {
         guard let v = string(name) else { return nil }
-        guard let n = UInt64(v) else { throw UsageError("--\(name) \(v): expected a whole number from 0 to \(UInt64.max)") }
+        guard let n = N(v) else {
+            throw UsageError("--\(name) \(v): expected a whole number" + (N.isSigned ? "" : " from 0 to \(N.max)"))
+        }
         return n
     }
 
