@@ -19,6 +19,10 @@ import SimWorld
 /// FIRMLOOP_BENCH_REPEATS=1 (and FIRMLOOP_BENCH_TASKS=100 for the yield row) make a run small
 /// enough for callgrind's instruction counts.
 let repeats = getenv("FIRMLOOP_BENCH_REPEATS").flatMap { Int(String(cString: $0)) } ?? 5
+/// FIRMLOOP_BENCH_SIM_HOURS=2 runs the simulated days (sim_24h, sim_24h_firmware) for 2 virtual hours
+/// instead of 24, once each with FIRMLOOP_BENCH_REPEATS=1 (callgrind compares the two).
+let simHours = getenv("FIRMLOOP_BENCH_SIM_HOURS").flatMap { Int64(String(cString: $0)) } ?? 24
+let simRounds = min(3, repeats)
 let yieldTasks = getenv("FIRMLOOP_BENCH_TASKS").map { String(cString: $0).split(separator: ",").compactMap { Int($0) } } ?? [1, 100, 10_000]
 /// FIRMLOOP_BENCH=yield,fd_pingpong runs only those (for profiling).
 let only: Set<String>? = getenv("FIRMLOOP_BENCH").map { Set(String(cString: $0).split(separator: ",").map(String.init)) }
@@ -287,8 +291,8 @@ if selected("sim_24h") {
     var mallocs: [Double] = []
     var last = Simulation.Report()
     let rss0 = rssBytes()
-    for _ in 0..<3 {
-        let sim = Simulation(board: desc, seed: 1, durationNanoseconds: 86_400_000_000_000)
+    for _ in 0..<simRounds {
+        let sim = Simulation(board: desc, seed: 1, durationNanoseconds: simHours * 3_600_000_000_000)
         let m0 = alloccount_calls()
         last = try sim.run { world in try await DemoFirmware(board: world.board).run() }
         mallocs.append(Double(alloccount_calls() - m0))
@@ -298,10 +302,10 @@ if selected("sim_24h") {
     let gps = last.uarts.first { $0.role == "gps_uart" }?.delivered ?? 0
     let reads = last.tasks.first { $0.name == "gps" }?.switches ?? 0
     emit([("bench", str("sim_24h")), ("impl", str("firmloop")), ("board", str("boards/sim.json")),
-          ("wall_ms", num(median(walls))), ("speedup", num(86_400_000 / median(walls))),
+          ("wall_ms", num(median(walls))), ("speedup", num(Double(simHours) * 3_600_000 / median(walls))),
           ("events", "\(last.events)"), ("uart_bytes", "\(gps)"), ("uart_reads", "\(reads)"),
           ("ns_per_event", num(median(walls) * 1e6 / Double(last.events))),
-          ("mallocs_per_virtual_s", num(median(mallocs) / 86_400)),
+          ("mallocs_per_virtual_s", num(median(mallocs) / Double(simHours * 3600))),
           ("rss_growth_mb", num(Double(rssBytes() - rss0) / 1048576)), ("digest", str(last.digest))])
 }
 
@@ -312,8 +316,8 @@ if selected("sim_24h_firmware") {
     let desc = try BoardDescription.load(path: "boards/sim.json")
     var walls: [Double] = []
     var last: (Simulation.Report, FirmwareSimulation.Summary)?
-    for _ in 0..<3 {
-        let run = try FirmwareSimulation(simulation: Simulation(board: desc, seed: 1, durationNanoseconds: 86_400_000_000_000))
+    for _ in 0..<simRounds {
+        let run = try FirmwareSimulation(simulation: Simulation(board: desc, seed: 1, durationNanoseconds: simHours * 3_600_000_000_000))
         let r = try run.run()
         if let f = r.0.failure { fatalError("sim_24h_firmware failed: \(f)") }
         if !r.1.violations.isEmpty { fatalError("sim_24h_firmware: \(r.1.violations)") }
@@ -321,7 +325,7 @@ if selected("sim_24h_firmware") {
         last = r
     }
     emit([("bench", str("sim_24h_firmware")), ("impl", str("firmloop")), ("board", str("boards/sim.json")),
-          ("wall_ms", num(median(walls))), ("speedup", num(86_400_000 / median(walls))),
+          ("wall_ms", num(median(walls))), ("speedup", num(Double(simHours) * 3_600_000 / median(walls))),
           ("snapshots", "\(last!.1.taken)"), ("delivered", "\(last!.1.delivered)"), ("lost", "\(last!.1.lost)"),
           ("digest", str(last!.0.digest))])
 }
