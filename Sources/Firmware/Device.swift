@@ -136,7 +136,7 @@ public final class Device {
     }
 
     private func route(_ p: Publish) {
-        for h in handlers where Topics.matches(filter: h.filter, topic: p.topic) {
+        for h in handlers where Topic.matches(filter: h.filter, topic: p.topic) {
             h.handle(p)
             return
         }

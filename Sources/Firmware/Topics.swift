@@ -25,15 +25,4 @@ public struct Topics: Sendable, Equatable {
         let role = topic.dropFirst(base.count + 1).dropLast(4)
         return role.isEmpty || role.contains("/") ? nil : String(role)
     }
-
-    /// Whether `topic` matches the MQTT `filter` (`+` one level, `#` the rest).
-    public static func matches(filter: String, topic: String) -> Bool {
-        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
-        let t = topic.split(separator: "/", omittingEmptySubsequences: false)
-        for (i, level) in f.enumerated() {
-            if level == "#" { return true }
-            guard i < t.count, level == "+" || level == t[i] else { return false }
-        }
-        return f.count == t.count
-    }
 }

@@ -142,18 +142,36 @@ public enum Topic {
         return true
     }
 
-    /// Whether `topic` matches `filter` (topics starting with '$' are not matched by a leading wildcard).
+    /// Whether `topic` matches `filter` (topics starting with '$' are not matched by a leading
+    /// wildcard). Level by level over the UTF-8 bytes: no split, no allocation (a broker routes
+    /// every PUBLISH through it once per subscription).
     public static func matches(filter: String, topic: String) -> Bool {
-        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
-        let t = topic.split(separator: "/", omittingEmptySubsequences: false)
-        if topic.hasPrefix("$") && (filter.hasPrefix("+") || filter.hasPrefix("#")) { return false }
-        var i = 0
-        while i < f.count {
-            if f[i] == "#" { return true }
-            if i >= t.count { return false }
-            if f[i] != "+" && f[i] != t[i] { return false }
-            i += 1
+        var filter = filter, topic = topic
+        return filter.withUTF8 { f in topic.withUTF8 { t in matches(filter: f, topic: t) } }
+    }
+
+    static func matches(filter f: UnsafeBufferPointer<UInt8>, topic t: UnsafeBufferPointer<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/"), plus = UInt8(ascii: "+"), hash = UInt8(ascii: "#")
+        if t.first == UInt8(ascii: "$") && (f.first == plus || f.first == hash) { return false }
+        // i and j: where the current level starts in the filter and in the topic; the topic has
+        // no level left once j is past its end.
+        var i = 0, j = 0
+        while true {
+            var fe = i
+            while fe < f.count && f[fe] != slash { fe += 1 }
+            if fe - i == 1 && f[i] == hash { return true }
+            if j > t.count { return false }
+            var te = j
+            while te < t.count && t[te] != slash { te += 1 }
+            let wildcard = fe - i == 1 && f[i] == plus
+            if !wildcard {
+                guard fe - i == te - j else { return false }
+                var k = 0
+                while k < fe - i { if f[i + k] != t[j + k] { return false }; k += 1 }
+            }
+            if fe == f.count { return te == t.count }
+            i = fe + 1
+            j = te + 1
         }
-        return i == t.count
     }
 }

@@ -139,6 +139,18 @@ import Testing
         #expect(!Topic.matches(filter: "#", topic: "$SYS/uptime"))
         #expect(Topic.matches(filter: "+/+", topic: "/x"))
         #expect(!Topic.matches(filter: "a/+", topic: "a/b/c"))
+        // Level edges: empty levels, a trailing slash, one topic a prefix of the other.
+        #expect(Topic.matches(filter: "a/+/c", topic: "a//c"))
+        #expect(!Topic.matches(filter: "a/b", topic: "a/b/"))
+        #expect(Topic.matches(filter: "a/b/+", topic: "a/b/"))
+        #expect(!Topic.matches(filter: "a/bc", topic: "a/b"))
+        #expect(!Topic.matches(filter: "a/b", topic: "a/bc"))
+        #expect(!Topic.matches(filter: "a/b/c", topic: "a/b"))
+        #expect(Topic.matches(filter: "a/b/#", topic: "a/b"))
+        #expect(!Topic.matches(filter: "a/b/#", topic: "a"))
+        #expect(Topic.matches(filter: "", topic: ""))
+        #expect(Topic.matches(filter: "$SYS/#", topic: "$SYS/uptime"))
+        #expect(Topic.matches(filter: "é/+", topic: "é/ü"))
         #expect(Topic.isValidFilter("a/+/#") && !Topic.isValidFilter("a/#/b") && !Topic.isValidFilter("a+"))
         #expect(Topic.isValidName("a/b") && !Topic.isValidName("a/+") && !Topic.isValidName(""))
     }
