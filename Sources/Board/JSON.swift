@@ -290,28 +290,34 @@ extension JSON {
 
     /// Appends `s` as a JSON string literal, as UTF-8.
     public static func quote(_ s: String, into out: inout [UInt8]) {
+        // A native string's bytes in place; any other (bridged, say) made contiguous first.
+        if s.utf8.withContiguousStorageIfAvailable({ quote(utf8: $0, into: &out) }) != nil { return }
         var copy = s
-        copy.withUTF8 { u in
-            out.append(UInt8(ascii: "\""))
-            if u.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-                out.append(contentsOf: u)   // nearly every string: no escape
-            } else {
-                for b in u {
-                    switch b {
-                    case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-                    case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-                    case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-                    case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-                    case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-                    case 0..<0x20:
-                        let hex = Array("0123456789abcdef".utf8)
-                        out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-                    default: out.append(b)   // UTF-8 bytes of other scalars, as they are
-                    }
+        copy.withUTF8 { quote(utf8: $0, into: &out) }
+    }
+
+    private static func quote(utf8 u: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var plain = true
+        for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { plain = false; break }
+        if plain {
+            out.append(contentsOf: u)   // nearly every string: no escape
+        } else {
+            for b in u {
+                switch b {
+                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                default: out.append(b)   // UTF-8 bytes of other scalars, as they are
                 }
             }
-            out.append(UInt8(ascii: "\""))
         }
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Appends `s` as a JSON string literal.
@@ -344,6 +350,22 @@ public struct JSONWriter: Sendable {
     @inline(__always) private mutating func put(_ c: UInt8) { bytes.append(c) }
     private mutating func put(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
+    /// `v` in decimal, written straight into the bytes (`String(v)` made a string first: ~590
+    /// instructions a number, callgrind, issue 28).
+    private mutating func putDecimal(_ v: Int64) {
+        if v < 0 { put(UInt8(ascii: "-")) }
+        var u = v.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var i = 20
+            repeat {
+                i -= 1
+                digits[i] = UInt8(truncatingIfNeeded: u % 10) &+ UInt8(ascii: "0")
+                u /= 10
+            } while u != 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
+        }
+    }
+
     private mutating func separate() {
         if afterKey { afterKey = false; return }
         guard depth > 0 else { return }
@@ -366,16 +388,46 @@ public struct JSONWriter: Sendable {
     public mutating func object(_ body: (inout JSONWriter) -> Void) { open(UInt8(ascii: "{")); body(&self); close(UInt8(ascii: "}")) }
     public mutating func array(_ body: (inout JSONWriter) -> Void) { open(UInt8(ascii: "[")); body(&self); close(UInt8(ascii: "]")) }
     public mutating func string(_ s: String) { separate(); JSON.quote(s, into: &bytes) }
-    public mutating func int<I: BinaryInteger>(_ v: I) { separate(); put(String(v)) }
+    public mutating func int<I: BinaryInteger>(_ v: I) {
+        separate()
+        if let d = Int64(exactly: v) { putDecimal(d) } else { put(String(v)) }
+    }
+    /// The common cases, without the generic conversion (a caller in another module gets the
+    /// unspecialized `int<I>`).
+    public mutating func int(_ v: Int) { separate(); putDecimal(Int64(v)) }
+    public mutating func int(_ v: Int64) { separate(); putDecimal(v) }
     public mutating func bool(_ b: Bool) { separate(); put(b ? "true" : "false") }
     public mutating func null() { separate(); put("null") }
 
     /// At most `digits` decimals, trailing zeros dropped; NaN and infinities (not JSON) as null.
     public mutating func number(_ v: Double, digits: Int = 6) {
         guard v.isFinite else { number(exactly: v); return }
-        var scale = 1.0
-        for _ in 0..<min(digits, 15) { scale *= 10 }
-        number(exactly: (v * scale).rounded() / scale)
+        let d = max(0, min(digits, 15))
+        var scale = 1.0, p: Int64 = 1
+        for _ in 0..<d { scale *= 10; p *= 10 }
+        let scaled = (v * scale).rounded()
+        // Written from the integer: the same text as Swift's shortest form of scaled / scale
+        // (a decimal of at most 15 significant digits is the shortest that reads back as that
+        // double), without making a String (~1,000 instructions a number, callgrind, issue 28).
+        // Outside these bounds Swift's form can differ (an exponent), so it is used as it is.
+        if abs(scaled) < 1e15, abs(scaled) >= 1e-3 * scale {
+            let n = Int64(scaled)
+            let (whole, frac) = (n / p, (n % p).magnitude)
+            guard frac != 0 else { separate(); putDecimal(whole); return }
+            separate()
+            if n < 0 { put(UInt8(ascii: "-")) }
+            putDecimal(Int64(whole.magnitude))
+            put(UInt8(ascii: "."))
+            // The fraction's d digits, leading zeros kept, trailing zeros dropped.
+            var f = frac, width = d
+            while f % 10 == 0 { f /= 10; width -= 1 }
+            var lead = p.magnitude / 10
+            for _ in 0..<(d - width) { lead /= 10 }
+            while lead > f { put(UInt8(ascii: "0")); lead /= 10 }
+            putDecimal(Int64(f))
+            return
+        }
+        number(exactly: scaled / scale)
     }
 
     /// As it is: integral values as integers, others in Swift's shortest round-trip form (may
@@ -383,7 +435,7 @@ public struct JSONWriter: Sendable {
     public mutating func number(exactly v: Double) {
         separate()
         guard v.isFinite else { put("null"); return }
-        if v == v.rounded(), abs(v) < 1e15 { put(String(Int64(v))); return }   // also no "-0"
+        if v == v.rounded(), abs(v) < 1e15 { putDecimal(Int64(v)); return }   // also no "-0"
         put("\(v)")
     }
 
