@@ -51,8 +51,7 @@ public struct LineFramer: Sendable {
                 i += 1
             default:
                 // The run of ordinary bytes from here to the next delimiter.
-                var j = i + 1
-                while j < end, !Self.isDelimiter(base[j]) { j += 1 }
+                let j = Self.nextDelimiter(base, from: i + 1, end: end)
                 let run = j - i
                 if !inLine {
                     noise += run
@@ -71,6 +70,24 @@ public struct LineFramer: Sendable {
 
     @inline(__always) static func isDelimiter(_ b: UInt8) -> Bool {
         b == UInt8(ascii: "$") || b == UInt8(ascii: "!") || b == 0x0D || b == 0x0A
+    }
+
+    /// The index of the first delimiter in `base[from..<end]`, or `end`: eight bytes at a time
+    /// (a word has a delimiter where `word ^ repeated(d)` has a zero byte; the lowest flagged
+    /// byte is exact), the tail byte by byte. ~1.5 instructions a byte against ~8.
+    @inline(__always) static func nextDelimiter(_ base: UnsafePointer<UInt8>, from: Int, end: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        var j = from
+        while j + 8 <= end {
+            let w = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
+            let hits = zeroBytes(w ^ (ones &* 0x24)) | zeroBytes(w ^ (ones &* 0x21))
+                | zeroBytes(w ^ (ones &* 0x0D)) | zeroBytes(w ^ (ones &* 0x0A))
+            if hits != 0 { return j + hits.trailingZeroBitCount / 8 }
+            j += 8
+        }
+        while j < end, !isDelimiter(base[j]) { j += 1 }
+        return j
     }
 }
 
@@ -119,9 +136,6 @@ public struct NMEAParser: Sendable {
     /// Lines that were not NMEA, failed the checksum or had a broken field.
     public private(set) var bad = 0
     private var date: String?
-    /// Where the commas of the sentence being parsed are: one buffer for the parser's life (no
-    /// allocation per sentence).
-    private var commas: [Int] = []
     /// The date `current.time` was made with.
     private var timeDate: String?
     /// The fix time of the last GGA that had an altitude: a 3D fix for that epoch, whatever a
@@ -143,14 +157,13 @@ public struct NMEAParser: Sendable {
     /// `parse` on the line's bytes: fields are ranges of them (no copies, no reference counting).
     @discardableResult
     public mutating func parse(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard let body = Self.checked(line) else { bad += 1; return false }
-        good += 1
-        var c = commas
-        commas = []
-        defer { commas = c }
-        c.removeAll(keepingCapacity: true)
-        for i in body.indices where body[i] == UInt8(ascii: ",") { c.append(i) }
-        return c.withUnsafeBufferPointer { parseFields(Fields(body: body, commas: $0)) }
+        // The commas' offsets on the stack (a sentence has fewer commas than bytes), found in
+        // the checksum's pass over the bytes.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(line.count, 1)) { commas in
+            guard let (body, n) = Self.checked(line, commas: commas) else { bad += 1; return false }
+            good += 1
+            return parseFields(Fields(body: body, commas: UnsafeBufferPointer(rebasing: commas[..<n])))
+        }
     }
 
     private mutating func parseFields(_ f: Fields) -> Bool {
@@ -190,18 +203,22 @@ public struct NMEAParser: Sendable {
         return UInt32(p[0]) << 16 | UInt32(p[1]) << 8 | UInt32(p[2])
     }
 
-    /// The sentence between `$` and `*` if its checksum (XOR of those bytes) matches.
-    static func checked(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+    /// The sentence between `$` and `*` if its checksum (XOR of those bytes) matches, and how
+    /// many commas it has (their offsets in the body written to `commas`).
+    static func checked(_ line: UnsafeRawBufferPointer, commas: UnsafeMutableBufferPointer<Int>) -> (UnsafeRawBufferPointer, Int)? {
         guard line.first == UInt8(ascii: "$"), let star = line.lastIndex(of: UInt8(ascii: "*")),
               line.count - star >= 3 else { return nil }
         let body = UnsafeRawBufferPointer(rebasing: line[1..<star])
-        var sum: UInt8 = 0
-        for b in body {
+        var sum: UInt8 = 0, n = 0, i = 0
+        while i < body.count {
+            let b = body[i]
             guard b >= 0x20 && b < 0x7F else { return nil }
             sum ^= b
+            if b == UInt8(ascii: ",") { commas[n] = i; n += 1 }
+            i += 1
         }
         guard let hi = hex(line[star + 1]), let lo = hex(line[star + 2]), hi << 4 | lo == sum else { return nil }
-        return body
+        return (body, n)
     }
 
     static func hex(_ c: UInt8) -> UInt8? {

@@ -22,6 +22,27 @@ func lines(_ text: String, maxLine: Int = 120) -> (framer: LineFramer, lines: [S
         #expect(l == ["$GPGGA*00"])
         #expect(f.dropped == 1)
     }
+
+    /// The word-at-a-time delimiter search finds what a byte-by-byte scan finds, at every
+    /// start and end, with delimiters next to bytes that differ from them by one bit.
+    @Test func delimiterSearchAgreesWithAByteScan() {
+        var rng = SeededRandom(seed: 17)
+        let alphabet: [UInt8] = [0x24, 0x21, 0x0D, 0x0A, 0x25, 0x20, 0x0C, 0x0B, 0x0E, 0x08, 0xA4, 0x80, 0x00, 0xFF, 0x41, 0x2C]
+        for _ in 0..<300 {
+            let n = Int(rng.next() % 40)
+            let bytes = (0..<n).map { _ in rng.next() % 4 == 0 ? alphabet[Int(rng.next() % 16)] : UInt8(0x30 + rng.next() % 40) }
+            bytes.withUnsafeBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                for from in 0...n {
+                    for end in from...n {
+                        var naive = from
+                        while naive < end, !LineFramer.isDelimiter(base[naive]) { naive += 1 }
+                        #expect(LineFramer.nextDelimiter(base, from: from, end: end) == naive, "\(bytes) \(from)..<\(end)")
+                    }
+                }
+            }
+        }
+    }
 }
 
 func feed(_ p: inout NMEAParser, _ line: String) -> Bool { p.parse(Array(line.utf8)[...]) }
