@@ -16,7 +16,14 @@ public protocol AnyTaskHandle: AnyObject {
 @KernelActor
 public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
     public let name: String
-    var result: Result<T, any Error>?
+    // The outcome, kept so that the kernel's one `run` for every T (a generic class's methods
+    // are compiled once, for any T) stores it with T's own metadata only: a `Result<T, Error>?`
+    // there looked up `Result<T, Error>` and `Optional<…>` in the runtime's metadata cache
+    // eight times a spawn, ~2,600 of its ~13,500 instructions (callgrind, issue 28). `value`
+    // is inlined into its caller, where T is known, to take the value out of `returned`.
+    @usableFromInline var returned: Any = ()
+    @usableFromInline var thrown: (any Error)?
+    @usableFromInline var done = false
     /// Tasks waiting for this one to finish; made on the first wait (most tasks are never
     /// waited for while they run).
     private var joinList: WaitList?
@@ -38,15 +45,13 @@ public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
     override func run() async {
         guard let body else { return }
         self.body = nil
-        do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+        do { returned = try await body() } catch { thrown = error }
+        finish()
     }
 
-    public var isDone: Bool { result != nil }
+    public var isDone: Bool { done }
 
-    public var failure: (any Error)? {
-        if case .failure(let e) = result { return e }
-        return nil
-    }
+    public var failure: (any Error)? { thrown }
 
     /// Asks the task to stop: its current or next kernel wait throws `CancellationError`.
     /// Callable from any thread (the kernel applies it on its own).
@@ -54,24 +59,34 @@ public final class TaskHandle<T>: TaskRunner, AnyTaskHandle {
 
     /// The task's result; rethrows its error. Waiting honours the waiter's own cancellation and
     /// timeout (the task goes on).
-    public var value: T {
+    @inlinable public var value: T {
         get async throws {
-            while result == nil { try await KernelExecutor.shared.park(KernelExecutor.shared.prepare(on: joiners, "join")) }
-            return try result!.get()
+            if !done { try await waitUntilDone() }
+            return try outcome()
         }
+    }
+
+    /// What the finished task returned or threw.
+    @inlinable func outcome() throws -> T {
+        if let e = thrown { throw e }
+        return returned as! T
+    }
+
+    @usableFromInline func waitUntilDone() async throws {
+        while !done { try await KernelExecutor.shared.park(KernelExecutor.shared.prepare(on: joiners, "join")) }
     }
 
     public func join() async {
         let k = KernelExecutor.shared
-        while result == nil { await k.parkIgnoringCancellation(k.prepare(on: joiners, "join")) }
+        while !done { await k.parkIgnoringCancellation(k.prepare(on: joiners, "join")) }
     }
 
     public func watch(_ e: Event) {
         if isDone { e.set() } else { watchers.append(e) }
     }
 
-    func finish(_ r: Result<T, any Error>) {
-        result = r
+    func finish() {
+        done = true
         if let j = joinList { KernelExecutor.shared.wakeAll(j) }
         for w in watchers { w.set() }
         watchers.removeAll()
@@ -105,7 +120,7 @@ func startTask(name: String, _ runner: TaskRunner) {
 @KernelActor
 public func gather<T>(_ handles: [TaskHandle<T>]) async throws -> [T] {
     try await waitAll(handles.map { $0 as any AnyTaskHandle })
-    return try handles.map { try $0.result!.get() }
+    return try handles.map { try $0.outcome() }
 }
 
 /// `gather` for handles of different result types: `let (a, b) = try await gather(h1, h2)`.
@@ -114,7 +129,7 @@ public func gather<each T>(_ handles: repeat TaskHandle<each T>) async throws ->
     var all: [any AnyTaskHandle] = []
     for h in repeat each handles { all.append(h) }
     try await waitAll(all)
-    return (repeat try (each handles).result!.get())
+    return (repeat try (each handles).outcome())
 }
 
 @KernelActor

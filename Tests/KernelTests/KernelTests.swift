@@ -32,6 +32,39 @@ import Testing
         #expect(lateCancelled)
     }
 
+    /// A handle keeps its task's value type-erased (issue 28): whatever the type (nothing,
+    /// an optional that is nil, one nested in another, a value too big to keep inline, a
+    /// class), `value` and `gather` give back exactly what the task returned, or rethrow.
+    @Test func handlesGiveBackWhatTheirTasksReturnedWhateverTheType() throws {
+        struct Big: Sendable, Equatable { var a = 1, b = 2, c = 3, d = 4, e = 5, f = 6 }   // more than Any keeps inline
+        final class Ref: Sendable {}
+        struct Boom: Error {}
+        let ref = Ref()
+        let r = try kernelTest { () async throws -> [String] in
+            let none = spawn("none") { () -> Int? in nil }
+            let some = spawn("some") { () -> Int? in 7 }
+            let nested = spawn("nested") { () -> Int?? in .some(nil) }
+            let big = spawn("big") { Big() }
+            let obj = spawn("ref") { ref }
+            let void = spawn("void") { () }
+            let fails = spawn("fails") { () throws -> Int in throw Boom() }
+            var out: [String] = []
+            out.append("\(try await none.value as Any)")
+            out.append("\(try await some.value as Any)")
+            out.append("\(try await nested.value as Any)")
+            out.append("\(try await big.value == Big())")
+            out.append("\(try await obj.value === ref)")
+            try await void.value
+            do { _ = try await fails.value; out.append("no error") } catch is Boom { out.append("Boom") }
+            #expect(fails.failure is Boom && none.failure == nil && none.isDone)
+            let (a, b) = try await gather(none, nested)
+            out.append("\(a as Any) \(b as Any)")
+            out.append("\(try await gather([some, none]))")
+            return out
+        }
+        #expect(r == ["nil", "Optional(7)", "Optional(nil)", "true", "true", "Boom", "nil Optional(nil)", "[Optional(7), nil]"])
+    }
+
     @Test func runReturnsTheResultAndRethrows() throws {
         struct Boom: Error, Equatable {}
         #expect(try kernelTest { 42 } == 42)
