@@ -105,6 +105,17 @@ struct TaskTable {
     }
 
     private mutating func nameID(_ name: String) -> Int32 {
+        // Tasks are mostly spawned in runs of one name (a loop spawning workers): the last
+        // name is compared first, which for the same literal is one comparison of its bits.
+        if lastName.id >= 0 && lastName.name == name { return lastName.id }
+        let id = lookUpName(name)
+        lastName = (name, id)
+        return id
+    }
+
+    private var lastName: (name: String, id: Int32) = ("", -1)
+
+    private mutating func lookUpName(_ name: String) -> Int32 {
         if let id = nameIDs[name] { return id }
         let id = Int32(totals.count)
         nameIDs[name] = id
@@ -125,11 +136,12 @@ struct TaskTable {
 
     /// Folds a finished task's stats into its name's totals and frees its index.
     mutating func retire(_ i: Int32) {
-        let r = records[Int(i)]
-        if r.address != 0 { byAddress.remove(r.address) }
-        totals[Int(r.nameID)].add(r.current)
+        // In place: the record is not copied out (a copy retains its name and runner).
+        let (address, nameID, generation) = (records[Int(i)].address, records[Int(i)].nameID, records[Int(i)].generation)
+        if address != 0 { byAddress.remove(address) }
+        totals[Int(nameID)].add(records[Int(i)].current)
         records[Int(i)] = TaskRecord(stats: TaskStats(name: ""))
-        records[Int(i)].generation = r.generation
+        records[Int(i)].generation = generation
         freeList.append(i)
         liveCount -= 1
     }
