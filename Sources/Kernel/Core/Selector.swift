@@ -9,6 +9,13 @@
 // ping-pong round trip). An edge that comes while nobody waits is kept as a ready flag, so the
 // next wait returns at once and no edge is lost; at worst a wait returns on readiness already
 // consumed and the caller's read says EAGAIN.
+//
+// Once a direction is flagged ready with nobody waiting, more edges say nothing new: that
+// direction leaves the epoll interest (one epoll_ctl) until a wait finds the flag clear and
+// puts it back (one more; epoll then reports readiness that came meanwhile at once). A serial
+// port read in gathered bursts (GPSReader) or a socket's send-buffer edges that no writer waits
+// for no longer wake the process at every edge (a tty's every 16 bytes, issue 28). A busy fd
+// with a waiter, the ping-pong case, never takes this path.
 
 import CSystem
 import Glibc
@@ -23,6 +30,13 @@ struct Selector {
         var registered = false
         var readReady = false
         var writeReady = false
+        /// That direction is out of the epoll interest (flagged ready, nobody waiting).
+        var quietRead = false
+        var quietWrite = false
+
+        var events: UInt32 {
+            fl_EPOLLET | (quietRead ? 0 : fl_EPOLLIN | fl_EPOLLRDHUP) | (quietWrite ? 0 : fl_EPOLLOUT)
+        }
     }
 
     /// Why a wait on an fd cannot be registered.
@@ -74,6 +88,10 @@ struct Selector {
             if write { fds[i].writeReady = false } else { fds[i].readReady = false }
             return true
         }
+        if write ? fds[i].quietWrite : fds[i].quietRead {
+            if write { fds[i].quietWrite = false } else { fds[i].quietRead = false }
+            try update(fd)
+        }
         return false
     }
 
@@ -92,14 +110,36 @@ struct Selector {
     }
 
     private mutating func register(_ fd: Int32) throws(Refusal) {
-        let events = fl_EPOLLIN | fl_EPOLLOUT | fl_EPOLLRDHUP | fl_EPOLLET
+        let events = Entry().events
         var r = fl_epoll_add(epfd, fd, events, UInt64(fd))
         if r == -EEXIST { r = fl_epoll_mod(epfd, fd, events, UInt64(fd)) }
+        try Self.check(r)
+        fds[Int(fd)].registered = true
+    }
+
+    /// Tells epoll the fd's interest as its entry has it now.
+    private func update(_ fd: Int32) throws(Refusal) {
+        try Self.check(fl_epoll_mod(epfd, fd, fds[Int(fd)].events, UInt64(fd)))
+    }
+
+    private static func check(_ r: Int32) throws(Refusal) {
         switch -r {
-        case 0: fds[Int(fd)].registered = true
+        case 0: return
         case EBADF: throw .badDescriptor
         case EPERM: throw .notPollable
         default: throw .system(errno: -r)
+        }
+    }
+
+    /// Takes a direction that is flagged ready with nobody waiting out of the interest. If
+    /// epoll refuses (the fd was closed behind the kernel's back), nothing changed: the next
+    /// wait reports it.
+    private mutating func quiet(_ fd: Int32, write: Bool) {
+        let i = Int(fd)
+        if write ? fds[i].quietWrite : fds[i].quietRead { return }
+        if write { fds[i].quietWrite = true } else { fds[i].quietRead = true }
+        if (try? update(fd)) == nil {
+            if write { fds[i].quietWrite = false } else { fds[i].quietRead = false }
         }
     }
 
@@ -127,11 +167,11 @@ struct Selector {
         guard fd >= 0, i < fds.count, fds[i].registered else { return }
         if events & (fl_EPOLLIN | fl_EPOLLHUP | fl_EPOLLERR | fl_EPOLLRDHUP) != 0 {
             let r = fds[i].reader
-            if r != Selector.none { wokenBuffer[count] = r; count += 1 } else { fds[i].readReady = true }
+            if r != Selector.none { wokenBuffer[count] = r; count += 1 } else { fds[i].readReady = true; quiet(fd, write: false) }
         }
         if events & (fl_EPOLLOUT | fl_EPOLLHUP | fl_EPOLLERR) != 0 {
             let w = fds[i].writer
-            if w != Selector.none { wokenBuffer[count] = w; count += 1 } else { fds[i].writeReady = true }
+            if w != Selector.none { wokenBuffer[count] = w; count += 1 } else { fds[i].writeReady = true; quiet(fd, write: true) }
         }
     }
 
