@@ -168,6 +168,9 @@ for name in ("nmea_log", "nmea_mix"):
 f = get("sim_24h_firmware", None, "firmloop", "wall_ms")
 goal("24 h of the stock firmware in firmloop simulate <= 3 s", None if f is None else f <= 3000,
      f"{f} ms ({fmt(86_400_000 / f if f else None, ',.0f')}x real time); the bare simulated board {get('sim_24h', None, 'firmloop', 'wall_ms')} ms")
+bare = get("sim_24h", None, "firmloop", "wall_ms")
+goal("the stock firmware's simulated day within 1.5x of the bare board's (same run)",
+     None if f is None or not bare else f / bare <= 1.5, f"{fmt(f / bare if f and bare else None)}x")
 paho = per_round("mqtt_drain", None, "paho-mqtt", "msgs_per_s", higher_is_better=True)
 pub = per_round("mqtt_drain", None, "mosquitto_pub", "msgs_per_s", higher_is_better=True)
 goal("MQTT QoS 1 drain >= 5x paho-mqtt in every round, >= 1.2x mosquitto_pub",
