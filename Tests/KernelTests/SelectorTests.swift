@@ -32,7 +32,7 @@ import Testing
         var sel = Selector(waker: waker)
         let (a, b) = socketPair()
         var bOpen = true
-        defer { close(a); if bOpen { close(b) }; sel.forgetAll() }
+        defer { close(a); if bOpen { close(b) }; sel.forgetAll(); sel.dispose() }
         let inBits = fl_EPOLLIN | fl_EPOLLRDHUP
         #expect(try sel.arm(a, write: false) == false)   // registers; nothing to read yet
         #expect(interest(a).map { $0 & inBits } == inBits)

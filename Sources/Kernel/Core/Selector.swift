@@ -186,6 +186,15 @@ struct Selector {
         return (e.reader, e.writer)
     }
 
+    /// Frees the buffers and closes the epoll set: for a selector made apart from the kernel's
+    /// (a test); the kernel's lives as long as the process.
+    func dispose() {
+        eventBuffer.deallocate()
+        tagBuffer.deallocate()
+        wokenBuffer.deallocate()
+        _ = Glibc.close(epfd)
+    }
+
     /// Drops every registration (the run is over; its fds may be closed and their numbers reused).
     mutating func forgetAll() {
         for fd in fds.indices where fds[fd].registered { _ = fl_epoll_del(epfd, Int32(fd)) }
