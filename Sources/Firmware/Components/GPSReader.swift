@@ -12,16 +12,9 @@ import Kernel
 public final class GPSReader: Component {
     private unowned var device: Device!
     private var port: (any SerialPort)?
-    // The read loop's state, private so the optimizer sees every access in this module and
-    // can drop the runtime's exclusivity checks on them (a `public private(set)` property is
-    // checked at every read: ~90 instructions a read, callgrind, issue 28); read outside
-    // through the getters below.
-    private var lineFramer = LineFramer()
-    private var nmea = NMEAParser()
-    private var bytesRead = 0
-    public var framer: LineFramer { lineFramer }
-    public var parser: NMEAParser { nmea }
-    public var uartBytes: Int { bytesRead }
+    public private(set) var framer = LineFramer()
+    public private(set) var parser = NMEAParser()
+    public private(set) var uartBytes = 0
     /// Attempts to reopen the port after it went away.
     public private(set) var reopens = 0
     private var hadFix = false
@@ -49,7 +42,7 @@ public final class GPSReader: Component {
     public init() {}
 
     /// The latest fix, nil before the receiver first reported a position.
-    public var fix: Fix? { hadFix ? nmea.fix : nil }
+    public var fix: Fix? { hadFix ? parser.fix : nil }
 
     public func attach(to device: Device) throws {
         self.device = device
@@ -67,7 +60,7 @@ public final class GPSReader: Component {
         let fix = self.fix
         s.add("gps") { w in if let fix { fix.write(to: &w) } else { w.null() } }
         guard port != nil else { return s.add("uart") { $0.null() } }
-        let (bytes, lines, bad, overlong, noise, reopens) = (bytesRead, lineFramer.lines, nmea.bad, lineFramer.dropped, lineFramer.noise, reopens)
+        let (bytes, lines, bad, overlong, noise, reopens) = (uartBytes, framer.lines, parser.bad, framer.dropped, framer.noise, reopens)
         s.add("uart") { w in
             w.object { w in
                 w.key("bytes"); w.int(bytes)
@@ -88,7 +81,7 @@ public final class GPSReader: Component {
         } else {
             line.add("no fix")
         }
-        line.add("uart \(lineFramer.lines) lines, \(nmea.bad) bad")
+        line.add("uart \(framer.lines) lines, \(parser.bad) bad")
     }
 
     /// A `device_tracker` on `…/gps` (the attributes `publishPosition` writes), and the UART's
@@ -120,15 +113,15 @@ public final class GPSReader: Component {
             do {
                 while true {
                     let n = try await port.read(into: buf)
-                    bytesRead += n
+                    uartBytes += n
                     attempt = 0
-                    let lines = lineFramer.lines
-                    lineFramer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
-                        nmea.parse(line)
-                        if nmea.fix.mode >= 2 { hadFix = true }
+                    let lines = framer.lines
+                    framer.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n])) { line in
+                        parser.parse(line)
+                        if parser.fix.mode >= 2 { hadFix = true }
                     }
                     // Only a sentence can move the fix (most reads end inside one).
-                    if lineFramer.lines != lines { publishPosition() }
+                    if framer.lines != lines { publishPosition() }
                     if n < buf.count { try await sleep(until: Kernel.now + gather) }
                 }
             } catch is CancellationError {
@@ -161,7 +154,7 @@ public final class GPSReader: Component {
         // first, the fix copied last.
         if let t = publishedAt, Kernel.now - t < Int64(Self.positionIntervalMilliseconds) * 1_000_000 { return }
         guard hadFix, device.client?.state == .online else { return }
-        let f = nmea.fix
+        let f = parser.fix
         guard let lat = f.lat, let lon = f.lon else { return }
         if let p = publishedFix, p.0 == lat, p.1 == lon, p.2 == f.alt { return }
         publishedFix = (lat, lon, f.alt)
