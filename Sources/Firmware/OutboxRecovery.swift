@@ -289,18 +289,9 @@ struct Salvage {
             let end = kept + n
             buf.withUnsafeBytes { b in
                 var at = 0
-                while at + marker.count <= end, let hit = memchr(b.baseAddress! + at, Int32(marker[0]), end - at - marker.count + 1) {
-                    let offset = b.baseAddress!.distance(to: UnsafeRawPointer(hit))
-                    at = offset + 1
-                    guard memcmp(hit, marker, marker.count) == 0 else { continue }
-                    var i = offset + marker.count
-                    var v: Int64 = 0, digits = 0
-                    while i < end, digits < 18, (48...57).contains(b[i]) {
-                        v = v * 10 + Int64(b[i] - 48)
-                        i += 1
-                        digits += 1
-                    }
-                    if digits > 0 { best = max(best ?? 0, v) }
+                while let (v, next) = numberAfter(marker, in: UnsafeRawBufferPointer(rebasing: b[..<end]), from: at) {
+                    if let v { best = max(best ?? 0, v) }
+                    at = next
                 }
             }
             kept = min(overlap, end)

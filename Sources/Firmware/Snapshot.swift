@@ -1,4 +1,5 @@
 import Board
+import Glibc
 import Kernel
 
 /// One snapshot's values, taken on the kernel; made into JSON on the outbox's worker thread.
@@ -51,20 +52,7 @@ public struct Snapshot: Sendable {
     }
 
     static func seq(inBytes p: UnsafeBufferPointer<UInt8>) -> Int64? {
-        let key = seqMarker
-        guard p.count >= key.count else { return nil }
-        var i = 0
-        while i <= p.count - key.count {
-            var k = 0
-            while k < key.count && p[i + k] == key[k] { k += 1 }
-            if k == key.count {
-                var v: Int64 = 0, n = 0, d = i + k
-                while d < p.count, n < 18, (48...57).contains(p[d]) { v = v * 10 + Int64(p[d] - 48); n += 1; d += 1 }
-                return n == 0 ? nil : v
-            }
-            i += 1
-        }
-        return nil
+        numberAfter(seqMarker, in: UnsafeRawBufferPointer(p), from: 0)?.value
     }
 
     public func json(seq: Int64, outbox: Outbox.Counts) -> [UInt8] {
@@ -110,4 +98,26 @@ public struct Snapshot: Sendable {
         }
         return w.bytes
     }
+}
+
+/// The next `marker` in `bytes` at or after `from`, and the number (up to 18 digits) right after
+/// it: nil value when no digit follows; `end` is where to look for the next one. Nil when there
+/// is no more marker. (A payload's sequence number; the numbers in a damaged outbox file.)
+func numberAfter(_ marker: [UInt8], in bytes: UnsafeRawBufferPointer, from: Int) -> (value: Int64?, end: Int)? {
+    guard let base = bytes.baseAddress, !marker.isEmpty else { return nil }
+    var at = from
+    while at + marker.count <= bytes.count, let hit = memchr(base + at, Int32(marker[0]), bytes.count - at - marker.count + 1) {
+        let offset = base.distance(to: UnsafeRawPointer(hit))
+        at = offset + 1
+        guard memcmp(hit, marker, marker.count) == 0 else { continue }
+        var i = offset + marker.count
+        var v: Int64 = 0, digits = 0
+        while i < bytes.count, digits < 18, (48...57).contains(bytes[i]) {
+            v = v * 10 + Int64(bytes[i] - 48)
+            i += 1
+            digits += 1
+        }
+        return (digits > 0 ? v : nil, offset + 1)
+    }
+    return nil
 }
