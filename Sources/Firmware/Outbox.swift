@@ -14,6 +14,12 @@ import Kernel
 /// `walCheckpointPages` pages (256 KiB) and truncates it back to `walLimitBytes` (256 KiB)
 /// after, so on a small partition the log does not crowd out the data.
 ///
+/// A removal and a collection commit without an fsync (`transaction(_:durable:_:)`): they
+/// reach the disk with the next append's, which syncs the whole write-ahead log. A power cut
+/// in between undoes them, so a delivered message is sent again after it (QoS 1 allows a
+/// duplicate; nothing stored is lost), and a delivered snapshot costs the SD card one flush,
+/// not two.
+///
 /// Removing is cheap: a removal moves a watermark (`removed_through` in `meta`, one row)
 /// over the acknowledged messages instead of deleting their rows, which read and rewrote every
 /// page they were on. The rows stay until `collect` deletes them, a batch at a time when the
@@ -109,6 +115,9 @@ public final class Outbox: @unchecked Sendable {
     /// outbox closes: an append is a dozen statements, and parsing each one every time was
     /// most of the outbox's cost (`statement`).
     var statements: [String: OpaquePointer] = [:]
+    /// The connection commits without an fsync now (`synchronous=NORMAL`: the last transaction
+    /// was one that may be undone, see `transaction(_:durable:_:)`).
+    var syncRelaxed = false
     /// Held while open: one process per outbox, or sequence numbers would collide (nil in memory).
     var processLock: ProcessLock?
     private let offloaded: Bool
@@ -161,6 +170,7 @@ public final class Outbox: @unchecked Sendable {
     func setUp() throws {
         try exec("PRAGMA journal_mode=WAL", "setting up (journal_mode=WAL)")
         try exec("PRAGMA synchronous=FULL", "setting up (synchronous=FULL)")
+        syncRelaxed = false
         try exec("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)", "setting up (wal_autocheckpoint)")
         try exec("PRAGMA journal_size_limit=\(Self.walLimitBytes)", "setting up (journal_size_limit)")
         try exec("PRAGMA cache_size=-\(Self.pageCacheKiB)", "setting up (cache_size)")
@@ -313,7 +323,7 @@ public final class Outbox: @unchecked Sendable {
         guard !seqs.isEmpty else { return try locked { removedRows } }
         let sorted = seqs.sorted()
         return try locked {
-            let (through, removed, after) = try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")") { () throws -> (Int64, Int, Counts) in
+            let (through, removed, after) = try transaction("removing \(seqs.count) acknowledged message\(seqs.count == 1 ? "" : "s")", durable: false) { () throws -> (Int64, Int, Counts) in
                 var c = known
                 var through = removedThrough, removed = removedRows
                 // Every number in (through, nextSeq) has a pending row unless an earlier removal
@@ -355,6 +365,11 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
+    /// The connection's `synchronous` setting now (2 FULL, 1 NORMAL): for tests.
+    func synchronousNow() throws -> Int64 {
+        try locked { try scalar("PRAGMA synchronous") }
+    }
+
     /// Removed rows still on disk (waiting for `collect`).
     public func removedRowsNow() throws -> Int {
         try locked { removedRows }
@@ -366,7 +381,7 @@ public final class Outbox: @unchecked Sendable {
     public func collectNow(limit: Int = Outbox.collectLimit) throws -> Int {
         try locked {
             guard removedRows > 0 else { return 0 }
-            let deleted = try transaction("collecting removed messages") { try deleteRemoved(min(limit, removedRows), through: removedThrough) }
+            let deleted = try transaction("collecting removed messages", durable: false) { try deleteRemoved(min(limit, removedRows), through: removedThrough) }
             removedRows -= deleted
             return removedRows
         }

@@ -108,7 +108,20 @@ extension Outbox {
 
     /// Runs `body` as one transaction; a failure names the operation (`what`: "storing a
     /// message"), the step and SQLite's reason, and rolls it all back.
-    func transaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    ///
+    /// `durable: false` commits without an fsync (`synchronous=NORMAL`):
+    /// the transaction is in the write-ahead log, safe from a crash of the process, and reaches
+    /// the disk with the next durable commit (whose fsync covers the whole log, written in
+    /// order) or checkpoint. A power cut before that undoes it, and only it and those after it:
+    /// for what may be undone, such as a removal (the message is sent again, a duplicate).
+    func transaction<T>(_ what: String, durable: Bool = true, _ body: () throws -> T) throws -> T {
+        // The setting changes only when the kind of commit does (a removal after a removal
+        // costs nothing more); a durable commit makes sure of FULL first, or does not begin.
+        if syncRelaxed == durable {
+            try run(cached: durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                    durable ? "setting up (synchronous=FULL)" : "committing without a sync (synchronous=NORMAL)")
+            syncRelaxed = !durable
+        }
         do {
             try run(cached: "BEGIN IMMEDIATE", "beginning the transaction")
             do {

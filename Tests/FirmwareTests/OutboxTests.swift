@@ -1,4 +1,4 @@
-import Firmware
+@testable import Firmware
 import Glibc
 import Kernel
 import KernelTestSupport
@@ -24,6 +24,33 @@ let testClock: @Sendable () -> Int64 = { testEpoch * 1_000_000_000 }
         #expect(try again.pendingNow().first?.payload == Array("m3".utf8))
         #expect(try again.pendingNow(after: 4, limit: 1).map(\.seq) == [5])
         #expect(try again.countsNow() == Outbox.Counts(pending: 4, nextSeq: 7, dropped: 0, epoch: testEpoch))
+    }
+
+    /// A removal and a collection commit without an fsync (a power cut may undo them: the
+    /// message is sent again); every append still commits with one, right after them too, and
+    /// its fsync covers the log they wrote before it. What each commit ran with is SQLite's
+    /// `synchronous` at the time; what a restart reads is everything committed.
+    @Test func removalsCommitWithoutASyncAndAppendsWithOne() throws {
+        let path = tempPath("outbox.db")
+        do {
+            let o = try Outbox(path: path, clock: testClock)
+            #expect(try o.synchronousNow() == 2)
+            for _ in 0..<1100 { try o.appendNow(topic: "t", payload: []) }
+            #expect(try o.synchronousNow() == 2)
+            try o.removeNow(Array(1...1050))
+            #expect(try o.synchronousNow() == 1, "a removal: NORMAL")
+            try o.appendNow(topic: "t", payload: [])
+            #expect(try o.synchronousNow() == 2, "the append after it: FULL again")
+            #expect(try o.collectNow() == 0)
+            #expect(try o.synchronousNow() == 1, "a collection: NORMAL")
+            try OutputStore(outbox: o).saveNow([("led", 1)])
+            #expect(try o.synchronousNow() == 2, "a kept output value: FULL")
+            try o.removeNow([1051])
+        }
+        let again = try Outbox(path: path, clock: testClock)
+        #expect(try again.synchronousNow() == 2, "a connection starts FULL")
+        #expect(try again.pendingNow().map(\.seq) == Array(1052...1101))
+        #expect(try again.removedRowsNow() == 1)
     }
 
     @Test func whenFullTheOldestAreDroppedAndCounted() throws {
