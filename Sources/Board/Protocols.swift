@@ -63,7 +63,7 @@ public protocol SerialPort: AnyObject {
 }
 
 extension SerialPort {
-    public func waitForDevice(until deadline: Int64) async throws { try await sleep(until: deadline) }
+    public func waitForDevice(until deadline: Int64) async throws { try await sleep(until: deadline, tolerance: Kernel.coarseTolerance) }
 }
 
 /// A TCP-like byte stream.

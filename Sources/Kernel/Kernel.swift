@@ -162,6 +162,11 @@ public func simulate<T: Sendable>(
 /// The kernel's time in nanoseconds (virtual or monotonic, as the kernel was started).
 @KernelActor public var now: Int64 { KernelExecutor.shared.now }
 
+/// A timer tolerance for waits whose exact moment does not matter (polls, batching,
+/// heartbeats, schedules of 100 ms and more): 1 ms, more than the kernel's spin window, so
+/// such a wait never costs CPU watching the clock (`sleep(until:tolerance:)`).
+public let coarseTolerance: Int64 = 1_000_000
+
 /// Milliseconds since the kernel's clock started, for traces.
 @KernelActor public var nowMilliseconds: Int64 { KernelExecutor.shared.now / 1_000_000 }
 

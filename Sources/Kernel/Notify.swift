@@ -14,10 +14,11 @@ public final class Notify {
 
     /// Waits until `notifyAll()` or until the kernel clock reads `deadline` (nanoseconds, see
     /// `Kernel.now`), whichever comes first. Returns without telling which: check the state.
-    public func wait(until deadline: Int64 = .max) async throws {
+    /// `tolerance`: how late the deadline may end the wait, as `sleep(until:tolerance:)`'s.
+    public func wait(until deadline: Int64 = .max, tolerance: Int64 = 0) async throws {
         let k = KernelExecutor.shared
         if deadline <= k.now { return }
-        let s = k.prepare(.list, "Notify.wait", deadline: deadline)
+        let s = k.prepare(.list, "Notify.wait", deadline: deadline, tolerance: tolerance)
         k.append(s, to: waiters)
         try await k.park(s)
     }

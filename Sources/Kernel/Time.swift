@@ -35,16 +35,24 @@ public func yield() async throws {
 }
 
 /// Suspends the task for `ms` milliseconds. Throws `CancellationError` if cancelled meanwhile.
+/// `tolerance`: as `sleep(until:tolerance:)`'s.
 @KernelActor
-public func sleep(ms: Int) async throws {
-    try await sleep(until: KernelExecutor.shared.now + Int64(ms) * 1_000_000)
+public func sleep(ms: Int, tolerance: Int64 = 0) async throws {
+    try await sleep(until: KernelExecutor.shared.now + Int64(ms) * 1_000_000, tolerance: tolerance)
 }
 
 /// Suspends the task until the kernel clock reads `deadline` (nanoseconds, see `Kernel.now`).
+///
+/// `tolerance` (ns): how much later the task may wake. By default (0) the kernel wakes early
+/// and watches the clock for the last `KernelOptions.spinMicroseconds`, so the wake is within
+/// tens of microseconds of the deadline; a tolerance shortens that stretch by as much, and one
+/// of at least the window (`coarseTolerance`) blocks to the deadline itself, leaving the OS's
+/// wake-up latency (~50-150 µs, more in a VM) in the lateness: no CPU spent watching the clock,
+/// for a poll, a batch or a heartbeat.
 @KernelActor
-public func sleep(until deadline: Int64) async throws {
+public func sleep(until deadline: Int64, tolerance: Int64 = 0) async throws {
     let k = KernelExecutor.shared
-    let s = k.prepare(.timer, "sleep", deadline: deadline)
+    let s = k.prepare(.timer, "sleep", deadline: deadline, tolerance: tolerance)
     try await k.park(s)
 }
 

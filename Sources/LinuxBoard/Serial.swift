@@ -45,9 +45,9 @@ public final class LinuxSerialPort: SerialPort {
     public func waitForDevice(until deadline: Int64) async throws {
         let dir = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let ino = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard ino >= 0 else { return try await sleep(until: deadline) }
+        guard ino >= 0 else { return try await sleep(until: deadline, tolerance: Kernel.coarseTolerance) }
         defer { closeDescriptor(ino) }
-        guard inotify_add_watch(ino, dir, UInt32(IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) >= 0 else { return try await sleep(until: deadline) }
+        guard inotify_add_watch(ino, dir, UInt32(IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) >= 0 else { return try await sleep(until: deadline, tolerance: Kernel.coarseTolerance) }
         let ms = max(0, Int((deadline - Kernel.now + 999_999) / 1_000_000))
         do { try await withTimeout(ms: ms) { try await readable(ino) } } catch is TimeoutError {}
     }
@@ -190,7 +190,7 @@ public final class LinuxSerialPort: SerialPort {
             var queued: Int32 = 0
             if ioctl(fd, UInt(TIOCOUTQ), &queued) != 0 || queued <= 0 { return }
             let ms = max(1, Int(Int64(queued) * settings.characterNanoseconds / 1_000_000))
-            try await sleep(ms: ms)
+            try await sleep(ms: ms, tolerance: Kernel.coarseTolerance)
         }
     }
 

@@ -190,7 +190,7 @@ public final class MQTTClient {
         func waitFor(_ done: () -> Bool) async -> Bool {
             while !done() {
                 guard state == .online, Kernel.now < deadline else { return false }
-                do { try await progress.wait(until: deadline) } catch { return false }
+                do { try await progress.wait(until: deadline, tolerance: Kernel.coarseTolerance) } catch { return false }
             }
             return true
         }
@@ -237,7 +237,7 @@ public final class MQTTClient {
             attempt += 1
             retryInMilliseconds = Int(Double(base) * (0.5 + 0.5 * rng.unit()))
             setState(.disconnected)
-            try await sleep(ms: retryInMilliseconds)
+            try await sleep(ms: retryInMilliseconds, tolerance: Kernel.coarseTolerance)
         }
     }
 
@@ -396,7 +396,7 @@ public final class MQTTClient {
         let k = Int64(config.keepAliveSeconds) * 1_000_000_000
         guard k > 0 else { return }
         while true {
-            try await sleep(until: max(lastSent + k / 2, Kernel.now + 1_000_000))
+            try await sleep(until: max(lastSent + k / 2, Kernel.now + 1_000_000), tolerance: Kernel.coarseTolerance)
             if Kernel.now - lastHeard > k * 3 / 2 {
                 throw ProtocolViolation(description: "no answer from the broker for \(k * 3 / 2 / 1_000_000_000) s")
             }

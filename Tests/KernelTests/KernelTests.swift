@@ -159,6 +159,34 @@ import Testing
         }
     }
 
+    /// A wait with a tolerance of at least the spin window blocks to its deadline: no CPU spent
+    /// watching the clock, and still never before it. The kernel thread's own CPU time tells
+    /// (a 150 ms spin window makes a precise wait's spin plain to see).
+    @Test func aCoarseWaitBlocksToItsDeadlineInsteadOfSpinning() throws {
+        func threadCPU() -> Int64 {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+        }
+        let r = try kernelTest(options: KernelOptions(clock: .monotonic, spinMicroseconds: 150_000)) { () async throws -> [(cpu: Int64, early: Bool)] in
+            let notify = Notify()
+            var out: [(cpu: Int64, early: Bool)] = []
+            for tolerance: Int64 in [0, 150_000_000] {
+                let c0 = threadCPU()
+                let due = Kernel.now + 200_000_000
+                try await sleep(until: due, tolerance: tolerance)
+                let due2 = Kernel.now + 200_000_000
+                try await notify.wait(until: due2, tolerance: tolerance)
+                out.append((threadCPU() - c0, Kernel.now < due2))
+            }
+            return out
+        }
+        #expect(r.allSatisfy { !$0.early }, "a wait ended before its deadline: \(r)")
+        #expect(r[0].cpu > 60_000_000, "two precise waits spin up to 150 ms each: \(r[0].cpu / 1_000_000) ms of CPU")
+        #expect(Kernel.coarseTolerance >= Int64(KernelOptions().spinMicroseconds) * 1000, "coarse waits never spin by default")
+        #expect(r[1].cpu < 20_000_000, "waits as tolerant as the spin window block: \(r[1].cpu / 1_000_000) ms of CPU for two")
+    }
+
     @Test func accountingCountsSwitchesAndReportsSelfishTasks() throws {
         let reports = Locked<[OverBudget]>([])
         let final = Locked<[TaskStats]>([])

@@ -60,7 +60,7 @@ public final class HomeAssistantAnnouncer: Component {
         group.spawn("ha-discovery") {
             while true {
                 try await self.move.wait()
-                try await sleep(ms: Self.settleMilliseconds)
+                try await sleep(ms: Self.settleMilliseconds, tolerance: Kernel.coarseTolerance)
                 self.move.clear()
                 self.moveForm()
             }

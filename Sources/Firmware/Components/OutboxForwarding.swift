@@ -72,7 +72,7 @@ public final class OutboxForwarding: Component {
     public func finish(until deadline: Int64) async {
         while (removing || !acked.isEmpty) && Kernel.now < deadline {
             if !removing { ackWake.notifyAll() }
-            try? await idle.wait(until: deadline)
+            try? await idle.wait(until: deadline, tolerance: Kernel.coarseTolerance)
         }
     }
 
@@ -111,7 +111,7 @@ public final class OutboxForwarding: Component {
                 continue
             }
             if !device.stopping && Kernel.now < lastRemoval + Self.removeInterval {
-                try await ackWake.wait(until: lastRemoval + Self.removeInterval)
+                try await ackWake.wait(until: lastRemoval + Self.removeInterval, tolerance: Kernel.coarseTolerance)
                 continue
             }
             lastRemoval = Kernel.now

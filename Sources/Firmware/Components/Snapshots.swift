@@ -78,7 +78,7 @@ public final class Snapshots: Component {
                 request = r
                 extra += 1
             } else {
-                try await wake.wait(until: next)
+                try await wake.wait(until: next, tolerance: Kernel.coarseTolerance)
                 continue
             }
             try await take(request)

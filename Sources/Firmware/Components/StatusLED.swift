@@ -35,9 +35,9 @@ public final class StatusLED: Component {
         while true {
             let (on, off) = Self.pattern(device.health)
             try led.set(true)
-            try await sleep(ms: on)
+            try await sleep(ms: on, tolerance: Kernel.coarseTolerance)
             try led.set(false)
-            try await sleep(ms: off)
+            try await sleep(ms: off, tolerance: Kernel.coarseTolerance)
         }
     }
 }

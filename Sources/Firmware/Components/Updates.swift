@@ -88,7 +88,7 @@ public final class Updates: Component {
                     nextPoll = Kernel.now + Int64(Self.pollMilliseconds) * 1_000_000
                 }
                 ackProgress()
-                try await sleep(ms: working ? 250 : Self.pollMilliseconds)
+                try await sleep(ms: working ? 250 : Self.pollMilliseconds, tolerance: Kernel.coarseTolerance)
             }
         }
         group.spawn("update-job") { [unowned self] in

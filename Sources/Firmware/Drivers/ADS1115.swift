@@ -100,12 +100,12 @@ public final class ADS1115: SensorDriver {
         let conversion = Int64(1.1e9 / Double(Self.rates[dataRate])) + 200_000
         for ch in channels {
             try await adc.writeBigEndian16(0x01, Self.config(input: ch.input, pga: pga, dataRate: dataRate))
-            try await sleep(until: Kernel.now + conversion)
+            try await sleep(until: Kernel.now + conversion, tolerance: Kernel.coarseTolerance)
             var polls = 0
             while try await adc.readBigEndian16(0x01) & 0x8000 == 0 {
                 polls += 1
                 if polls > 10 { throw BoardError.i2cDevice(bus: adc.bus, address: adc.address, role: role, problem: "conversion not done after 10 polls") }
-                try await sleep(until: Kernel.now + conversion / 4)
+                try await sleep(until: Kernel.now + conversion / 4, tolerance: Kernel.coarseTolerance)
             }
             out.append(Self.volts(try await adc.readBigEndian16(0x00), pga: pga) * ch.scale)
         }

@@ -100,12 +100,12 @@ public final class BME280: SensorDriver {
         try await sensor.writeByteData(0xF4, oversampling << 5 | oversampling << 2 | 0x01)
         // Datasheet 9.1: 1.25 + 2.3·T + (2.3·P + 0.575) + (2.3·H + 0.575) ms at most.
         let times = Double(1 << (oversampling - 1))
-        try await sleep(until: Kernel.now + Int64((1.25 + 2.3 * times * 3 + 1.15) * 1e6))
+        try await sleep(until: Kernel.now + Int64((1.25 + 2.3 * times * 3 + 1.15) * 1e6), tolerance: Kernel.coarseTolerance)
         var polls = 0
         while try await sensor.readByteData(0xF3) & 0x08 != 0 {
             polls += 1
             if polls > 10 { throw BoardError.i2cDevice(bus: sensor.bus, address: sensor.address, role: role, problem: "still measuring after 30 ms") }
-            try await sleep(ms: 2)
+            try await sleep(ms: 2, tolerance: Kernel.coarseTolerance)
         }
         let d = try await sensor.readRegisters(0xF7, count: 8)
         let adcP = Int32(d[0]) << 12 | Int32(d[1]) << 4 | Int32(d[2]) >> 4

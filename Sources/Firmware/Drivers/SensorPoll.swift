@@ -51,7 +51,7 @@ public final class SensorPoll<Reading: Sendable> {
                 backoff = Self.firstBackoff
                 next += interval
                 if next <= Kernel.now { next = Kernel.now + interval }   // late by a period or more: skip, never burst
-                try await sleep(until: next)
+                try await sleep(until: next, tolerance: Kernel.coarseTolerance)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -60,7 +60,7 @@ public final class SensorPoll<Reading: Sendable> {
                 isSetUp = false
                 self.error = "\(error)"
                 device.setFault(role, self.error)
-                try await sleep(until: Kernel.now + backoff)
+                try await sleep(until: Kernel.now + backoff, tolerance: Kernel.coarseTolerance)
                 backoff = min(backoff * 2, Self.maxBackoff)
                 next = Kernel.now
             }

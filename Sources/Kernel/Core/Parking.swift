@@ -7,9 +7,10 @@
 extension KernelExecutor {
     /// Takes a slot for the running task. Arms a timer at the earlier of `deadline` and the
     /// task's timeout scope, so `withTimeout` needs no timer of its own.
-    func prepare(_ kind: WaitKind, _ what: StaticString, deadline: Int64 = .max) -> Int32 {
+    func prepare(_ kind: WaitKind, _ what: StaticString, deadline: Int64 = .max, tolerance: Int64 = 0) -> Int32 {
         let s = slots.acquire(kind: kind, task: current, what: what)
         slots[s].ownDeadline = deadline
+        slots[s].tolerance = tolerance
         let d = min(deadline, tasks[current].scopeDeadline)
         if d != .max { timers.insert(slot: s, deadline: d) }
         return s

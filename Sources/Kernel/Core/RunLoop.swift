@@ -27,10 +27,13 @@ extension KernelExecutor {
             var timeout: Int64
             if !ready.isEmpty || !localCancels.isEmpty {
                 timeout = 0
-            } else if let d = timers.nextDeadline {
+            } else if let t = timers.next {
                 // Virtual time jumps to the next deadline, unless a worker thread may still post.
-                // Real time blocks until `spin` before the deadline, then loops on the clock.
-                timeout = isVirtual ? (offloadsInFlight > 0 ? -1 : 0) : max(0, d - fl_monotonic_ns() - spinNanoseconds)
+                // Real time blocks until `spin` before the deadline, then loops on the clock;
+                // less what the timer may be late by (its tolerance), so a coarse one blocks
+                // to the deadline itself.
+                let spin = max(0, spinNanoseconds - slots[t.slot].tolerance)
+                timeout = isVirtual ? (offloadsInFlight > 0 ? -1 : 0) : max(0, t.deadline - fl_monotonic_ns() - spin)
             } else {
                 timeout = -1
             }

@@ -27,6 +27,8 @@ struct TimerHeap {
 
     var count: Int { heap.count }
     var nextDeadline: Int64? { heap.first?.deadline }
+    /// The earliest timer.
+    var next: Entry? { heap.first }
 
     func contains(_ slot: Int32) -> Bool {
         Int(slot) < position.count && position[Int(slot)] >= 0

@@ -32,6 +32,9 @@ struct Slot {
     /// The wait's own deadline (sleep), or Int64.max. A timer earlier than this is the task's
     /// timeout scope expiring.
     var ownDeadline: Int64 = .max
+    /// How late its timer may fire (ns): the loop wakes that much less early to watch the clock
+    /// for it (`spinNanoseconds`), and not at all for one at least the spin window.
+    var tolerance: Int64 = 0
     /// Wait-list membership (kind == .list): the list, and neighbours in it.
     var list: Unmanaged<WaitList>? = nil
     var prev: Int32 = -1
