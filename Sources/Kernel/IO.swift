@@ -12,6 +12,15 @@ public func readable(_ fd: Int32) async throws {
     if let s = try k.prepareFD(fd, write: false) { try await k.park(s) }
 }
 
+/// Whether a read of `fd` might find data now, without waiting or a system call: false only
+/// when the kernel watches `fd` for reading and no readiness came since its last wait (a read
+/// would say EAGAIN: wait with `readable`); true otherwise (readiness came, or the kernel has
+/// not watched `fd` since: try the read, and wait with `readable` if it says EAGAIN).
+@KernelActor
+public func mightBeReadable(_ fd: Int32) -> Bool {
+    KernelExecutor.shared.selector.mightRead(fd)
+}
+
 /// Waits until `fd` is writable (or has failed).
 @KernelActor
 public func writable(_ fd: Int32) async throws {

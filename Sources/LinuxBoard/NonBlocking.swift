@@ -15,14 +15,20 @@ enum NonBlocking {
     /// A read that returned less than `capacity` emptied the descriptor, so the next one waits
     /// for readiness first rather than trying a read bound to fail with EAGAIN: the kernel's
     /// epoll is edge-triggered, and reports data that arrived since (or at once, if it already
-    /// has). A broker's acks cost two system calls per batch instead of three.
+    /// has). A broker's acks cost two system calls per batch instead of three. Unless the kernel
+    /// says data might be there (`mightBeReadable`: readiness came meanwhile, or it stopped
+    /// watching while nobody waited): a reader that gathers bytes between reads (GPSReader)
+    /// reads at once after its pause, and its port stays out of epoll's interest while the
+    /// bytes keep coming (no wake-up for them, no epoll_ctl to watch again).
     static func read(_ fd: () -> Int32, capacity: Int, share: ReadShareCounter, check: () throws -> Void,
                      failure: (Int32) -> any Error, _ call: (Int32) -> Int) async throws -> Int {
         if share.drained {
             share.drained = false
-            share.value.waited()
             try check()
-            try await readable(fd())
+            if !mightBeReadable(fd()) {
+                share.value.waited()
+                try await readable(fd())
+            }
         }
         while true {
             try check()

@@ -61,4 +61,39 @@ import Testing
         #expect(try sel.arm(a, write: false) == true)
         #expect(read(a, &buf, 16) == 0)
     }
+
+    /// `mightRead` (Kernel.mightBeReadable): a reader that paused asks before it waits. False
+    /// only while watched with no edge since; an edge says true once; a quiet direction says
+    /// true and stays quiet (bytes that keep coming wake nobody), until a wait puts it back.
+    @Test func mightReadTellsWhetherAReadCouldFindDataWithoutTouchingTheInterest() throws {
+        let waker = fl_eventfd_create()
+        defer { close(waker) }
+        var sel = Selector(waker: waker)
+        let (a, b) = socketPair()
+        defer { close(a); close(b); sel.forgetAll(); sel.dispose() }
+        let inBits = fl_EPOLLIN | fl_EPOLLRDHUP
+        do { let r = sel.mightRead(a); #expect(r, "never watched: unknown, try the read") }
+        #expect(try sel.arm(a, write: false) == false)
+        do { let r = sel.mightRead(a); #expect(!r, "watched, no edge: a read would say EAGAIN") }
+        var x: UInt8 = 0x78
+        var buf = [UInt8](repeating: 0, count: 16)
+        #expect(write(b, &x, 1) == 1)
+        #expect(sel.poll(0) == 0)                         // the edge, nobody waiting: flagged, quiet
+        #expect(interest(a).map { $0 & inBits } == 0)
+        do { let r = sel.mightRead(a); #expect(r) }
+        #expect(read(a, &buf, 16) == 1)
+        #expect(write(b, &x, 1) == 1)
+        #expect(sel.poll(0) == 0, "quiet: the next bytes wake nobody")
+        do { let r = sel.mightRead(a); #expect(r, "quiet: unknown, try the read") }
+        #expect(interest(a).map { $0 & inBits } == 0, "asking changes no interest")
+        #expect(read(a, &buf, 16) == 1)
+        #expect(read(a, &buf, 16) == -1 && errno == EAGAIN)
+        #expect(try sel.arm(a, write: false) == false)    // the EAGAIN's wait: watched again
+        #expect(interest(a).map { $0 & inBits } == inBits)
+        do { let r = sel.mightRead(a); #expect(!r) }
+        sel.setWaiter(a, write: false, 3)
+        #expect(write(b, &x, 1) == 1)
+        #expect(sel.poll(0) == 1 && sel.woken(0) == 3)
+        sel.clearWaiter(a, 3)
+    }
 }

@@ -95,6 +95,20 @@ struct Selector {
         return false
     }
 
+    /// Whether a read of `fd` might find data, without waiting: false only while the selector
+    /// watches its reading and no edge came since the last wait (the read would say EAGAIN);
+    /// true if an edge came (consumed, as `arm` would) or the direction is not watched (never
+    /// waited on, or quiet: what came meanwhile is unknown, so try the read). Changes no interest.
+    mutating func mightRead(_ fd: Int32) -> Bool {
+        let i = Int(fd)
+        guard fd >= 0, i < fds.count, fds[i].registered else { return true }
+        if fds[i].readReady {
+            fds[i].readReady = false
+            return true
+        }
+        return fds[i].quietRead
+    }
+
     /// `token` waits for `fd` (after `arm` said it is not ready).
     @inline(__always)
     mutating func setWaiter(_ fd: Int32, write: Bool, _ token: Int32) {
