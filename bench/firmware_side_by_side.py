@@ -68,8 +68,18 @@ def cpu_seconds(pid):
 
 
 def memory_kb(pid):
+    """VmHWM and VmRSS (every page mapped in: the program's code and its libraries' as much as
+    its heap), and from smaps_rollup Private_Dirty (pages only this process holds and the kernel
+    cannot drop: heap, stacks, written data) and Pss (shared pages divided among their users)."""
     s = open(f"/proc/{pid}/status").read()
-    return {k: int(re.search(rf"^{k}:\s+(\d+)", s, re.M).group(1)) for k in ("VmHWM", "VmRSS")}
+    m = {k: int(re.search(rf"^{k}:\s+(\d+)", s, re.M).group(1)) for k in ("VmHWM", "VmRSS")}
+    try:
+        r = open(f"/proc/{pid}/smaps_rollup").read()
+        for k in ("Private_Dirty", "Pss"):
+            m[k] = int(re.search(rf"^{k}:\s+(\d+)", r, re.M).group(1))
+    except (OSError, AttributeError):
+        pass
+    return m
 
 
 class Feeder(threading.Thread):
@@ -199,7 +209,8 @@ def steady(impl, args, work, port, baud, interval_ms):
     lat = [(a - t) * 1000 for a, t, _ in arrivals if t is not None and a >= t0 + args.warmup]
     row = {"bench": "fw_side_by_side", "impl": "firmloop" if impl == "firmloop" else "python-firmware", "baud": baud,
            "interval_ms": interval_ms, "window_s": round(w1 - w0, 1), "cpu_s_per_hour": round((c1 - c0) / (w1 - w0) * 3600, 1),
-           "rss_peak_kb": mem["VmHWM"], "rss_steady_kb": mem["VmRSS"], "latency_ms_p50": pct(lat, 0.5), "latency_ms_p99": pct(lat, 0.99),
+           "rss_peak_kb": mem["VmHWM"], "rss_steady_kb": mem["VmRSS"],
+           "private_dirty_kb": mem.get("Private_Dirty"), "pss_kb": mem.get("Pss"), "latency_ms_p50": pct(lat, 0.5), "latency_ms_p99": pct(lat, 0.99),
            "snapshots": len(arrivals), "first_snapshot_s": round(arrivals[0][0] - t0, 3) if arrivals else None}
     if ready:
         row["ready_s"] = round(ready[0] - t0, 3)

@@ -205,6 +205,18 @@ if side:
                   f"  {o['first_snapshot_s']:>7} / {t['first_snapshot_s']}")
     goal("the firmware: >= 10x less CPU than the Python firmware in every configuration", all(cpu_ok) if cpu_ok else None, f"{sum(cpu_ok)} of {len(cpu_ok)}")
     goal("the firmware: >= 4x less memory (steady RSS) than the Python firmware", all(mem_ok) if mem_ok else None, f"{sum(mem_ok)} of {len(mem_ok)}")
+    # What the RSS is made of: pages of files (code, shared with the page cache and, for the
+    # libraries, with every process using them; dropped under pressure) and private dirty pages
+    # (the heap, stacks and written data: what a process costs a board with no swap).
+    for baud in sorted({r["baud"] for r in side}):
+        for every in sorted({r["interval_ms"] for r in side}):
+            o = [r for r in side if r["baud"] == baud and r["interval_ms"] == every and r["impl"] == "firmloop" and r.get("private_dirty_kb")]
+            t = [r for r in side if r["baud"] == baud and r["interval_ms"] == every and r["impl"] == "python-firmware" and r.get("private_dirty_kb")]
+            if o and t:
+                o, t = o[-1], t[-1]
+                print(f"  {baud:>6} {every:>4}ms  private dirty MB ours {o['private_dirty_kb'] / 1024:.1f}, Python {t['private_dirty_kb'] / 1024:.1f}"
+                      f" ({t['private_dirty_kb'] / o['private_dirty_kb']:.1f}x); PSS {o['pss_kb'] / 1024:.1f} / {t['pss_kb'] / 1024:.1f}"
+                      f"; the rest of the RSS is file pages (code, libraries)")
     goal("the firmware: lower p99 latency than the Python firmware", all(lat_ok) if lat_ok else None, f"{sum(lat_ok)} of {len(lat_ok)}")
 for r in rows:
     if r["bench"] == "fw_drain":
