@@ -13,10 +13,18 @@ public final class LinuxHardware: Hardware {
     public let clock: any WallClock = RealtimeClock()
     private var roles: RoleDevices
     /// The thermal zone's temp file: the CPU's zone where one says so, else the first.
-    private let thermal = LinuxHardware.cpuThermalZone()
+    private let thermal: String?
+    /// The last reading of it and when (kernel clock).
+    private var lastTemperature: (celsius: Double?, at: Int64)?
+    /// How long a reading of the CPU temperature is used again (ns): each read is a hand-off
+    /// to a worker thread and back (two thread wake-ups), and a snapshot every 100 ms would
+    /// make ten a second of a value that moves over seconds.
+    public nonisolated static let cpuTemperatureMaxAge: Int64 = 1_000_000_000
 
-    public init(_ description: BoardDescription, consumer: String = "firmloop") throws {
+    /// `thermalRoot`: where the thermal zones are (sysfs; a test's folder).
+    public init(_ description: BoardDescription, consumer: String = "firmloop", thermalRoot: String = "/sys/class/thermal") throws {
         self.description = description
+        thermal = LinuxHardware.cpuThermalZone(root: thermalRoot)
         roles = RoleDevices(description)
         let gpioRoles = description.roles.filter(\.kind.isLine)
         do {
@@ -58,10 +66,12 @@ public final class LinuxHardware: Hardware {
 
     public func cpuTemperature() async -> Double? {
         guard let path = thermal else { return nil }
+        if let t = lastTemperature, Kernel.now - t.at < Self.cpuTemperatureMaxAge { return t.celsius }
         // Read off the kernel thread: a zone behind I2C can take milliseconds.
         let text = try? await offload { readTextFile(path, limit: 64) }
-        guard let t = text?.split(separator: "\n").first, let milli = Int(t) else { return nil }
-        return Double(milli) / 1000
+        let celsius = text?.split(separator: "\n").first.flatMap { Int($0) }.map { Double($0) / 1000 }
+        lastTemperature = (celsius, Kernel.now)
+        return celsius
     }
 
     /// /sys/class/thermal/thermal_zone*/temp of the CPU (types as the Pi, x86 and most SoCs

@@ -40,6 +40,32 @@ import Testing
         #expect(readings == [21.562, -1.25])
     }
 
+    /// The CPU temperature: the CPU's zone, read again only once a reading is
+    /// `cpuTemperatureMaxAge` old (a snapshot every 100 ms hands off to a worker once a second).
+    @Test func theCPUTemperatureIsReadAtMostOnceASecond() throws {
+        let dir = Self.tree()
+        defer { _ = system("rm -rf '\(dir)'") }
+        for (zone, type, milli) in [("thermal_zone0", "acpitz", "30000"), ("thermal_zone1", "cpu-thermal", "47500")] {
+            mkdir("\(dir)/\(zone)", 0o755)
+            Self.write("\(dir)/\(zone)/type", type + "\n")
+            Self.write("\(dir)/\(zone)/temp", milli + "\n")
+        }
+        let readings = try kernelTest(options: KernelOptions(clock: .virtual(start: 0))) { () async throws -> [Double?] in
+            let b = try LinuxHardware(try Self.board("\(dir)/28-*/temperature"), thermalRoot: dir)
+            defer { b.close() }
+            let first = await b.cpuTemperature()
+            Self.write("\(dir)/thermal_zone1/temp", "52000\n")
+            try await sleep(ms: 900)
+            let cached = await b.cpuTemperature()
+            try await sleep(ms: 100)
+            let fresh = await b.cpuTemperature()
+            Self.write("\(dir)/thermal_zone1/temp", "hot\n")
+            try await sleep(ms: 1000)
+            return [first, cached, fresh, await b.cpuTemperature()]
+        }
+        #expect(readings == [47.5, 47.5, 52.0, nil])
+    }
+
     @Test func errorsNameTheRoleAndThePattern() throws {
         let dir = Self.tree()
         defer { _ = system("rm -rf '\(dir)'") }
