@@ -119,7 +119,7 @@ extension Outbox {
         // costs nothing more); a durable commit makes sure of FULL first, or does not begin.
         if syncRelaxed == durable {
             try run(cached: durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                    durable ? "setting up (synchronous=FULL)" : "committing without a sync (synchronous=NORMAL)")
+                    durable ? "committing with a sync (synchronous=FULL)" : "committing without a sync (synchronous=NORMAL)")
             syncRelaxed = !durable
         }
         do {
