@@ -101,9 +101,9 @@ public struct Snapshot: Sendable {
 }
 
 /// The next `marker` in `bytes` at or after `from`, and the number (up to 18 digits) right after
-/// it: nil value when no digit follows; `end` is where to look for the next one. Nil when there
+/// it: nil value when no digit follows; `next` is where to look for the next one. Nil when there
 /// is no more marker. (A payload's sequence number; the numbers in a damaged outbox file.)
-func numberAfter(_ marker: [UInt8], in bytes: UnsafeRawBufferPointer, from: Int) -> (value: Int64?, end: Int)? {
+func numberAfter(_ marker: [UInt8], in bytes: UnsafeRawBufferPointer, from: Int) -> (value: Int64?, next: Int)? {
     guard let base = bytes.baseAddress, !marker.isEmpty else { return nil }
     var at = from
     while at + marker.count <= bytes.count, let hit = memchr(base + at, Int32(marker[0]), bytes.count - at - marker.count + 1) {

@@ -48,7 +48,7 @@ extension KernelExecutor {
                 for i in 0..<n { wake(selector.woken(i)) }
             }
             if inbox.hasMail { drainInbox() }
-            if isVirtual, ready.isEmpty, offloadsInFlight == 0, let d = timers.nextDeadline, d > virtualNow {
+            if isVirtual, ready.isEmpty, offloadsInFlight == 0, let d = timers.next?.deadline, d > virtualNow {
                 virtualNow = d
             }
             fireTimers()

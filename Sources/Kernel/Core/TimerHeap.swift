@@ -26,8 +26,7 @@ struct TimerHeap {
     }
 
     var count: Int { heap.count }
-    var nextDeadline: Int64? { heap.first?.deadline }
-    /// The earliest timer.
+    /// The earliest timer (its deadline, and its slot's tolerance for the run loop).
     var next: Entry? { heap.first }
 
     func contains(_ slot: Int32) -> Bool {
