@@ -109,7 +109,9 @@ def outbox_state():
     try:
         ok = db.execute("PRAGMA integrity_check").fetchone()[0]
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        pending = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        # Pending: the rows above the removal watermark (rows at or below it are delivered,
+        # waiting to be collected a batch at a time, see Firmware/Outbox.swift).
+        pending = db.execute("SELECT count(*) FROM outbox WHERE seq > ?", (meta.get("removed_through", 0),)).fetchone()[0]
         return ok, meta.get("next_seq", 1), pending
     finally:
         db.close()
